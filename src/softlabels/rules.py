@@ -1,0 +1,242 @@
+"""What each Snakemake rule runs. ``workflow/scripts/run.py`` calls ``dispatch(snakemake)``.
+
+Each function reads its inputs, its one params dict (its config slice) and writes its outputs
+atomically together with a provenance record. User mistakes (config, files) end the job with one
+clear message and no traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from softlabels import io
+from softlabels.errors import InputError, SoftlabelsError
+
+log = logging.getLogger("softlabels")
+
+TEACHER_REPLICATE_ID = 1_000_000  # the teacher's seed stream, apart from every student replicate's
+
+
+def fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """A short hash of a data set's training split, to tie teachers and students to their data."""
+    h = hashlib.sha256()
+    for k in ("X_train", "y_train"):
+        h.update(np.ascontiguousarray(arrays[k]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def select_device(compute: dict[str, Any]) -> str:
+    import torch
+
+    want = compute.get("device", "auto")
+    dev = "cuda" if (want == "cuda" or (want == "auto" and torch.cuda.is_available())) else "cpu"
+    if dev == "cuda":
+        if not torch.cuda.is_available():
+            raise SoftlabelsError("compute.device is 'cuda' but no CUDA device is available")
+        if compute.get("deterministic", True):
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+    return dev
+
+
+def load_data(path: str) -> dict[str, np.ndarray]:
+    return io.read_npz(path, required=("X_train", "y_train", "X_test", "y_test"))
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+def make_data(snk: Any) -> None:
+    from softlabels.data import BUILDERS
+
+    p = dict(snk.params.p)
+    builder = BUILDERS.get(p["kind"])
+    if builder is None:
+        raise SoftlabelsError(f"data set kind {p['kind']!r} has no builder; known: {sorted(BUILDERS)}")
+    arrays = builder(p, *list(snk.input)) if len(snk.input) else builder(p)
+    io.write_npz(snk.output.data, **arrays)
+    io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, fingerprint=fingerprint(arrays),
+                                                 sizes={k: int(len(v)) for k, v in arrays.items() if k.startswith("y_")}))
+
+
+def measure_margin(snk: Any) -> None:
+    from softlabels.margin import kernel_margin_report
+
+    d = load_data(snk.input.data)
+    rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=snk.params.p["max_points"])
+    if d["y_train"].max() > 1:
+        rep = {"gamma": float("nan"), "gamma_is": "not defined: the margin is for binary tasks"}
+    io.write_json(snk.output[0], {**rep, "provenance": io.provenance(dict(snk.params.p))})
+
+
+def train_teacher(snk: Any) -> None:
+    import torch
+
+    from softlabels.losses import make_method
+    from softlabels.train import train_mlp
+
+    p = dict(snk.params.p)
+    device = select_device(p["compute"])
+    d = load_data(snk.input.data)
+    C = int(d["y_train"].max()) + 1
+    method = make_method({"kind": "ls", "epsilon": p["label_smoothing"]} if p["label_smoothing"] > 0 else {"kind": "hard"})
+    hp = {**p, "regime": "practical", "resampling": "none", "replicates": 1}
+    t0 = time.time()
+    res = train_mlp(d["X_train"], d["y_train"], method, hp, p["width"], [TEACHER_REPLICATE_ID], p["seed"],
+                    X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
+                    on_epoch=_epoch_logger(p["epochs"]))
+    acc = {s: float((res.logits(d[f"X_{s}"])[0].argmax(-1).cpu().numpy() == d[f"y_{s}"]).mean())
+           for s in ("train", "val", "test") if f"X_{s}" in d}
+    state = {k: v[0].cpu() for k, v in {**res.params, **res.fixed}.items()}
+    with io.atomic_path(snk.output.checkpoint) as tmp:
+        torch.save({"params": state, "fingerprint": fingerprint(d), "dataset": snk.wildcards.dataset,
+                    "n_classes": C}, tmp)
+    io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
+                                                 accuracy=acc, best_epoch=int(res.best_epoch[0]),
+                                                 seconds=time.time() - t0, device=device))
+    log.info("teacher %s on %s: accuracy %s", snk.wildcards.teacher, snk.wildcards.dataset, acc)
+
+
+def load_teacher(path: str, data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Load a teacher checkpoint (weights only) and check that it was trained on ``data``."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as exc:
+        raise InputError(f"{path}: not a readable teacher checkpoint (truncated or corrupt?): {exc}") from None
+    if ck.get("fingerprint") != fingerprint(data):
+        raise InputError(f"{path}: this teacher was trained on data set {ck.get('dataset')!r} "
+                         f"(fingerprint {ck.get('fingerprint')}), not on this data set's training split "
+                         f"(fingerprint {fingerprint(data)}); re-run its teacher rule")
+    return ck
+
+
+def soft_labels(snk: Any) -> None:
+    import torch
+
+    from softlabels.models import mlp_logits
+
+    d = load_data(snk.input.data)
+    ck = load_teacher(snk.input.checkpoint, d)
+    tau = float(snk.wildcards.temperature)
+    p = {k: v.unsqueeze(0) for k, v in ck["params"].items()}
+    out: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        for s in ("train", "val", "test"):
+            if f"X_{s}" in d:
+                X = torch.as_tensor(d[f"X_{s}"].reshape(len(d[f"X_{s}"]), -1), dtype=torch.float32)
+                z = mlp_logits(X, p)[0]
+                out[f"logits_{s}"] = z.numpy()
+                out[f"probs_{s}"] = torch.softmax(z / tau, -1).numpy()
+    out["fingerprint"] = np.array(ck["fingerprint"])
+    out["temperature"] = np.array(tau)
+    io.write_npz(snk.output[0], **out)
+
+
+def train_students(snk: Any) -> None:
+    from softlabels.losses import make_method
+    from softlabels.train import train_mlp
+
+    w = snk.wildcards
+    method_p, hp = dict(snk.params.method), dict(snk.params.student)
+    device = select_device(hp["compute"])
+    d = load_data(snk.input.data)
+    method = make_method(method_p)
+    teacher = None
+    if method.needs_teacher:
+        soft = io.read_npz(snk.input.soft, required=("logits_train", "fingerprint"))
+        if str(soft["fingerprint"]) != fingerprint(d):
+            raise InputError(f"{snk.input.soft}: soft labels of another data set (fingerprint {soft['fingerprint']}, "
+                             f"expected {fingerprint(d)}); re-run its teacher and soft-label rules")
+        teacher = soft["logits_train"]
+    width = int(w.width)
+    C = int(max(d["y_train"].max(), d["y_test"].max())) + 1
+    t0 = time.time()
+    res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])), hp["seed"],
+                    teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C,
+                    device=device, on_epoch=_epoch_logger(hp["epochs"]))
+    seconds = time.time() - t0
+    z = res.logits(d["X_test"]).cpu().numpy()
+    from softlabels.biasvar import log_softmax
+
+    out = {"test_logits": z, "test_probs": np.exp(log_softmax(z)).astype(np.float32),
+           "indices": res.indices, "best_epoch": res.best_epoch, **res.history}
+    if "X_val" in d:
+        out["val_logits"] = res.logits(d["X_val"]).cpu().numpy()
+    io.write_npz(snk.output.replicates, **out)
+    acc = (z.argmax(-1) == d["y_test"][None]).mean(1)
+    io.write_json(snk.output.meta, io.provenance(
+        {"method": method_p, "student": hp}, cell=dict(dataset=w.dataset, teacher=w.teacher, method=w.method,
+                                                       student=w.student, width=width),
+        data_fingerprint=fingerprint(d), test_accuracy=acc.tolist(), seconds=seconds, device=device))
+    log.info("%s: test accuracy %.4f +- %.4f over %d replicates (%.1fs)", snk.output.replicates, acc.mean(),
+             acc.std(), len(acc), seconds)
+
+
+def bias_variance(snk: Any) -> None:
+    from softlabels.biasvar import decompose, summarise
+
+    d = load_data(snk.input.data)
+    r = io.read_npz(snk.input.replicates, required=("test_logits",))
+    p = dict(snk.params.p)
+    terms = decompose(r["test_logits"], d["y_test"])
+    summary = summarise(terms, p["n_boot"], p["interval"], seed=0)
+    summary["replicates"] = int(r["test_logits"].shape[0])
+    io.write_npz(snk.output.points, **{k: v for k, v in terms.items() if k != "log_bar"}, log_bar=terms["log_bar"])
+    io.write_json(snk.output.summary, {**summary, "provenance": io.provenance(p)})
+
+
+RULES: dict[str, Callable[[Any], None]] = {
+    "make_data": make_data,
+    "measure_margin": measure_margin,
+    "train_teacher": train_teacher,
+    "soft_labels": soft_labels,
+    "train_students": train_students,
+    "bias_variance": bias_variance,
+}
+
+
+def _epoch_logger(epochs: int) -> Callable[[int, dict[str, float]], None]:
+    every = max(1, epochs // 10)
+
+    def on_epoch(epoch: int, rec: dict[str, float]) -> None:
+        if epoch % every == 0 or epoch == epochs - 1:
+            log.info("epoch %d  loss %.5f  train 0-1 error %.4f", epoch, rec["loss"], rec["err"])
+
+    return on_epoch
+
+
+def dispatch(snk: Any) -> None:
+    """Run the function of ``snk.rule``, logging to the rule's log file; user errors exit 1 with one line."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)  # progress goes to the rule's log file; errors also to the console
+    handlers: list[logging.Handler] = [console]
+    if len(snk.log):
+        handlers.append(logging.FileHandler(snk.log[0], mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
+    threads = int(getattr(snk, "threads", 1) or 1)
+    if "torch" in sys.modules or snk.rule in ("train_teacher", "soft_labels", "train_students"):
+        import torch
+
+        torch.set_num_threads(threads)
+    fn = RULES.get(snk.rule)
+    if fn is None:
+        from softlabels import tables as T
+
+        fn = T.RULES[snk.rule]
+    try:
+        fn(snk)
+    except SoftlabelsError as exc:
+        log.error("error: %s", exc)
+        sys.exit(1)

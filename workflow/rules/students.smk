@@ -1,0 +1,32 @@
+# Stage 3 and 4: students of each cell (all replicates as one batched computation) and their
+# bootstrapped bias-variance decomposition.
+
+
+rule train_students:
+    input:
+        unpack(student_inputs),
+    output:
+        replicates="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/replicates.npz",
+        meta="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/meta.json",
+    params:
+        method=method_params,
+        student=student_params,
+    log:
+        "logs/train_students/{dataset}/{teacher}/{method}/{student}/m{width}.log",
+    script:
+        "../scripts/run.py"
+
+
+rule bias_variance:
+    input:
+        data="results/data/{dataset}/data.npz",
+        replicates="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/replicates.npz",
+    output:
+        summary="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/biasvar.json",
+        points="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/biasvar_points.npz",
+    params:
+        p={"n_boot": config["tables"]["n_boot"], "interval": config["tables"]["interval"]},
+    log:
+        "logs/bias_variance/{dataset}/{teacher}/{method}/{student}/m{width}.log",
+    script:
+        "../scripts/run.py"

@@ -1,0 +1,27 @@
+# Stage 2: teachers, and their soft labels at each temperature a method asks for.
+
+
+rule train_teacher:
+    input:
+        data="results/data/{dataset}/data.npz",
+    output:
+        checkpoint="results/teachers/{dataset}/{teacher}/teacher.pt",
+        meta="results/teachers/{dataset}/{teacher}/teacher.json",
+    params:
+        p=teacher_params,
+    log:
+        "logs/train_teacher/{dataset}/{teacher}.log",
+    script:
+        "../scripts/run.py"
+
+
+rule soft_labels:
+    input:
+        data="results/data/{dataset}/data.npz",
+        checkpoint="results/teachers/{dataset}/{teacher}/teacher.pt",
+    output:
+        "results/teachers/{dataset}/{teacher}/soft_T{temperature}.npz",
+    log:
+        "logs/soft_labels/{dataset}/{teacher}/T{temperature}.log",
+    script:
+        "../scripts/run.py"
