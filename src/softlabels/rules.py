@@ -22,6 +22,7 @@ from softlabels.errors import InputError, SoftlabelsError
 log = logging.getLogger("softlabels")
 
 TEACHER_REPLICATE_ID = 1_000_000  # the teacher's seed stream, apart from every student replicate's
+SPLITS = ("train", "val", "test")
 
 
 def fingerprint(arrays: dict[str, np.ndarray]) -> str:
@@ -77,8 +78,6 @@ def measure_margin(snk: Any) -> None:
 
 
 def train_teacher(snk: Any) -> None:
-    import torch
-
     from softlabels.losses import make_method
     from softlabels.train import train_mlp
 
@@ -93,19 +92,28 @@ def train_teacher(snk: Any) -> None:
                     X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
                     on_epoch=_epoch_logger(p["epochs"]))
     acc = {s: float((res.logits(d[f"X_{s}"])[0].argmax(-1).cpu().numpy() == d[f"y_{s}"]).mean())
-           for s in ("train", "val", "test") if f"X_{s}" in d}
+           for s in SPLITS if f"X_{s}" in d}
     state = {k: v[0].cpu() for k, v in {**res.params, **res.fixed}.items()}
-    with io.atomic_path(snk.output.checkpoint) as tmp:
-        torch.save({"params": state, "fingerprint": fingerprint(d), "dataset": snk.wildcards.dataset,
-                    "n_classes": C}, tmp)
+    fp = fingerprint(d)
+    save_checkpoint(snk.output.checkpoint, {"params": state, "n_classes": C}, fp, snk.wildcards.dataset)
+    logits = {f"logits_{s}": res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
+    io.write_npz(snk.output.logits, fingerprint=np.array(fp), **logits)
     io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
                                                  accuracy=acc, best_epoch=int(res.best_epoch[0]),
                                                  seconds=time.time() - t0, device=device))
     log.info("teacher %s on %s: accuracy %s", snk.wildcards.teacher, snk.wildcards.dataset, acc)
 
 
-def load_teacher(path: str, data: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Load a teacher checkpoint (weights only) and check that it was trained on ``data``."""
+def save_checkpoint(path: str, payload: dict[str, Any], data_fingerprint: str, dataset: str) -> None:
+    """Save a model checkpoint (tensors and plain values only) tied to the data it was trained on."""
+    import torch
+
+    with io.atomic_path(path) as tmp:
+        torch.save({**payload, "fingerprint": data_fingerprint, "dataset": dataset}, tmp)
+
+
+def load_checkpoint(path: str, data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` and check that it was trained on ``data``."""
     import pickle
     import zipfile
 
@@ -114,33 +122,32 @@ def load_teacher(path: str, data: dict[str, np.ndarray]) -> dict[str, Any]:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as exc:
-        raise InputError(f"{path}: not a readable teacher checkpoint (truncated or corrupt?): {exc}") from None
-    if ck.get("fingerprint") != fingerprint(data):
-        raise InputError(f"{path}: this teacher was trained on data set {ck.get('dataset')!r} "
-                         f"(fingerprint {ck.get('fingerprint')}), not on this data set's training split "
-                         f"(fingerprint {fingerprint(data)}); re-run its teacher rule")
+        raise InputError(f"{path}: not a readable checkpoint (truncated or corrupt?): {exc}") from None
+    check_fingerprint(path, str(ck.get("fingerprint")), data, ck.get("dataset"))
     return ck
 
 
-def soft_labels(snk: Any) -> None:
-    import torch
+def check_fingerprint(path: str, found: str, data: dict[str, np.ndarray], dataset: Any = None) -> None:
+    """Teacher outputs must come from the data set they are used with."""
+    if found != fingerprint(data):
+        where = f" (data set {dataset!r})" if dataset else ""
+        raise InputError(f"{path}: made from another data set{where}: fingerprint {found}, but this data set's "
+                         f"training split has fingerprint {fingerprint(data)}; re-run its teacher rule")
 
-    from softlabels.models import mlp_logits
+
+def soft_labels(snk: Any) -> None:
+    """The teacher's probabilities at temperature τ on every split (its logits ride along)."""
+    from softlabels.biasvar import log_softmax
 
     d = load_data(snk.input.data)
-    ck = load_teacher(snk.input.checkpoint, d)
+    t = io.read_npz(snk.input.logits, required=("fingerprint", "logits_train"))
+    check_fingerprint(snk.input.logits, str(t["fingerprint"]), d)
     tau = float(snk.wildcards.temperature)
-    p = {k: v.unsqueeze(0) for k, v in ck["params"].items()}
-    out: dict[str, np.ndarray] = {}
-    with torch.no_grad():
-        for s in ("train", "val", "test"):
-            if f"X_{s}" in d:
-                X = torch.as_tensor(d[f"X_{s}"].reshape(len(d[f"X_{s}"]), -1), dtype=torch.float32)
-                z = mlp_logits(X, p)[0]
-                out[f"logits_{s}"] = z.numpy()
-                out[f"probs_{s}"] = torch.softmax(z / tau, -1).numpy()
-    out["fingerprint"] = np.array(ck["fingerprint"])
-    out["temperature"] = np.array(tau)
+    out: dict[str, np.ndarray] = {"fingerprint": t["fingerprint"], "temperature": np.array(tau)}
+    for s in SPLITS:
+        if f"logits_{s}" in t:
+            out[f"logits_{s}"] = t[f"logits_{s}"]
+            out[f"probs_{s}"] = np.exp(log_softmax(t[f"logits_{s}"] / tau)).astype(np.float32)
     io.write_npz(snk.output[0], **out)
 
 
@@ -156,9 +163,7 @@ def train_students(snk: Any) -> None:
     teacher = None
     if method.needs_teacher:
         soft = io.read_npz(snk.input.soft, required=("logits_train", "fingerprint"))
-        if str(soft["fingerprint"]) != fingerprint(d):
-            raise InputError(f"{snk.input.soft}: soft labels of another data set (fingerprint {soft['fingerprint']}, "
-                             f"expected {fingerprint(d)}); re-run its teacher and soft-label rules")
+        check_fingerprint(snk.input.soft, str(soft["fingerprint"]), d)
         teacher = soft["logits_train"]
     width = int(w.width)
     C = int(max(d["y_train"].max(), d["y_test"].max())) + 1
@@ -226,7 +231,7 @@ def dispatch(snk: Any) -> None:
         handlers.append(logging.FileHandler(snk.log[0], mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
     threads = int(getattr(snk, "threads", 1) or 1)
-    if "torch" in sys.modules or snk.rule in ("train_teacher", "soft_labels", "train_students"):
+    if snk.rule.startswith("train"):  # the training rules; the others never import torch
         import torch
 
         torch.set_num_threads(threads)

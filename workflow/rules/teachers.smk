@@ -6,6 +6,7 @@ rule train_teacher:
         data="results/data/{dataset}/data.npz",
     output:
         checkpoint="results/teachers/{dataset}/{teacher}/teacher.pt",
+        logits="results/teachers/{dataset}/{teacher}/logits.npz",
         meta="results/teachers/{dataset}/{teacher}/teacher.json",
     params:
         p=teacher_params,
@@ -18,7 +19,7 @@ rule train_teacher:
 rule soft_labels:
     input:
         data="results/data/{dataset}/data.npz",
-        checkpoint="results/teachers/{dataset}/{teacher}/teacher.pt",
+        logits="results/teachers/{dataset}/{teacher}/logits.npz",
     output:
         "results/teachers/{dataset}/{teacher}/soft_T{temperature}.npz",
     log:
