@@ -1,0 +1,99 @@
+import numpy as np
+
+from softlabels.biasvar import bootstrap_interval, decompose, log_softmax, summarise
+
+
+def _random(R=5, N=40, C=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((R, N, C)) * 3, rng.integers(0, C, N)
+
+
+def test_cross_entropy_identity_holds_exactly():
+    z, y = _random()
+    t = decompose(z, y)
+    assert np.max(np.abs(t["ce_loss"] - (t["ce_bias"] + t["ce_variance"]))) < 1e-6
+    assert np.all(t["ce_variance"] >= -1e-12)
+
+
+def _slow(z, y):
+    """An obviously-correct loop: the definitions of SCIENCE §2, one point and one replicate at a time."""
+    R, N, C = z.shape
+    out = {k: [] for k in ("ce_loss", "ce_bias", "ce_variance", "zo_loss", "zo_bias", "zo_variance",
+                           "zo_net_variance", "se_loss", "se_bias", "se_variance")}
+    for i in range(N):
+        probs = [np.exp(z[r, i] - z[r, i].max()) / np.exp(z[r, i] - z[r, i].max()).sum() for r in range(R)]
+        geo = np.exp(np.mean([np.log(p) for p in probs], axis=0))
+        geo = geo / geo.sum()
+        out["ce_loss"].append(np.mean([-np.log(p[y[i]]) for p in probs]))
+        out["ce_bias"].append(-np.log(geo[y[i]]))
+        out["ce_variance"].append(np.mean([np.sum(geo * np.log(geo / p)) for p in probs]))
+        preds = [int(np.argmax(p)) for p in probs]
+        counts = [preds.count(c) for c in range(C)]
+        main = int(np.argmax(counts))
+        loss = np.mean([p != y[i] for p in preds])
+        bias = float(main != y[i])
+        var = np.mean([p != main for p in preds])
+        if bias:
+            off = [p for p in preds if p != main]
+            c = -np.mean([p == y[i] for p in off]) if off else 0.0
+        else:
+            c = 1.0
+        out["zo_loss"].append(loss), out["zo_bias"].append(bias), out["zo_variance"].append(var)
+        out["zo_net_variance"].append(c * var)
+        e = np.eye(C)[y[i]]
+        mean = np.mean(probs, axis=0)
+        out["se_loss"].append(np.mean([np.sum((p - e) ** 2) for p in probs]))
+        out["se_bias"].append(np.sum((mean - e) ** 2))
+        out["se_variance"].append(np.mean([np.sum((p - mean) ** 2) for p in probs]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def test_vectorised_equals_the_loop():
+    z, y = _random(R=7, N=30, C=4, seed=1)
+    fast, slow = decompose(z, y), _slow(z, y)
+    for k, v in slow.items():
+        assert np.allclose(fast[k], v, atol=1e-9), k
+
+
+def test_zero_one_decomposition_hand_worked():
+    # 4 replicates, binary; logits chosen so predictions are as listed.
+    preds = np.array([[1, 1, 0, 0], [1, 0, 0, 1], [1, 0, 1, 0], [0, 0, 1, 1]])  # (R, N) predictions
+    y = np.array([1, 1, 0, 1])
+    z = np.stack([np.where(preds == 1, 0.0, 1.0), np.where(preds == 1, 1.0, 0.0)], -1)
+    t = decompose(z, y)
+    # point 0: preds 1,1,1,0 -> main 1 = y: unbiased, loss .25, var .25, net +.25
+    # point 1: preds 1,0,0,0 -> main 0 != y: biased, loss .75, var .25, net −.25 (binary: c = −1)
+    # point 2: preds 0,0,1,1 -> tie -> main 0 (smallest) = y: loss .5, var .5
+    # point 3: preds 0,1,0,1 -> tie -> main 0 != y: biased, loss .5, var .5, net −.5
+    assert np.allclose(t["zo_loss"], [0.25, 0.75, 0.5, 0.5])
+    assert np.allclose(t["zo_bias"], [0, 1, 0, 1])
+    assert np.allclose(t["zo_variance"], [0.25, 0.25, 0.5, 0.5])
+    assert np.allclose(t["zo_net_variance"], [0.25, -0.25, 0.5, -0.5])
+    assert np.allclose(t["zo_loss"], t["zo_bias"] + t["zo_net_variance"])
+
+
+def test_zero_one_multiclass_net_variance_is_exact():
+    z, y = _random(R=9, N=200, C=5, seed=3)
+    t = decompose(z, y)
+    assert np.allclose(t["zo_loss"], t["zo_bias"] + t["zo_net_variance"])
+
+
+def test_squared_error_decomposition_is_additive():
+    z, y = _random(seed=4)
+    t = decompose(z, y)
+    assert np.allclose(t["se_loss"], t["se_bias"] + t["se_variance"])
+
+
+def test_intervals_cover_the_mean_and_are_reproducible():
+    z, y = _random(N=300, seed=5)
+    t = decompose(z, y)
+    s1, s2 = summarise(t, 200, 0.9, seed=0), summarise(t, 200, 0.9, seed=0)
+    assert s1 == s2
+    assert s1["ce_bias_lo"] <= s1["ce_bias"] <= s1["ce_bias_hi"]
+    lo, hi = bootstrap_interval(np.ones(10), 50, 0.95)
+    assert lo == hi == 1.0
+
+
+def test_log_softmax_normalises():
+    z, _ = _random()
+    assert np.allclose(np.exp(log_softmax(z)).sum(-1), 1.0)

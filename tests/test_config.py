@@ -1,0 +1,75 @@
+import copy
+
+import pytest
+import yaml
+
+from softlabels import config as C
+from softlabels.errors import ConfigError
+
+from conftest import ROOT, SCHEMA, TINY
+
+
+def _tiny():
+    return yaml.safe_load(TINY.read_text())
+
+
+def test_default_and_tiny_configs_validate_with_defaults_filled():
+    for path in (ROOT / "config.yaml", TINY):
+        cfg = C.load(path, SCHEMA)
+        assert cfg["compute"]["device"] == "auto"
+        for st in cfg["students"].values():
+            assert {"regime", "replicates", "resampling", "epochs", "lr"} <= set(st)
+        for ds in cfg["datasets"].values():
+            assert "seed" in ds
+
+
+@pytest.mark.parametrize("mutate,pattern", [
+    (lambda c: c["students"]["theory"].update(replicats=3), r"students\.theory.*replicats"),
+    (lambda c: c.update(dataset={}), r"dataset"),
+    (lambda c: c["methods"].update(bad={"kind": "distill"}), r"methods\.bad\.kind.*'distill'"),
+    (lambda c: c["datasets"].update(x={"kind": "imagenet"}), r"datasets\.x\.kind"),
+    (lambda c: c["students"]["theory"].update(widths=[2, 3]), r"students\.theory\.widths.*even"),
+    (lambda c: c["students"]["practical"].update(widths=[-4]), r"students\.practical\.widths"),
+    (lambda c: c["methods"]["kd"].update(temperature=0), r"methods\.kd"),
+    (lambda c: c["methods"]["kd"].update(temperature=-1.0), r"methods\.kd"),
+    (lambda c: c["students"]["practical"].update(replicates=1), r"students\.practical\.replicates.*at least 2"),
+    (lambda c: c["experiments"]["neurons"].update(methods=["hard", "kdd"]), r"experiments\.neurons\.methods.*'kdd'"),
+    (lambda c: c["datasets"]["easy"].update(marign=0.3), r"datasets\.easy.*marign"),
+    (lambda c: c["teachers"].update(none={}), r"teachers"),
+])
+def test_bad_config_gives_one_clear_error_naming_the_key(mutate, pattern):
+    cfg = _tiny()
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=pattern):
+        C.validate(cfg, SCHEMA)
+
+
+def test_temperature_sweep_expands_into_variants():
+    cfg = C.validate(_tiny(), SCHEMA)
+    v = C.method_variants(cfg)
+    assert v["kd-tau-T1"]["temperature"] == 1.0 and v["kd-tau-T4"]["temperature"] == 4.0
+    assert "kd-tau" not in v
+    cells = C.experiment_cells(cfg)["biasvar"]
+    assert {c.method for c in cells} >= {"kd-tau-T1", "kd-tau-T4", "hard", "ls"}
+    assert all(c.teacher == "none" for c in cells if c.method in ("hard", "ls"))
+
+
+def test_slices_hold_only_what_the_rule_reads():
+    cfg = C.validate(_tiny(), SCHEMA)
+    st = C.student_slice(cfg, "theory")
+    assert "widths" not in st and st["seed"] == cfg["seed"]
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["students"]["theory"]["widths"].append(16)
+    cfg2["methods"]["kd"]["temperature"] = 3.0
+    assert C.student_slice(cfg2, "theory") == st             # a new width does not touch the other widths
+    assert C.method_slice(cfg2, "wsl") == C.method_slice(cfg, "wsl")
+    assert C.method_slice(cfg2, "kd") != C.method_slice(cfg, "kd")
+    assert C.dataset_slice(cfg, "easy") == cfg["datasets"]["easy"]
+
+
+def test_missing_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        C.load(tmp_path / "nope.yaml", SCHEMA)
+    (tmp_path / "bad.yaml").write_text("datasets: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        C.load(tmp_path / "bad.yaml", SCHEMA)

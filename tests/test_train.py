@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import torch
+
+from softlabels.data import make_synthetic
+from softlabels.errors import DivergenceError
+from softlabels.losses import make_method
+from softlabels.models import init_mlp, mlp_logits
+from softlabels.train import resample_indices, train_mlp
+
+DATA = make_synthetic(dict(dim=5, n_train=64, n_val=32, n_test=50, margin=0.05, target="relu",
+                           label_noise=0.1, seed=0))
+THEORY = dict(regime="theory", epochs=25, lr=3.0, radius=2.0, resampling="bootstrap", replicates=4, batch_size=0)
+PRACTICAL = dict(regime="practical", epochs=6, lr=0.05, optimizer="adam", momentum=0.9, weight_decay=1e-4,
+                 batch_size=16, resampling="bootstrap", replicates=4, patience=0)
+
+
+def _teacher_logits(n, seed=1):
+    return np.random.default_rng(seed).standard_normal((n, 2)).astype(np.float32) * 2
+
+
+def test_symmetric_init_gives_zero_function():
+    p, fixed = init_mlp("theory", 5, 10, 2, [0, 1, 2], seed=0)
+    z = mlp_logits(torch.randn(40, 5), {**p, **fixed})
+    assert z.shape == (3, 40, 2)
+    assert torch.allclose(z, torch.zeros_like(z), atol=1e-6)
+    assert torch.all(torch.abs(fixed["A"][..., 1]) == 1 / np.sqrt(10))
+
+
+def test_projection_keeps_every_row_within_radius():
+    res = train_mlp(DATA["X_train"], DATA["y_train"], make_method({"kind": "hard"}), {**THEORY, "lr": 50.0},
+                    width=8, replicate_ids=[0, 1, 2, 3], seed=0)
+    W0, _ = init_mlp("theory", 5, 8, 2, [0, 1, 2, 3], seed=0)
+    dist = (res.params["W"] - W0["W"]).norm(dim=-1)
+    assert torch.all(dist <= THEORY["radius"] / np.sqrt(8) * (1 + 1e-5))
+    assert torch.any(dist >= THEORY["radius"] / np.sqrt(8) * 0.99)  # the constraint is active
+
+
+@pytest.mark.parametrize("hp,method", [
+    (THEORY, {"kind": "hard"}),
+    (THEORY, {"kind": "kd", "temperature": 2.0}),
+    (PRACTICAL, {"kind": "kd", "temperature": 4.0, "alpha": 0.5}),
+    (PRACTICAL, {"kind": "wsl"}),
+    ({**PRACTICAL, "optimizer": "sgd", "resampling": "disjoint"}, {"kind": "hard"}),
+    ({**PRACTICAL, "patience": 2, "epochs": 12}, {"kind": "hard"}),
+])
+def test_batched_training_equals_training_each_replicate_alone(hp, method):
+    args = (DATA["X_train"], DATA["y_train"], make_method(method), hp, 6)
+    kw = dict(seed=7, teacher_logits=_teacher_logits(64), X_val=DATA["X_val"], y_val=DATA["y_val"])
+    batched = train_mlp(*args, replicate_ids=[0, 1, 2, 3], **kw)
+    for r in range(4):
+        alone = train_mlp(*args, replicate_ids=[r], **kw)
+        for k, v in alone.params.items():
+            assert torch.allclose(batched.params[k][r], v[0], atol=1e-5, rtol=1e-4), (k, r)
+        assert np.array_equal(batched.indices[r], alone.indices[0])
+        assert batched.best_epoch[r] == alone.best_epoch[0]
+
+
+def test_histories_have_one_record_per_epoch():
+    res = train_mlp(DATA["X_train"], DATA["y_train"], make_method({"kind": "kd"}), PRACTICAL, 6, [0, 1, 2, 3],
+                    seed=0, teacher_logits=_teacher_logits(64))
+    for k in ("train_loss", "train_err", "reg_gt", "reg_abs"):
+        assert res.history[k].shape == (4, PRACTICAL["epochs"]), k
+    assert np.all((res.history["reg_gt"] >= 0) & (res.history["reg_gt"] <= 64))
+
+
+def test_early_stopping_keeps_the_validation_epoch():
+    hp = {**PRACTICAL, "patience": 3, "epochs": 40, "lr": 0.2}
+    res = train_mlp(DATA["X_train"], DATA["y_train"], make_method({"kind": "hard"}), hp, 16, [0, 1], seed=0,
+                    X_val=DATA["X_val"], y_val=DATA["y_val"])
+    vl = res.history["val_loss"]
+    for r in range(2):
+        e = res.best_epoch[r]
+        assert vl[r, e] == vl[r, :e + 1].min()
+        z = res.logits(DATA["X_val"])[r]
+        ce = torch.nn.functional.cross_entropy(z, torch.as_tensor(DATA["y_val"])).item()
+        assert abs(ce - vl[r, e]) < 1e-4  # the kept parameters are those of the chosen epoch
+
+
+def test_bootstrap_resamples_are_reproducible_per_seed():
+    a = resample_indices(100, [0, 1, 2], seed=5, kind="bootstrap", replicates=3)
+    b = resample_indices(100, [2], seed=5, kind="bootstrap", replicates=3)
+    c = resample_indices(100, [0, 1, 2], seed=6, kind="bootstrap", replicates=3)
+    assert np.array_equal(a[2], b[0]) and not np.array_equal(a, c)
+    assert a.shape == (3, 100) and a.min() >= 0 and a.max() < 100
+    d = resample_indices(100, [0, 1, 2], seed=5, kind="disjoint", replicates=3)
+    assert len(set(d.ravel())) == d.size == 99
+
+
+def test_divergence_is_reported():
+    with pytest.raises(DivergenceError, match="diverged at epoch"):
+        train_mlp(DATA["X_train"], DATA["y_train"], make_method({"kind": "hard"}),
+                  {**PRACTICAL, "optimizer": "sgd", "lr": 1e38, "momentum": 0.0}, 6, [0, 1], seed=0)
+
+
+def test_same_seed_same_numbers():
+    a = train_mlp(DATA["X_train"], DATA["y_train"], make_method({"kind": "hard"}), PRACTICAL, 6, [0, 1], seed=0)
+    b = train_mlp(DATA["X_train"], DATA["y_train"], make_method({"kind": "hard"}), PRACTICAL, 6, [0, 1], seed=0)
+    for k in a.params:
+        assert torch.equal(a.params[k], b.params[k])
