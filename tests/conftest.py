@@ -42,3 +42,46 @@ def tiny_copy(tiny_run: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "run"
     shutil.copytree(tiny_run, dst, symlinks=True)
     return dst
+
+
+def micro_config() -> dict:
+    """A config of a dozen quick jobs (one data set, one teacher, hard and kd, one width)."""
+    return {
+        "seed": 0,
+        "datasets": {"easy": {"kind": "synthetic", "dim": 4, "n_train": 48, "n_test": 100, "margin": 0.2, "seed": 1}},
+        "teachers": {"wide": {"width": 32, "epochs": 30, "lr": 0.02}},
+        "methods": {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 2.0}},
+        "students": {"theory": {"regime": "theory", "widths": [4], "replicates": 2, "epochs": 20, "lr": 4.0}},
+        "experiments": {"e": {"datasets": ["easy"], "teachers": ["wide"], "methods": ["hard", "kd"],
+                              "students": ["theory"]}},
+        "tables": {"n_boot": 20},
+    }
+
+
+def write_config(workdir: Path, cfg: dict) -> Path:
+    import yaml
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def dry_run(workdir: Path, *args: str) -> list[dict]:
+    """Snakemake's own plan (a dry run): for every job it would run, its rule, wildcards and outputs."""
+    proc = snakemake(workdir, "--dry-run", "--configfile", str(workdir / "config.yaml"), *args)
+    jobs: list[dict] = []
+    for line in proc.stdout.splitlines():
+        s = line.strip()
+        if (s.startswith("rule ") or s.startswith("localrule ")) and s.endswith(":"):
+            jobs.append({"rule": s.split()[1].rstrip(":"), "wildcards": {}, "output": []})
+        elif s.startswith("wildcards:") and jobs:
+            jobs[-1]["wildcards"] = dict(kv.split("=", 1) for kv in s[len("wildcards:"):].strip().split(", "))
+        elif s.startswith("output:") and jobs:
+            jobs[-1]["output"] = [o.strip() for o in s[len("output:"):].split(",")]
+    return jobs
+
+
+def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run plans."""
+    return [(j["rule"], j["wildcards"]) for j in dry_run(workdir, *args)]

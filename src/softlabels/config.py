@@ -19,6 +19,20 @@ from softlabels.errors import ConfigError
 NO_TEACHER = "none"
 TEACHER_FREE_KINDS = ("hard", "ls")
 
+# The deep architectures of softlabels.deep and their base channel width (their `width` when the
+# config gives none); model "mlp" is the two-layer network of softlabels.models. Kept here, free of
+# torch, because the workflow routes rules by it.
+DEEP_MODELS: dict[str, int] = {
+    "vgg8+3": 64, "vgg2+3": 32,
+    "resnet8": 16, "resnet14": 16, "resnet20": 16, "resnet32": 16, "resnet44": 16, "resnet56": 16,
+    "resnet110": 16, "resnet8x4": 32, "resnet32x4": 32,
+}
+
+
+def is_deep(model: str) -> bool:
+    """Whether a config ``model`` is trained by the deep rules (softlabels.train_deep)."""
+    return model in DEEP_MODELS
+
 
 def _with_defaults(validator_class: Any) -> Any:
     from jsonschema import validators
@@ -50,7 +64,10 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     schema = yaml.safe_load(Path(schema_path).read_text())
     cfg = copy.deepcopy(config)
     validator = _with_defaults(Draft202012Validator)(schema)
-    error = best_match(validator.iter_errors(cfg))
+    errors = list(validator.iter_errors(cfg))
+    # A bad value inside a kind's if/then also leaves that branch's keys "unevaluated"; report the value.
+    specific = [e for e in errors if e.validator != "unevaluatedProperties"]
+    error = best_match(specific or errors)
     if error is not None:
         raise ConfigError(f"config key {_path(error)}: {_describe(error)}")
     _check_references(cfg)
@@ -59,7 +76,12 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
 
 def _describe(error: Any) -> str:
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
-        allowed = sorted(error.schema.get("properties", {}))
+        keys = set(error.schema.get("properties", {}))
+        for branch in error.schema.get("allOf", []):  # the keys of the instance's own kind
+            kind = branch.get("if", {}).get("properties", {}).get("kind", {}).get("const")
+            if kind is not None and isinstance(error.instance, dict) and error.instance.get("kind") == kind:
+                keys |= set(branch.get("then", {}).get("properties", {}))
+        allowed = sorted(keys)
         extra = error.message.split("(")[-1].rstrip(")") if "(" in error.message else error.message
         hint = f"; allowed keys: {allowed}" if allowed else ""
         return f"unknown key(s) {extra}{hint}"
@@ -69,7 +91,13 @@ def _describe(error: Any) -> str:
 
 
 def _check_references(cfg: dict[str, Any]) -> None:
+    for t in cfg["teachers"].values():  # a deep teacher's width defaults to its model's own
+        if is_deep(t["model"]) and "width" not in t:
+            t["width"] = DEEP_MODELS[t["model"]]
     for name, st in cfg["students"].items():
+        if is_deep(st["model"]) and st["regime"] != "practical":
+            raise ConfigError(f"config key students.{name}.regime: model {st['model']!r} is trained in the practical "
+                              f"regime only, got {st['regime']!r}")
         if st["regime"] == "theory":
             bad = [w for w in st["widths"] if w % 2 or w < 2]
             if bad:
@@ -88,14 +116,20 @@ def _check_references(cfg: dict[str, Any]) -> None:
                                       f"{section}; defined: {sorted(cfg[section])}")
 
 
-def load(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
+def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return validate(raw or {}, schema_path)
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    return raw or {}
+
+
+def load(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
+    return validate(read_yaml(path), schema_path)
 
 
 def fmt_temperature(t: float) -> str:
@@ -174,6 +208,20 @@ def teacher_temperatures(cfg: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def dataset_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     return copy.deepcopy(cfg["datasets"][name])
+
+
+def download_slice(cfg: dict[str, Any], source: str, file: str) -> dict[str, Any]:
+    """What the download rule needs for one raw file: its URL under the source's base_url, the SHA-256
+    it must have (the config's ``downloads.<source>.sha256.<file>``, else the built-in one; None if
+    neither) and, for the built-in checksum, the official size."""
+    from softlabels.download import KNOWN
+
+    d, s = cfg["downloads"], cfg["downloads"][source]
+    sha, size = s["sha256"].get(file), None
+    if sha is None and file in KNOWN:
+        sha, size = KNOWN[file]
+    return {"url": s["base_url"].rstrip("/") + "/" + file, "sha256": sha.lower() if sha else None, "size": size,
+            "retries": d["retries"], "timeout": float(d["timeout"]), "backoff": float(d["backoff"])}
 
 
 def teacher_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:

@@ -116,8 +116,9 @@ def make_digits(p: dict[str, Any]) -> Arrays:
     return {f"{a}_{s}": arr[i] for s, i in zip(SPLITS, idx) for a, arr in (("X", X), ("y", y))}
 
 
-# kind -> builder(params) for data sets that need no raw files.
-BUILDERS: dict[str, Callable[[dict[str, Any]], Arrays]] = {
+# kind -> builder(params, *raw_files). These two need no raw files; softlabels.realdata adds the
+# real-data kinds (mnist, cifar10-catdog, cifar100), whose builders read the raw files they are given.
+BUILDERS: dict[str, Callable[..., Arrays]] = {
     "synthetic": make_synthetic,
     "digits": make_digits,
 }
@@ -125,3 +126,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], Arrays]] = {
 
 def n_classes(arrays: Arrays) -> int:
     return int(max(arrays[k].max() for k in arrays if k.startswith("y_"))) + 1
+
+
+# Registers the real-data builders in BUILDERS (it imports the helpers above, so it comes last).
+from softlabels import realdata as _realdata  # noqa: E402,F401

@@ -63,8 +63,31 @@ def make_data(snk: Any) -> None:
         raise SoftlabelsError(f"data set kind {p['kind']!r} has no builder; known: {sorted(BUILDERS)}")
     arrays = builder(p, *list(snk.input)) if len(snk.input) else builder(p)
     io.write_npz(snk.output.data, **arrays)
+    extra = {}
+    if len(snk.input):  # the raw files it was built from, so a table can be traced to their exact bytes
+        from softlabels.download import sha256_file
+
+        extra["raw_sha256"] = {str(f): sha256_file(f) for f in snk.input}
     io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, fingerprint=fingerprint(arrays),
-                                                 sizes={k: int(len(v)) for k, v in arrays.items() if k.startswith("y_")}))
+                                                 sizes={k: int(len(v)) for k, v in arrays.items() if k.startswith("y_")},
+                                                 **extra))
+
+
+def download_raw(snk: Any) -> None:
+    """Fetch one raw file (MNIST IDX, CIFAR tarball) into results/raw/<source>/, checksum-verified."""
+    from softlabels.download import fetch
+    from softlabels.errors import ConfigError
+    from softlabels.realdata import SOURCE_OF_KIND
+
+    p, w = dict(snk.params.p), snk.wildcards
+    if p["sha256"] is None:
+        raise ConfigError(f"{p['url']}: no SHA-256 checksum known for {w.file!r}; set "
+                          f"downloads.{w.source}.sha256.{w.file} in the config")
+    kinds = [k for k, s in SOURCE_OF_KIND.items() if s == w.source]
+    hint = (f"To use a copy you downloaded another way, put {w.file} in a folder and set raw_dir to that folder on "
+            f"each data set of kind {' / '.join(kinds)} (README, 'Real data and deep networks')")
+    fetch(p["url"], snk.output[0], p["sha256"], size=p["size"], retries=p["retries"], timeout=p["timeout"],
+          backoff=p["backoff"], hint=hint)
 
 
 def measure_margin(snk: Any) -> None:
@@ -189,6 +212,20 @@ def train_students(snk: Any) -> None:
              acc.std(), len(acc), seconds)
 
 
+def train_deep_teacher(snk: Any) -> None:
+    """A CNN teacher (softlabels.deep); same outputs as train_teacher."""
+    from softlabels.train_deep import train_deep_teacher as run
+
+    run(snk)
+
+
+def train_deep_students(snk: Any) -> None:
+    """R replicates of a CNN student (softlabels.deep); same outputs as train_students."""
+    from softlabels.train_deep import train_deep_students as run
+
+    run(snk)
+
+
 def bias_variance(snk: Any) -> None:
     from softlabels.biasvar import decompose, summarise
 
@@ -204,10 +241,13 @@ def bias_variance(snk: Any) -> None:
 
 RULES: dict[str, Callable[[Any], None]] = {
     "make_data": make_data,
+    "download_raw": download_raw,
     "measure_margin": measure_margin,
     "train_teacher": train_teacher,
     "soft_labels": soft_labels,
     "train_students": train_students,
+    "train_deep_teacher": train_deep_teacher,
+    "train_deep_students": train_deep_students,
     "bias_variance": bias_variance,
 }
 
@@ -236,6 +276,10 @@ def dispatch(snk: Any) -> None:
 
         torch.set_num_threads(threads)
     fn = RULES.get(snk.rule)
+    if fn is None and snk.rule.startswith("figure_"):  # only the figure rules import matplotlib
+        from softlabels import figures as F
+
+        fn = F.RULES[snk.rule]
     if fn is None:
         from softlabels import tables as T
 

@@ -5,21 +5,40 @@ optimisers used (SGD, Adam, projected GD) are elementwise, so replicate r follow
 would follow alone (``tests/test_train.py`` checks it). Each replicate has its own training set
 (a bootstrap resample, a disjoint part, or the whole set), its own init and its own minibatch order,
 all drawn from seed streams keyed by the replicate id.
+
+Small networks are dominated by per-operation overhead, not arithmetic, so a step is as few kernels
+as possible: a hand-written forward and backward pass on class-major activations (no autograd;
+``softlabels.logit_grads`` gives the loss's gradient in the logits), all trainable parameters in one
+flat buffer updated by one fused optimiser kernel, minibatches gathered by one index per tensor, no
+host synchronisation inside an epoch, and replicates processed in cache-sized blocks at large widths.
+``tests/test_fastpath.py`` checks the result against an ordinary per-model PyTorch loop (autograd and
+``torch.optim``), the reference of ``python -m softlabels.bench``.
 """
 
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
 from softlabels.errors import ConfigError, DivergenceError
-from softlabels.losses import REGULARIZATION_RULES, Method, ce_per_sample, regularization_rule, true_class_prob
+from softlabels.logit_grads import Objective, objective_for
+from softlabels.losses import REGULARIZATION_RULES, Method
 from softlabels.models import STREAM_ORDER, STREAM_RESAMPLE, Params, init_mlp, mlp_logits, replicate_rng
 
 RESAMPLING = ("bootstrap", "disjoint", "none")
+
+#: hidden activations (floats) one block of replicates may hold during a step: about L2-cache sized,
+#: so that the elementwise passes over them stay in cache at large widths
+BLOCK_ELEMENTS = 1 << 17
+#: hidden activations (floats) a forward pass over a whole training or validation set may hold at once
+EVAL_ELEMENTS = 1 << 22
+#: per-step multiply-adds below which a second thread costs more (synchronisation) than it brings
+THREADS_MIN_WORK = 1 << 22
 
 
 def resample_indices(n: int, replicate_ids: list[int], seed: int, kind: str, replicates: int) -> np.ndarray:
@@ -103,115 +122,304 @@ def train_mlp(
     C = n_classes or int(y.max()) + 1
     if method.needs_teacher and teacher_logits is None:
         raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
-    Xt = torch.as_tensor(X, dtype=dtype, device=device)
-    yt = torch.as_tensor(y, dtype=torch.long, device=device)
-    Zt = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=dtype, device=device)
-
-    idx_np = resample_indices(n, replicate_ids, seed, hp["resampling"], hp["replicates"])
-    idx = torch.as_tensor(idx_np, device=device)
-    R, n_r = idx.shape
-    params, fixed = init_mlp(regime, dim, width, C, replicate_ids, seed, dtype)
-    params = {k: v.to(device).requires_grad_(True) for k, v in params.items()}
-    fixed = {k: v.to(device) for k, v in fixed.items()}
-    allp = lambda: {**params, **fixed}  # noqa: E731
-
-    full_batch = regime == "theory" or hp["batch_size"] in (0, None) or hp["batch_size"] >= n_r
-    if regime == "theory":
-        W0 = params["W"].detach().clone()
-        radius = hp["radius"] / np.sqrt(width)
-        opt = None
-    else:
-        opt = _optimizer(hp, list(params.values()))
-
-    order_rngs = [replicate_rng(seed, STREAM_ORDER, r) for r in replicate_ids]
     use_val = hp.get("patience", 0) > 0
     if use_val and X_val is None:
         raise ConfigError("students.<setup>.patience > 0 needs a data set with a validation split")
+    idx_np = resample_indices(n, replicate_ids, seed, hp["resampling"], hp["replicates"])
+    R, n_r = idx_np.shape
+    params, fixed = init_mlp(regime, dim, width, C, replicate_ids, seed, dtype)
+    full_batch = regime == "theory" or hp["batch_size"] in (0, None) or hp["batch_size"] >= n_r
+    B = n_r if full_batch else hp["batch_size"]
+    threads = torch.get_num_threads()
+    if R * B * width * (dim + C) < THREADS_MIN_WORK:
+        threads = 1
+    with torch.no_grad(), _num_threads(threads):
+        return _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, X_val, y_val,
+                      C, device, on_epoch, full_batch, B, use_val)
+
+
+def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], params: Params, fixed: Params,
+           idx_np: np.ndarray, seed: int, replicate_ids: list[int], teacher_logits: np.ndarray | None,
+           X_val: np.ndarray | None, y_val: np.ndarray | None, C: int, device: str,
+           on_epoch: Callable[[int, dict[str, float]], None] | None, full_batch: bool, B: int,
+           use_val: bool) -> TrainResult:
+    dtype = torch.float32
+    R, n_r = idx_np.shape
+    net = _FlatMLP(params, fixed, device)
+    obj = objective_for(method, C, teacher_logits is not None)
+    Xt = torch.as_tensor(X, dtype=dtype, device=device)
+    yt = torch.as_tensor(y, dtype=torch.long, device=device)
+    Zt = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=dtype, device=device)
+    idx = torch.as_tensor(idx_np, device=device)
+    # per-sample constants of the loss, class-major (k, n): a minibatch gathers columns
+    TT = obj.targets(yt.unsqueeze(0), None if Zt is None else Zt.unsqueeze(0), dtype)[0].T.contiguous()
+    Xr = Xt[idx]                                                     # (R, n_r, d) each replicate's training set
+    Tr = TT[:, idx].transpose(0, 1).contiguous()                     # (R, k, n_r)
+    opt = _make_optimizer(hp, net)
+    order = None if full_batch else _EpochOrder([replicate_rng(seed, STREAM_ORDER, r) for r in replicate_ids],
+                                                n_r, hp["epochs"], device)
     if use_val:
         Xv = torch.as_tensor(X_val.reshape(len(X_val), -1), dtype=dtype, device=device)
-        yv = torch.as_tensor(y_val, dtype=torch.long, device=device).expand(R, -1)
+        Yv = torch.nn.functional.one_hot(torch.as_tensor(y_val, dtype=torch.long, device=device), C).to(dtype).T
         best_val = torch.full((R,), float("inf"), device=device)
-        best = {k: v.detach().clone() for k, v in params.items()}
+        best = net.data.clone()
         waited = torch.zeros(R, dtype=torch.long, device=device)
     best_epoch = np.full(R, hp["epochs"] - 1)
     hist = History()
-    ar = torch.arange(R, device=device)[:, None]
-    Xr, yr = Xt[idx], yt[idx]  # (R, n_r, d), (R, n_r): each replicate's training set
-    Zr = None if Zt is None else Zt[idx]
-    tau = method.temperature
-    pt_tau_gt = None if Zr is None or tau is None else true_class_prob(Zr, yr, tau)
 
-    def record(z: torch.Tensor, loss_r: torch.Tensor) -> None:
-        """Per-epoch records on each replicate's full training set, from its logits z."""
-        hist.loss.append(loss_r.detach().cpu().numpy())
-        hist.err.append((z.argmax(-1) != yr).float().mean(-1).cpu().numpy())
-        if pt_tau_gt is not None:
-            for rule in REGULARIZATION_RULES:
-                hist.reg[rule].append(regularization_rule(z, pt_tau_gt, yr, tau, rule).sum(-1).cpu().numpy())
+    def record(ev: Any, epoch: int) -> None:
+        _check_finite(ev.loss, epoch)
+        hist.loss.append(ev.loss.cpu().numpy())
+        hist.err.append(ev.err.cpu().numpy())
+        for rule, count in ev.reg.items():
+            hist.reg[rule].append(count.cpu().numpy())
 
     for epoch in range(hp["epochs"]):
         if full_batch:
-            z = mlp_logits(Xr, allp())
-            loss_r = method.loss(z, yr, Zr)
-            _check_finite(loss_r, epoch)
-            record(z.detach(), loss_r)
-            if regime == "theory":
-                (g,) = torch.autograd.grad(loss_r.sum(), [params["W"]])
-                with torch.no_grad():
-                    W = params["W"] - hp["lr"] * g
-                    delta = W - W0
-                    norm = delta.norm(dim=-1, keepdim=True)
-                    W = W0 + delta * torch.clamp(radius / torch.clamp(norm, min=1e-30), max=1.0)
-                    params["W"].copy_(W)
-            else:
-                opt.zero_grad(set_to_none=True)
-                loss_r.sum().backward()
-                opt.step()
+            zT = net.accumulate_grad(Xr, Tr, obj)
+            record(obj.evaluate(zT, Tr), epoch)  # the loss at the parameters this step starts from
+            opt.step()
         else:
-            perm = torch.as_tensor(np.stack([g.permutation(n_r) for g in order_rngs]), device=device)
-            B = hp["batch_size"]
+            g = idx.gather(1, order.next())                          # (R, n_r) sample ids in this epoch's order
             for s in range(0, n_r, B):
-                pos = perm[:, s:s + B]
-                zb = mlp_logits(Xr[ar, pos], allp())
-                loss_b = method.loss(zb, yr[ar, pos], None if Zr is None else Zr[ar, pos])
-                _check_finite(loss_b, epoch)
-                opt.zero_grad(set_to_none=True)
-                loss_b.sum().backward()
+                gs = g[:, s:s + B].reshape(-1)
+                b = len(gs) // R
+                Xb = Xt.index_select(0, gs).view(R, b, -1)
+                Tb = TT.index_select(1, gs).view(-1, R, b).transpose(0, 1)
+                net.accumulate_grad(Xb, Tb, obj)
                 opt.step()
-            with torch.no_grad():
-                z = mlp_logits(Xr, allp())
-                record(z, method.loss(z, yr, Zr))
+            record(obj.evaluate(net.logits(Xr), Tr), epoch)
         if use_val:
-            with torch.no_grad():
-                vl = ce_per_sample(mlp_logits(Xv, allp()), yv).mean(-1)
-                hist.val_loss.append(vl.cpu().numpy())
-                # a replicate whose patience ran out is finished: later epochs cannot change its result
-                better = (vl < best_val) & (waited <= hp["patience"])
-                best_val = torch.where(better, vl, best_val)
-                waited = torch.where(better, torch.zeros_like(waited), waited + 1)
-                for k, v in params.items():
-                    best[k][better] = v.detach()[better]
-                best_epoch[better.cpu().numpy()] = epoch
+            zv = net.logits(Xv)
+            vl = -(torch.log_softmax(zv, dim=1) * Yv).sum(1).mean(-1)
+            hist.val_loss.append(vl.cpu().numpy())
+            # a replicate whose patience ran out is finished: later epochs cannot change its result
+            better = (vl < best_val) & (waited <= hp["patience"])
+            best_val = torch.where(better, vl, best_val)
+            waited = torch.where(better, torch.zeros_like(waited), waited + 1)
+            net.copy_replicates(best, better)
+            best_epoch[better.cpu().numpy()] = epoch
             if bool((waited > hp["patience"]).all()):
                 break
         if on_epoch is not None:
             on_epoch(epoch, {"loss": float(hist.loss[-1].mean()), "err": float(hist.err[-1].mean())})
 
-    final = {k: (best[k] if use_val else v.detach()) for k, v in params.items()}
-    return TrainResult(final, fixed, idx_np, hist.arrays(), best_epoch)
+    final, fixed_out = net.export(best if use_val else None)
+    return TrainResult(final, fixed_out, idx_np, hist.arrays(), best_epoch)
 
 
-def _optimizer(hp: dict[str, Any], params: list[torch.Tensor]) -> torch.optim.Optimizer:
+class _FlatMLP:
+    """R two-layer ReLU networks (``softlabels.models``) with a hand-written forward and backward pass.
+
+    The trainable parameters live in one flat buffer ``data`` (their gradients in ``grad``, same layout),
+    so an elementwise optimiser updates all of them with one kernel. Activations are class-major:
+    hT (R, m, B), zT (R, C, B); the second layer is stored transposed, AT (R, C, m).
+    """
+
+    def __init__(self, params: Params, fixed: Params, device: str):
+        internal = {k: (v.transpose(1, 2) if k == "A" else v) for k, v in params.items()}
+        dtype = params["W"].dtype
+        self.data = torch.empty(sum(v.numel() for v in internal.values()), dtype=dtype, device=device)
+        self.grad = torch.zeros_like(self.data)
+        self.p: dict[str, torch.Tensor] = {}
+        self.g: dict[str, torch.Tensor] = {}
+        off = 0
+        for k, v in internal.items():
+            self.p[k] = self.data[off:off + v.numel()].view(v.shape)
+            self.p[k].copy_(v)
+            self.g[k] = self.grad[off:off + v.numel()].view(v.shape)
+            off += v.numel()
+        self.trainable = list(params)
+        self.fixed_A = None if "A" in self.p else fixed["A"].to(device).transpose(1, 2).contiguous()
+        self.R, self.m, self.d = self.p["W"].shape
+
+    @property
+    def AT(self) -> torch.Tensor:
+        return self.p["A"] if self.fixed_A is None else self.fixed_A
+
+    def _forward(self, X: torch.Tensor, r: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hT, zT) of replicates r for inputs X (r, B, d), or (B, d) shared by all."""
+        W, AT = self.p["W"][r], self.AT[r]
+        XT = X.transpose(-1, -2)
+        if X.dim() == 2:
+            hT = torch.matmul(W, XT)
+            if "b1" in self.p:
+                hT.add_(self.p["b1"][r].unsqueeze(2))
+        elif "b1" in self.p:
+            hT = torch.baddbmm(self.p["b1"][r].unsqueeze(2), W, XT)
+        else:
+            hT = torch.bmm(W, XT)
+        hT.relu_()
+        zT = torch.baddbmm(self.p["b2"][r].unsqueeze(2), AT, hT) if "b2" in self.p else torch.bmm(AT, hT)
+        return hT, zT
+
+    def _blocks(self, per_replicate: int, budget: int) -> Iterator[slice]:
+        step = max(1, budget // max(1, per_replicate))
+        for r0 in range(0, self.R, step):
+            yield slice(r0, min(self.R, r0 + step))
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """Class-major logits zT (R, C, N) of inputs X (R, N, d) or (N, d), in memory-bounded chunks."""
+        N = X.shape[-2]
+        chunk = max(1, min(N, EVAL_ELEMENTS // (self.m * self.R)))
+        if chunk >= N:
+            return torch.cat([self._forward(X if X.dim() == 2 else X[r], r)[1]
+                              for r in self._blocks(self.m * N, max(BLOCK_ELEMENTS, self.m * N))], 0)
+        out = torch.empty(self.R, self.AT.shape[1], N, dtype=self.data.dtype, device=self.data.device)
+        for s in range(0, N, chunk):
+            out[:, :, s:s + chunk] = self.logits(X[..., s:s + chunk, :])
+        return out
+
+    def accumulate_grad(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
+        """Gradients of every replicate's loss on its batch X (R, B, d), constants T (R, k, B), into ``grad``;
+        returns the logits zT (R, C, B) they were taken at."""
+        B = X.shape[1]
+        zs = []
+        for r in self._blocks(self.m * B, BLOCK_ELEMENTS):
+            Xr = X[r]
+            hT, zT = self._forward(Xr, r)
+            dzT = obj.grad(zT, T[r])
+            if "A" in self.p:
+                torch.bmm(dzT, hT.transpose(1, 2), out=self.g["A"][r])
+                torch.sum(dzT, 2, out=self.g["b2"][r])
+            dhT = torch.bmm(self.AT[r].transpose(1, 2), dzT)
+            torch.ops.aten.threshold_backward.grad_input(dhT, hT, 0, grad_input=dhT)  # ReLU'
+            torch.bmm(dhT, Xr, out=self.g["W"][r])
+            if "b1" in self.p:
+                torch.sum(dhT, 2, out=self.g["b1"][r])
+            zs.append(zT)
+        return zs[0] if len(zs) == 1 else torch.cat(zs, 0)
+
+    def copy_replicates(self, dst: torch.Tensor, mask: torch.Tensor) -> None:
+        """dst (a buffer laid out like ``data``) takes the current parameters of replicates where ``mask``."""
+        off = 0
+        for v in self.p.values():
+            d = dst[off:off + v.numel()].view(v.shape)
+            d.copy_(torch.where(mask.view(-1, *[1] * (v.dim() - 1)), v, d))
+            off += v.numel()
+
+    def export(self, data: torch.Tensor | None = None) -> tuple[Params, Params]:
+        """(trainable, fixed) parameters in ``softlabels.models``' layout, from ``data`` or the current buffer."""
+        src = self.data if data is None else data
+        out: Params = {}
+        off = 0
+        for k, v in self.p.items():
+            t = src[off:off + v.numel()].view(v.shape)
+            out[k] = (t.transpose(1, 2) if k == "A" else t).contiguous().clone()
+            off += v.numel()
+        fixed = {} if self.fixed_A is None else {"A": self.fixed_A.transpose(1, 2).contiguous()}
+        return {k: out[k] for k in self.trainable}, fixed
+
+
+class _EpochOrder:
+    """Each replicate's minibatch order, epoch after epoch: exactly the permutations that one
+    ``rng.permutation(n)`` call per epoch would give, drawn a chunk of epochs per call
+    (``Generator.permuted`` consumes the stream the same way)."""
+
+    def __init__(self, rngs: list[np.random.Generator], n: int, epochs: int, device: str, max_elements: int = 1 << 22):
+        self.rngs, self.n, self.device = rngs, n, device
+        self.chunk = max(1, min(epochs, max_elements // max(1, len(rngs) * n)))
+        self.buf: torch.Tensor | None = None
+        self.i = 0
+
+    def next(self) -> torch.Tensor:
+        if self.buf is None or self.i == self.buf.shape[1]:
+            base = np.tile(np.arange(self.n), (self.chunk, 1))
+            self.buf = torch.as_tensor(np.stack([g.permuted(base, axis=1) for g in self.rngs]), device=self.device)
+            self.i = 0
+        self.i += 1
+        return self.buf[:, self.i - 1]
+
+
+# --- optimisers on the flat buffer: the same elementwise maths as torch.optim's -----------------
+
+class _Adam:
+    """torch.optim.Adam (L2 weight decay added to the gradient, no amsgrad), one fused kernel when available."""
+
+    def __init__(self, data: torch.Tensor, grad: torch.Tensor, lr: float, weight_decay: float,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, fused: bool | None = None):
+        self.data, self.grad, self.lr, self.wd, self.betas, self.eps = data, grad, lr, weight_decay, betas, eps
+        self.m, self.v = torch.zeros_like(data), torch.zeros_like(data)
+        self.t = 0
+        self.step_t = torch.zeros((), dtype=torch.float32, device=data.device)
+        self.fused = hasattr(torch, "_fused_adam_") and data.device.type in ("cpu", "cuda") if fused is None else fused
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        if self.fused:
+            self.step_t.fill_(self.t)
+            torch._fused_adam_([self.data], [self.grad], [self.m], [self.v], [], [self.step_t], lr=self.lr,
+                               beta1=b1, beta2=b2, weight_decay=self.wd, eps=self.eps, amsgrad=False, maximize=False)
+            return
+        g = self.grad.add(self.data, alpha=self.wd) if self.wd else self.grad
+        self.m.lerp_(g, 1 - b1)
+        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (self.v.sqrt() / math.sqrt(1 - b2 ** self.t)).add_(self.eps)
+        self.data.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+
+class _SGD:
+    """torch.optim.SGD (momentum without dampening or Nesterov, L2 weight decay)."""
+
+    def __init__(self, data: torch.Tensor, grad: torch.Tensor, lr: float, momentum: float, weight_decay: float):
+        self.data, self.grad, self.lr, self.momentum, self.wd = data, grad, lr, momentum, weight_decay
+        self.buf: torch.Tensor | None = None
+
+    def step(self) -> None:
+        g = self.grad
+        if self.wd:
+            g.add_(self.data, alpha=self.wd)
+        if self.momentum:
+            if self.buf is None:
+                self.buf = g.clone()
+            else:
+                self.buf.mul_(self.momentum).add_(g)
+            g = self.buf
+        self.data.add_(g, alpha=-self.lr)
+
+
+class _ProjectedGD:
+    """Paper A's training (SCIENCE §1): a gradient step on W, then each row back within ``radius`` of its init."""
+
+    def __init__(self, W: torch.Tensor, gW: torch.Tensor, lr: float, radius: float):
+        self.W, self.gW, self.lr, self.radius = W, gW, lr, radius
+        self.W0 = W.clone()
+
+    def step(self) -> None:
+        self.W.add_(self.gW, alpha=-self.lr)
+        delta = self.W - self.W0
+        norm = torch.linalg.vector_norm(delta, dim=-1, keepdim=True)
+        scale = torch.clamp(self.radius / torch.clamp(norm, min=1e-30), max=1.0)
+        torch.addcmul(self.W0, delta, scale, out=self.W)
+
+
+def _make_optimizer(hp: dict[str, Any], net: _FlatMLP) -> _Adam | _SGD | _ProjectedGD:
+    if hp["regime"] == "theory":
+        return _ProjectedGD(net.p["W"], net.g["W"], hp["lr"], hp["radius"] / np.sqrt(net.m))
     name = hp["optimizer"]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=hp["lr"], momentum=hp.get("momentum", 0.0),
-                               weight_decay=hp.get("weight_decay", 0.0))
+        return _SGD(net.data, net.grad, hp["lr"], hp.get("momentum", 0.0), hp.get("weight_decay", 0.0))
     if name == "adam":
-        return torch.optim.Adam(params, lr=hp["lr"], weight_decay=hp.get("weight_decay", 0.0))
+        return _Adam(net.data, net.grad, hp["lr"], hp.get("weight_decay", 0.0))
     raise ConfigError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
 
 
+@contextmanager
+def _num_threads(n: int) -> Iterator[None]:
+    """Run with at most n intra-op threads (restored after)."""
+    before = torch.get_num_threads()
+    if n < before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n < before:
+            torch.set_num_threads(before)
+
+
 def _check_finite(loss_r: torch.Tensor, epoch: int) -> None:
+    """Checked once per epoch on the training-set loss: a non-finite step leaves non-finite parameters."""
     if not bool(torch.isfinite(loss_r).all()):
         bad = torch.nonzero(~torch.isfinite(loss_r)).flatten().tolist()
         raise DivergenceError(

@@ -1,16 +1,32 @@
-# Helpers shared by the rule files: the validated config, the cells it asks for, each rule's
-# config slice and input functions. The logic lives in softlabels.config.
+# Helpers shared by all rule files (the validated config, the cells it asks for, the config slice
+# of each rule and the input functions). The logic lives in softlabels.config.
+import re
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # this checkout's package, as in the jobs (run.py)
 
 import softlabels.config as C
+import softlabels.figplan as FP
+import softlabels.realdata as R
 from softlabels.errors import ConfigError
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+# config.yaml in the working directory is the default; a --configfile replaces it (it is not merged
+# with it, so a user's config runs only what it names); --config KEY=VALUE overrides either.
 try:
-    _validated = C.validate(config, SCHEMA)
+    if workflow.config_settings.configfiles:
+        _config = config
+    else:
+        _default = Path("config.yaml")
+        if not _default.exists():
+            raise ConfigError(f"{_default.resolve()} does not exist; pass --configfile FILE")
+        _config = C.read_yaml(_default)
+        update_config(_config, config)
+    _validated = C.validate(_config, SCHEMA)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 config.clear()
@@ -19,16 +35,21 @@ config.update(_validated)
 EXPERIMENTS = C.experiment_cells(config)
 CELLS = C.all_cells(config)
 VARIANTS = C.method_variants(config)
-RUN = "workflow/scripts/run.py"
 
 
-wildcard_constraints:
-    dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    teacher=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    method=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    student=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    width=r"[0-9]+",
-    temperature=r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?",
+def names_regex(names):
+    """A wildcard constraint that matches exactly these names (no names: a pattern that never matches)."""
+    names = sorted(names)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+# Routing: teachers and student setups whose model is a CNN (softlabels.deep) are trained by the GPU
+# rules of deep.smk, the MLP ones by train_teacher / train_students; each output has one producer.
+MLP_TEACHERS = names_regex(t for t, v in config["teachers"].items() if not C.is_deep(v["model"]))
+DEEP_TEACHERS = names_regex(t for t, v in config["teachers"].items() if C.is_deep(v["model"]))
+MLP_STUDENTS = names_regex(s for s, v in config["students"].items() if not C.is_deep(v["model"]))
+DEEP_STUDENTS = names_regex(s for s, v in config["students"].items() if C.is_deep(v["model"]))
+DEEP_RESOURCES = config["deep_resources"]
 
 
 def data_path(dataset):
@@ -83,9 +104,23 @@ def student_inputs(wildcards):
     return inputs
 
 
+def deep_student_inputs(wildcards):
+    """student_inputs, plus the teacher's checkpoint where the teacher must see the augmented batches."""
+    inputs = student_inputs(wildcards)
+    if "soft" in inputs and config["students"][wildcards.student]["augment"]:
+        inputs["teacher_checkpoint"] = f"results/teachers/{wildcards.dataset}/{wildcards.teacher}/teacher.pt"
+    return inputs
+
+
 def raw_inputs(wildcards):
-    """Raw files a real-data kind reads (none for synthetic and digits)."""
-    return []
+    """Raw files a real-data kind reads (none for synthetic and digits): those in the data set's
+    raw_dir, else the download rule's results/raw/<source>/<file>."""
+    d = config["datasets"][wildcards.dataset]
+    return R.raw_paths(d["kind"], d.get("raw_dir"))
+
+
+def download_params(wildcards):
+    return C.download_slice(config, wildcards.source, wildcards.file)
 
 
 def all_tables():
@@ -94,7 +129,16 @@ def all_tables():
         out.append("results/tables/regularization.csv")
     if paper_a_records():
         out.append("results/tables/paperA_table1.csv")
+    if kind_records("cifar10-catdog"):
+        out.append("results/tables/paperA_figure1.csv")
+    if kind_records("cifar100"):
+        out.append("results/tables/paperB_cifar100.csv")
     return out
+
+
+def kind_records(kind):
+    """Cell records on data sets of one kind (cifar10-catdog: paper A's Figure 1; cifar100: paper B)."""
+    return [r for r in cell_records() if config["datasets"][r["dataset"]]["kind"] == kind]
 
 
 def regularization_records():
@@ -148,3 +192,61 @@ def paper_a_params():
 
 def paper_a_teacher_files():
     return [f"results/teachers/{c['dataset']}/{c['teacher']}/teacher.json" for c in paper_a_params()["teacher_cells"]]
+
+
+def first_method(records, kind):
+    """The first (by name) method of a kind among these cells, or '' if none."""
+    names = sorted({r["method"] for r in records if VARIANTS[r["method"]]["kind"] == kind})
+    return names[0] if names else ""
+
+
+def deep_table_params(kind):
+    """Params of paper A's Figure 1 (kind cifar10-catdog) or paper B's CIFAR-100 table (kind cifar100)."""
+    recs = kind_records(kind)
+    teachers = sorted({(r["dataset"], r["teacher"]) for r in recs if r["teacher"] != C.NO_TEACHER})
+    methods = {"hard": first_method(recs, "hard"), "soft": first_method(recs, "kd"), "kd": first_method(recs, "kd"),
+               "wsl": first_method(recs, "wsl")}
+    return {"cells": recs, "teacher_cells": [{"dataset": d, "teacher": t} for d, t in teachers],
+            "noise_variance": {r["dataset"]: config["datasets"][r["dataset"]].get("noise_variance") for r in recs},
+            "teacher_models": {t: {"model": config["teachers"][t]["model"], "width": config["teachers"][t]["width"]}
+                               for _, t in teachers},
+            "student_models": {r["student"]: config["students"][r["student"]]["model"] for r in recs},
+            "base_widths": dict(C.DEEP_MODELS), **methods,
+            "method_params": {m: VARIANTS[m] for m in methods.values() if m}}
+
+
+def deep_table_teacher_files(kind):
+    return [f"results/teachers/{c['dataset']}/{c['teacher']}/teacher.json"
+            for c in deep_table_params(kind)["teacher_cells"]]
+
+
+# --- figures (softlabels.figplan decides which a config gets; softlabels.figures draws them) ----
+
+def method_kinds():
+    return {m: v["kind"] for m, v in sorted(VARIANTS.items())}
+
+
+def binary_datasets():
+    """Data sets with two classes, where the kernel margin γ is defined (cifar100 has 100)."""
+    return [d for d in datasets_used() if config["datasets"][d]["kind"] != "cifar100"]
+
+
+def regularization_temperature_records():
+    return [{**r, "temperature": VARIANTS[r["method"]]["temperature"]} for r in regularization_records()]
+
+
+def figure_names():
+    return FP.planned(cell_records(), method_kinds(), binary_datasets(), regularization_temperature_records(),
+                      all_tables())
+
+
+def all_figures():
+    return [f"results/figures/{name}.{ext}" for name in figure_names() for ext in ("png", "svg")]
+
+
+def neurons_needed_figure_params():
+    return {"experiments": FP.margin_sweeps(cell_records(), binary_datasets())}
+
+
+def curve_records():
+    return FP.curve_cells(cell_records(), method_kinds())

@@ -11,8 +11,12 @@ rule train_students:
     params:
         method=method_params,
         student=student_params,
+    wildcard_constraints:
+        student=MLP_STUDENTS,
     log:
         "logs/train_students/{dataset}/{teacher}/{method}/{student}/m{width}.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"
 
@@ -28,5 +32,7 @@ rule bias_variance:
         p={"n_boot": config["tables"]["n_boot"], "interval": config["tables"]["interval"]},
     log:
         "logs/bias_variance/{dataset}/{teacher}/{method}/{student}/m{width}.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"

@@ -7,13 +7,30 @@ rule neuron_tables:
         data=[data_path(d) for d in datasets_used()],
         margins=[f"results/data/{d}/margin.json" for d in datasets_used()],
     output:
-        neurons="results/tables/neurons.csv",
-        needed="results/tables/neurons_needed.csv",
-        scaling="results/tables/scaling.csv",
+        neurons=report(
+            "results/tables/neurons.csv",
+            caption="../report/tables/neurons.rst",
+            category="Paper A (neurons)",
+            subcategory="Tables",
+        ),
+        needed=report(
+            "results/tables/neurons_needed.csv",
+            caption="../report/tables/neurons_needed.rst",
+            category="Paper A (neurons)",
+            subcategory="Tables",
+        ),
+        scaling=report(
+            "results/tables/scaling.csv",
+            caption="../report/tables/scaling.rst",
+            category="Paper A (neurons)",
+            subcategory="Tables",
+        ),
     params:
         p=neuron_table_params(),
     log:
         "logs/tables/neurons.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"
 
@@ -23,11 +40,18 @@ rule biasvar_table:
         summaries=record_files("biasvar.json"),
         points=record_files("biasvar_points.npz"),
     output:
-        "results/tables/biasvar.csv",
+        report(
+            "results/tables/biasvar.csv",
+            caption="../report/tables/biasvar.rst",
+            category="Paper B (bias-variance)",
+            subcategory="Tables",
+        ),
     params:
         p=biasvar_table_params(),
     log:
         "logs/tables/biasvar.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"
 
@@ -37,12 +61,24 @@ rule regularization_table:
         replicates=record_files("replicates.npz", regularization_records()),
         data=[data_path(r["dataset"]) for r in regularization_records()],
     output:
-        table="results/tables/regularization.csv",
-        epochs="results/tables/regularization_epochs.csv",
+        table=report(
+            "results/tables/regularization.csv",
+            caption="../report/tables/regularization.rst",
+            category="Paper B (regularization samples)",
+            subcategory="Tables",
+        ),
+        epochs=report(
+            "results/tables/regularization_epochs.csv",
+            caption="../report/tables/regularization_epochs.rst",
+            category="Paper B (regularization samples)",
+            subcategory="Tables",
+        ),
     params:
         p=regularization_table_params(),
     log:
         "logs/tables/regularization.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"
 
@@ -52,11 +88,18 @@ rule wsl_table:
         replicates=record_files("replicates.npz"),
         data=[data_path(r["dataset"]) for r in cell_records()],
     output:
-        "results/tables/wsl.csv",
+        report(
+            "results/tables/wsl.csv",
+            caption="../report/tables/wsl.rst",
+            category="Paper B (methods)",
+            subcategory="Tables",
+        ),
     params:
         p={"cells": cell_records()},
     log:
         "logs/tables/wsl.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"
 
@@ -67,10 +110,61 @@ rule paper_a_table1:
         data=[data_path(r["dataset"]) for r in paper_a_records()],
         teachers=paper_a_teacher_files(),
     output:
-        "results/tables/paperA_table1.csv",
+        report(
+            "results/tables/paperA_table1.csv",
+            caption="../report/tables/paperA_table1.rst",
+            category="Paper tables",
+            subcategory="Paper A, Table 1",
+        ),
     params:
         p=paper_a_params(),
     log:
         "logs/tables/paperA_table1.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/run.py"
+
+
+rule paper_a_figure1:
+    input:
+        replicates=record_files("replicates.npz", kind_records("cifar10-catdog")),
+        data=[data_path(r["dataset"]) for r in kind_records("cifar10-catdog")],
+        teachers=deep_table_teacher_files("cifar10-catdog"),
+    output:
+        report(
+            "results/tables/paperA_figure1.csv",
+            caption="../report/tables/paperA_figure1.rst",
+            category="Paper tables",
+            subcategory="Paper A, Figure 1",
+        ),
+    params:
+        p=deep_table_params("cifar10-catdog"),
+    log:
+        "logs/tables/paperA_figure1.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/run.py"
+
+
+rule paper_b_cifar100:
+    input:
+        replicates=record_files("replicates.npz", kind_records("cifar100")),
+        data=[data_path(r["dataset"]) for r in kind_records("cifar100")],
+        teachers=deep_table_teacher_files("cifar100"),
+    output:
+        report(
+            "results/tables/paperB_cifar100.csv",
+            caption="../report/tables/paperB_cifar100.rst",
+            category="Paper tables",
+            subcategory="Paper B, CIFAR-100",
+        ),
+    params:
+        p=deep_table_params("cifar100"),
+    log:
+        "logs/tables/paperB_cifar100.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"

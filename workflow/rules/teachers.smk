@@ -10,8 +10,12 @@ rule train_teacher:
         meta="results/teachers/{dataset}/{teacher}/teacher.json",
     params:
         p=teacher_params,
+    wildcard_constraints:
+        teacher=MLP_TEACHERS,
     log:
         "logs/train_teacher/{dataset}/{teacher}.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"
 
@@ -24,5 +28,7 @@ rule soft_labels:
         "results/teachers/{dataset}/{teacher}/soft_T{temperature}.npz",
     log:
         "logs/soft_labels/{dataset}/{teacher}/T{temperature}.log",
+    conda:
+        "../../envs/softlabels.yaml"
     script:
         "../scripts/run.py"

@@ -1,0 +1,110 @@
+"""Which figures a config gets and which cells each figure shows.
+
+Plain Python on cell records (dicts with experiment, dataset, teacher, method, student, width, as in
+the tables), so the Snakefile can import it cheaply to build its target list, and the figures apply
+the very same selection to the tables' rows: a figure is planned only where it has data to show.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable
+
+Record = dict[str, Any]
+NO_TEACHER = "none"
+
+FIGURES = ("accuracy_width", "neurons_needed", "biasvar", "regularization_temperature", "regularization_epochs",
+           "training_curves", "paperA_figure1")
+
+
+def _key(r: Record, fields: Iterable[str]) -> tuple[Any, ...]:
+    return tuple(r[f] for f in fields)
+
+
+def width_sweeps(records: list[Record]) -> set[tuple[str, str, str]]:
+    """(experiment, dataset, student) groups whose cells span at least two widths."""
+    widths: dict[tuple[Any, ...], set[int]] = defaultdict(set)
+    for r in records:
+        widths[_key(r, ("experiment", "dataset", "student"))].add(int(r["width"]))
+    return {k for k, w in widths.items() if len(w) >= 2}  # type: ignore[misc]
+
+
+def margin_sweeps(records: list[Record], binary_datasets: Iterable[str]) -> list[str]:
+    """Experiments that sweep the width on at least two binary data sets (m*(ε) against γ needs both)."""
+    binary = set(binary_datasets)
+    per_exp: dict[str, set[str]] = defaultdict(set)
+    for exp, ds, _ in width_sweeps(records):
+        if ds in binary:
+            per_exp[exp].add(ds)
+    return sorted(e for e, d in per_exp.items() if len(d) >= 2)
+
+
+def method_comparisons(records: list[Record]) -> set[tuple[str, str, str, int]]:
+    """(experiment, dataset, student, width) groups of the experiments comparing the most methods,
+    each at its widest width: the bias-variance figure's panels."""
+    if not records:
+        return set()
+    methods: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        methods[r["experiment"]].add(r["method"])
+    most = max(len(m) for m in methods.values())
+    chosen = {e for e, m in methods.items() if len(m) == most}
+    widest: dict[tuple[Any, ...], int] = {}
+    for r in records:
+        if r["experiment"] in chosen:
+            k = _key(r, ("experiment", "dataset", "student"))
+            widest[k] = max(widest.get(k, 0), int(r["width"]))
+    return {(*k, w) for k, w in widest.items()}  # type: ignore[misc]
+
+
+def temperature_sweeps(records: list[Record]) -> set[tuple[str, str, str, int]]:
+    """(experiment, dataset, student, width) groups with the most distinct temperatures among their
+    distilled cells (records need a 'temperature'): the regularization figures' panels."""
+    temps: dict[tuple[Any, ...], set[float]] = defaultdict(set)
+    for r in records:
+        if r["teacher"] != NO_TEACHER and r.get("temperature") is not None:
+            temps[_key(r, ("experiment", "dataset", "student", "width"))].add(float(r["temperature"]))
+    if not temps:
+        return set()
+    most = max(len(t) for t in temps.values())
+    return {(k[0], k[1], k[2], int(k[3])) for k, t in temps.items() if len(t) == most}
+
+
+def first_of_kind(kinds: dict[str, str], kind: str) -> str | None:
+    """The first method (by name) of a kind: 'hard' and 'kd' stand for hard and soft labels."""
+    names = sorted(m for m, k in kinds.items() if k == kind)
+    return names[0] if names else None
+
+
+def curve_cells(records: list[Record], kinds: dict[str, str]) -> list[Record]:
+    """Cells whose training curves are drawn: per experiment and data set, the first hard-label and
+    the first KD method at the narrowest and the widest width (the figure keeps the hardest data set)."""
+    methods = {m for m in (first_of_kind(kinds, "hard"), first_of_kind(kinds, "kd")) if m}
+    span: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for r in records:
+        if r["method"] in methods:
+            k = _key(r, ("experiment", "dataset", "student"))
+            lo, hi = span.get(k, (int(r["width"]), int(r["width"])))
+            span[k] = (min(lo, int(r["width"])), max(hi, int(r["width"])))
+    out = [r for r in records if r["method"] in methods
+           and int(r["width"]) in span[_key(r, ("experiment", "dataset", "student"))]]
+    return sorted(out, key=lambda r: _key(r, ("experiment", "dataset", "teacher", "method", "student", "width")))
+
+
+def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Iterable[str],
+            reg_records: list[Record], tables: list[str]) -> list[str]:
+    """The figures this config gets, each only where its selection is non-empty."""
+    out = []
+    if width_sweeps(records):
+        out.append("accuracy_width")
+    if margin_sweeps(records, binary_datasets):
+        out.append("neurons_needed")
+    if method_comparisons(records):
+        out.append("biasvar")
+    if "results/tables/regularization.csv" in tables and temperature_sweeps(reg_records):
+        out += ["regularization_temperature", "regularization_epochs"]
+    if curve_cells(records, kinds):
+        out.append("training_curves")
+    if "results/tables/paperA_figure1.csv" in tables:
+        out.append("paperA_figure1")
+    return out

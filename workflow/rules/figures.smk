@@ -1,0 +1,148 @@
+# Stage 6: figures (PNG + SVG) under results/figures/, drawn from the tables by softlabels.figures.
+# Which figures a config gets is decided by all_figures() in common.smk (softlabels.figplan); every
+# figure is in the report (snakemake --report report.html) with its caption from workflow/report/.
+
+
+rule figure_accuracy_width:
+    input:
+        neurons="results/tables/neurons.csv",
+    output:
+        png=report(
+            "results/figures/accuracy_width.png",
+            caption="../report/figures/accuracy_width.rst",
+            category="Paper A (neurons)",
+            subcategory="Figures",
+        ),
+        svg="results/figures/accuracy_width.svg",
+    log:
+        "logs/figures/accuracy_width.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/run.py"
+
+
+rule figure_neurons_needed:
+    input:
+        needed="results/tables/neurons_needed.csv",
+        scaling="results/tables/scaling.csv",
+        neurons="results/tables/neurons.csv",
+    output:
+        png=report(
+            "results/figures/neurons_needed.png",
+            caption="../report/figures/neurons_needed.rst",
+            category="Paper A (neurons)",
+            subcategory="Figures",
+        ),
+        svg="results/figures/neurons_needed.svg",
+    params:
+        p=neurons_needed_figure_params(),
+    log:
+        "logs/figures/neurons_needed.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/run.py"
+
+
+rule figure_training_curves:
+    input:
+        neurons="results/tables/neurons.csv",
+        replicates=record_files("replicates.npz", curve_records()),
+    output:
+        png=report(
+            "results/figures/training_curves.png",
+            caption="../report/figures/training_curves.rst",
+            category="Paper A (neurons)",
+            subcategory="Figures",
+        ),
+        svg="results/figures/training_curves.svg",
+    params:
+        p={"cells": curve_records()},
+    log:
+        "logs/figures/training_curves.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/run.py"
+
+
+rule figure_biasvar:
+    input:
+        "results/tables/biasvar.csv",
+    output:
+        png=report(
+            "results/figures/biasvar.png",
+            caption="../report/figures/biasvar.rst",
+            category="Paper B (bias-variance)",
+            subcategory="Figures",
+        ),
+        svg="results/figures/biasvar.svg",
+    log:
+        "logs/figures/biasvar.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/run.py"
+
+
+rule figure_regularization_temperature:
+    input:
+        table="results/tables/regularization.csv",
+    output:
+        png=report(
+            "results/figures/regularization_temperature.png",
+            caption="../report/figures/regularization_temperature.rst",
+            category="Paper B (regularization samples)",
+            subcategory="Figures",
+        ),
+        svg="results/figures/regularization_temperature.svg",
+    params:
+        p={"kinds": method_kinds()},
+    log:
+        "logs/figures/regularization_temperature.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/run.py"
+
+
+rule figure_regularization_epochs:
+    input:
+        table="results/tables/regularization.csv",
+        epochs="results/tables/regularization_epochs.csv",
+    output:
+        png=report(
+            "results/figures/regularization_epochs.png",
+            caption="../report/figures/regularization_epochs.rst",
+            category="Paper B (regularization samples)",
+            subcategory="Figures",
+        ),
+        svg="results/figures/regularization_epochs.svg",
+    log:
+        "logs/figures/regularization_epochs.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/run.py"
+
+
+if "results/tables/paperA_figure1.csv" in all_tables():
+
+    rule figure_paper_a_figure1:
+        input:
+            "results/tables/paperA_figure1.csv",
+        output:
+            png=report(
+                "results/figures/paperA_figure1.png",
+                caption="../report/figures/paperA_figure1.rst",
+                category="Paper tables",
+                subcategory="Paper A, Figure 1",
+            ),
+            svg="results/figures/paperA_figure1.svg",
+        log:
+            "logs/figures/paperA_figure1.log",
+        conda:
+            "../../envs/softlabels.yaml"
+        script:
+            "../scripts/run.py"
