@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from softlabels.biasvar import bootstrap_interval, decompose, log_softmax, summarise
 
@@ -97,3 +98,17 @@ def test_intervals_cover_the_mean_and_are_reproducible():
 def test_log_softmax_normalises():
     z, _ = _random()
     assert np.allclose(np.exp(log_softmax(z)).sum(-1), 1.0)
+
+
+def test_slope_fit_and_its_interval():
+    from softlabels.tables import fit_slope
+
+    x = np.log(1 / np.array([0.2, 0.1, 0.05, 0.025]))
+    slope, lo, hi, icpt = fit_slope(x, 2 * x + 1, 0.95)
+    assert slope == pytest.approx(2) and icpt == pytest.approx(1) and lo == pytest.approx(2) == hi
+    slope, lo, hi, _ = fit_slope(x, np.full(4, 3.0), 0.95)
+    assert slope == 0 and lo == 0 == hi
+    noisy = 2 * x + np.array([0.1, -0.2, 0.15, -0.05])
+    slope, lo, hi, _ = fit_slope(x, noisy, 0.95)
+    assert lo < slope < hi and lo < 2 < hi
+    assert np.isnan(fit_slope(x[:2], x[:2], 0.95)[0])
