@@ -59,7 +59,8 @@ def neurons() -> pd.DataFrame:
 @pytest.fixture
 def needed(neurons: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for _, r in neurons[neurons["experiment"] == "neurons"].groupby(["dataset", "method"]).first().reset_index().iterrows():
+    firsts = neurons[neurons["experiment"] == "neurons"].groupby(["dataset", "method"]).first().reset_index()
+    for _, r in firsts.iterrows():
         for eps in (0.1, 0.02):
             m = {"easy": 2, "mid": 4, "hard": 8}[r["dataset"]] * (2 if r["method"] == "hard" else 1)
             ok = m <= 8 and eps == 0.1
@@ -83,7 +84,8 @@ def biasvar() -> pd.DataFrame:
     for m, t, b, v in (("hard", "none", 0.5, 0.04), ("ls", "none", 0.5, 0.03), ("kd", "wide", 0.6, 0.03),
                        ("kd", "wide-ls", 0.55, 0.02), ("wsl", "wide", 0.52, 0.03)):
         rows.append({**_cell("biasvar", "noisy", m, 8, t, "practical"), "ce_bias": b, "ce_bias_lo": b - 0.05,
-                     "ce_bias_hi": b + 0.05, "ce_variance": v, "ce_variance_lo": v - 0.005, "ce_variance_hi": v + 0.005})
+                     "ce_bias_hi": b + 0.05, "ce_variance": v, "ce_variance_lo": v - 0.005,
+                     "ce_variance_hi": v + 0.005})
     rows.append({**_cell("neurons", "easy", "hard", 2), "ce_bias": 0.2, "ce_bias_lo": 0.1, "ce_bias_hi": 0.3,
                  "ce_variance": 0.01, "ce_variance_lo": 0.0, "ce_variance_hi": 0.02})  # fewer methods: not drawn
     return pd.DataFrame(rows)
@@ -113,11 +115,11 @@ def test_accuracy_width_draws_every_swept_data_set(neurons):
 def test_neurons_needed_draws_fits_bounds_and_censored_points(needed, scaling, neurons):
     fig = F.plot_neurons_needed(needed, scaling, neurons, ["neurons"])
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in axes] == ["ε = 0.1", "ε = 0.02"]
+    assert [ax.get_title().split("\n")[0] for ax in axes] == ["ε = 0.1", "ε = 0.02"]
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert {"bound's slope 2 (soft labels)", "bound's slope 4 (hard labels)", "hard: fit", "kd (wide): fit"} <= labels
     assert any("not reached" in lab for lab in labels)
-    assert "slope 0.70 [0.40, 1.00]" in axes[0].texts[0].get_text()
+    assert "hard: slope 0.70 [0.40, 1.00]" in axes[0].get_title()  # the fit and its interval, per panel
     assert axes[0].get_xscale() == "log" and axes[0].get_yscale() == "log"
     with pytest.raises(InputError, match="neurons_needed"):
         F.plot_neurons_needed(needed, scaling, neurons, ["biasvar"])
@@ -223,14 +225,14 @@ def test_summary_names_missing_tables_and_never_fails(tmp_path, monkeypatch, neu
     monkeypatch.chdir(tmp_path)
     targets = ["results/tables/neurons.csv", "results/tables/biasvar.csv", "results/figures/biasvar.png"]
     text = "\n".join(summary_lines(targets, KINDS))
-    assert "Built 0 of 3" in text and "neurons.csv was not built" in text and "biasvar.csv was not built" in text
+    assert "0 of 3 targets present" in text and "neurons.csv is missing" in text and "biasvar.csv is missing" in text
     Path("results/tables").mkdir(parents=True)
     neurons.to_csv("results/tables/neurons.csv", index=False)
     biasvar.to_csv("results/tables/biasvar.csv", index=False)
     out = stdio.StringIO()
     print_summary(targets, KINDS, out)
     text = out.getvalue()
-    assert "Built 2 of 3" in text and "results/figures/biasvar.png" in text
+    assert "2 of 3 targets present" in text and "not built by this run (1): results/figures/biasvar.png" in text
     assert re.search(r"neurons +hard +m=2 +hard +72\.0% +kd \(wide\) +77\.0% +soft - hard \+5\.0 points", text), text
     assert "bias hard 0.500 vs kd (wide) 0.600" in text
     Path("results/tables/biasvar.csv").write_text("not,a\ntable")
@@ -280,7 +282,8 @@ def test_tiny_run_builds_every_figure_with_data(tiny_run):
 
 @pytest.mark.slow
 def test_report_holds_every_figure_and_table_with_its_caption(tiny_copy):
-    snakemake(tiny_copy, "--configfile", str(tiny_copy / "config.yaml"), "--report", "report.html")
+    proc = snakemake(tiny_copy, "--configfile", str(tiny_copy / "config.yaml"), "--report", "report.html")
+    assert not re.search(r"\((ERROR|WARNING|SEVERE)/\d\)", proc.stdout + proc.stderr), proc.stderr  # clean RST
     html = (tiny_copy / "report.html").read_text()
     results = _report_results(html)
     produced = sorted(str(p.relative_to(tiny_copy)) for p in (tiny_copy / "results" / "tables").glob("*.csv"))

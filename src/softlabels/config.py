@@ -29,6 +29,10 @@ DEEP_MODELS: dict[str, int] = {
 }
 
 
+# Data set kinds whose inputs are images (N, channels, height, width), as the CNNs need.
+IMAGE_KINDS = ("cifar10-catdog", "cifar100")
+
+
 def is_deep(model: str) -> bool:
     """Whether a config ``model`` is trained by the deep rules (softlabels.train_deep)."""
     return model in DEEP_MODELS
@@ -114,6 +118,12 @@ def _check_references(cfg: dict[str, Any]) -> None:
                 if ref not in cfg[section]:
                     raise ConfigError(f"config key experiments.{exp}.{section}: {ref!r} is not defined under "
                                       f"{section}; defined: {sorted(cfg[section])}")
+        flat = [d for d in e["datasets"] if cfg["datasets"][d]["kind"] not in IMAGE_KINDS]
+        for section in ("teachers", "students"):
+            deep = [n for n in e[section] if is_deep(cfg[section][n]["model"])]
+            if flat and deep:
+                raise ConfigError(f"config key experiments.{exp}: the CNNs of {section} {deep} need image data sets "
+                                  f"(kinds {list(IMAGE_KINDS)}), but {flat} are flat vectors; use model 'mlp' for them")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from torch import nn
 
 from softlabels.config import DEEP_MODELS
 from softlabels.errors import ConfigError, InputError
-from softlabels.models import replicate_rng
+from softlabels.models import mlp_logits, replicate_rng
 
 # Seed-stream tags of the deep trainer, far from softlabels.models' tags (1-3).
 STREAM_DEEP_INIT, STREAM_AUGMENT = 101, 102
@@ -240,8 +240,6 @@ class MLPTeacher(nn.Module):
             self.register_buffer(k, v.unsqueeze(0).float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from softlabels.models import mlp_logits
-
         return mlp_logits(x.reshape(len(x), -1), dict(self.named_buffers()))[0]
 
 

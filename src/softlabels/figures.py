@@ -79,7 +79,8 @@ def _labels(df: pd.DataFrame) -> pd.Series:
 
 
 def _palette(names: Iterable[str]) -> dict[str, Any]:
-    names = sorted(set(names), key=lambda n: (NO_TEACHER not in n and "(" in n, n))
+    """A colour per legend name, teacher-free methods first, the same order in every figure."""
+    names = sorted(set(names), key=lambda n: ("(" in n, n))
     colors = sns.color_palette("colorblind", max(len(names), 1))
     return dict(zip(names, colors))
 
@@ -135,7 +136,7 @@ def plot_accuracy_width(neurons: pd.DataFrame) -> Figure:
     df["label"] = _labels(df)
     panels = (df.groupby(["experiment", "dataset"], sort=False)["gamma"].first().reset_index()
               .sort_values(["experiment", "gamma"], ascending=[True, False], na_position="last"))
-    several_students = df["student"].nunique() > 1
+    several_students = bool((df.groupby(["experiment", "dataset"])["student"].nunique() > 1).any())
     _theme()
     fig, axes = _grid(len(panels), 4)
     pal = _palette(df["label"])
@@ -143,7 +144,8 @@ def plot_accuracy_width(neurons: pd.DataFrame) -> Figure:
         g = df[(df["experiment"] == p["experiment"]) & (df["dataset"] == p["dataset"])]
         for (lab, st), c in g.groupby(["label", "student"], sort=True):
             c = c.sort_values("width")
-            x, y, s = c["width"].to_numpy(float), 100 * c["test_acc_mean"].to_numpy(), 100 * c["test_acc_std"].to_numpy()
+            x = c["width"].to_numpy(float)
+            y, s = 100 * c["test_acc_mean"].to_numpy(float), 100 * c["test_acc_std"].to_numpy(float)
             name = f"{lab}, {st}" if several_students else lab
             ax.plot(x, y, marker="o", ms=4, color=pal[lab], label=name,
                     ls="-" if st == sorted(g["student"].unique())[0] else "--")
@@ -167,7 +169,7 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
                         experiments: list[str]) -> Figure:
     """m*(ε) against γ on log-log axes, one panel per (experiment, ε); filled markers where ε was
     reached, open triangles at the widest width where it was not (m* is larger); coloured lines the
-    fitted slope (its value and interval in the panel), grey lines the bounds' slopes 2 (soft labels)
+    fitted slope (its value and interval in the panel's title), grey lines the bounds' slopes 2 (soft labels)
     and 4 (hard labels) through the points' centre (SCIENCE §1)."""
     df = needed[needed["experiment"].isin(experiments)]
     df = df[np.isfinite(df["gamma"].to_numpy(float)) & (df["gamma"] > 0)]
@@ -212,8 +214,6 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
             for k, ls in ((2, "--"), (4, ":")):
                 ax.plot(gx, mc * (gx / gc) ** (-k), color="0.45", ls=ls, lw=1,
                         label=f"bound's slope {k} ({'soft' if k == 2 else 'hard'} labels)")
-        ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=6.5, va="bottom",
-                bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
         ax.set_xscale("log")
         ax.set_yscale("log", base=2)
         gam = sorted(g["gamma"].unique())
@@ -225,7 +225,9 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
         ax.yaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("margin γ (kernel SVM, an upper bound)")
         ax.set_ylabel("m*(ε): neurons needed")
-        ax.set_title(f"ε = {p['epsilon']:g}" + (f"  ({p['experiment']})" if panels["experiment"].nunique() > 1 else ""))
+        several = panels["experiment"].nunique() > 1
+        ax.set_title(f"ε = {p['epsilon']:g}" + (f"  ({p['experiment']})" if several else "") + "\n" + "\n".join(notes),
+                     fontsize=8)
     fig.suptitle("Neurons needed against the margin: fitted slopes of log m* on log 1/γ and the bounds' slopes")
     _legend(fig, axes, ncol=3)
     return fig
@@ -248,7 +250,8 @@ def plot_biasvar(biasvar: pd.DataFrame) -> Figure:
     for i, grp in enumerate(groups):
         g = df[(df["experiment"] == grp[0]) & (df["dataset"] == grp[1]) & (df["student"] == grp[2])
                & (df["width"] == grp[3])]
-        methods = sorted(g["method"].unique(), key=lambda m: (g.loc[g["method"] == m, "teacher"].ne(NO_TEACHER).any(), m))
+        distilled = set(g.loc[g["teacher"] != NO_TEACHER, "method"])
+        methods = sorted(g["method"].unique(), key=lambda m: (m in distilled, m))  # teacher-free methods first
         xpos = {m: j for j, m in enumerate(methods)}
         for ax, (col, name) in zip(axes[2 * i:2 * i + 2], terms):
             step = 0.7 / max(len(teachers), 1)
@@ -331,8 +334,8 @@ def plot_regularization_epochs(reg: pd.DataFrame, epochs: pd.DataFrame) -> Figur
                & (ep["width"] == p["width"]) & (ep["teacher"] == p["teacher"])]
         for m, c in g.groupby("method", sort=True):
             c = c.sort_values("epoch")
-            ax.plot(c["epoch"], 100 * c["fraction"], color=pal[m], lw=1.2, label=f"{m} (τ={c['temperature'].iloc[0]:g})"
-                    if m != "wsl" else m)
+            tau = c["temperature"].iloc[0]
+            ax.plot(c["epoch"], 100 * c["fraction"], color=pal[m], lw=1.2, label=f"{m} (τ={tau:g})")
         ax.set_xlabel("epoch")
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{_teacher_name(p['teacher'], p['teacher_label_smoothing'])}\n{p['dataset']}, {p['student']} "
@@ -430,7 +433,9 @@ def plot_training_curves(curves: pd.DataFrame, hardest: dict[str, str]) -> Figur
         for ax, (col, name) in zip(axes[2 * i:2 * i + 2], [("loss", "training loss"), ("err", "training 0-1 error")]):
             for (lab, st, w), c in g.groupby(["label", "student", "width"], sort=True):
                 s = c.groupby("epoch")[col].agg(["mean", "std"]).fillna(0)
-                ax.plot(s.index, s["mean"], color=pal[lab], ls="-" if w == widths[-1] else "--", lw=1.2, label=lab)
+                widest = w == widths[-1]  # the legend shows the solid line; the style legend says what dashes are
+                ax.plot(s.index, s["mean"], color=pal[lab], ls="-" if widest else "--", lw=1.2,
+                        label=lab if widest else f"_{lab}")
                 low = s["mean"] - s["std"] if col == "loss" else (s["mean"] - s["std"]).clip(lower=0)
                 ax.fill_between(s.index, low, s["mean"] + s["std"], color=pal[lab], alpha=0.15, lw=0)
             ax.set_xlabel("epoch")
@@ -438,7 +443,8 @@ def plot_training_curves(curves: pd.DataFrame, hardest: dict[str, str]) -> Figur
             m = f"m={widths[-1]}" if len(widths) == 1 else f"m={widths[-1]} solid, m={widths[0]} dashed"
             ax.set_title(f"{ds} ({exp}): {m}")
     fig.suptitle("Training curves of the hardest data set per experiment (mean ± std over replicates)")
-    style = {"widest width": Line2D([], [], color="0.3", ls="-"), "narrowest width": Line2D([], [], color="0.3", ls="--")}
+    style = {"widest width": Line2D([], [], color="0.3", ls="-"),
+             "narrowest width": Line2D([], [], color="0.3", ls="--")}
     _legend(fig, axes, ncol=5, extra=style)
     return fig
 

@@ -75,6 +75,15 @@ class Objective:
         return self.has_teacher and self.tau is not None
 
 
+def error_rate(zT: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Mean 0-1 error (R,) of class-major logits zT (R, C, B) against one-hot labels Y: the prediction is the
+    first class attaining the maximum, as ``argmax`` has it (whose CPU kernel is slow on these shapes)."""
+    top = (zT == zT.amax(1, keepdim=True)).to(zT.dtype)          # the classes attaining the max
+    below = 1.0 - Y.cumsum(1)                                      # the classes before the label
+    right = (top * Y).sum(1) * ((top * below).sum(1) == 0)        # the label attains it and no earlier class
+    return (1.0 - right).mean(-1)
+
+
 def objective_for(method: Method, n_classes: int, has_teacher: bool) -> Objective:
     """The closed form of ``method`` if it has one (exact class match), else autograd on the logits."""
     cls = CLOSED_FORMS.get(type(method), AutogradObjective)
@@ -118,7 +127,7 @@ class _ClosedForm(Objective):
         logp = F.log_softmax(zT, dim=1)
         ce = -(logp * Y).sum(1)                                     # (R, B)
         loss = self._loss(zT, t, logp, ce)
-        err = (zT.argmax(1) != Y.argmax(1)).to(zT.dtype).mean(-1)
+        err = error_rate(zT, Y)
         reg: dict[str, torch.Tensor] = {}
         if self.records_reg:
             assert self.tau is not None
@@ -270,7 +279,8 @@ class AutogradObjective(Objective):
         if self.records_reg and zt is not None:
             pt = true_class_prob(zt, y, self.tau)
             reg = {rule: regularization_rule(z, pt, y, self.tau, rule).sum(-1) for rule in REGULARIZATION_RULES}
-        return Evaluation(self.method.loss(z, y, zt), (z.argmax(-1) != y).to(z.dtype).mean(-1), reg)
+        Y = F.one_hot(y, self.C).to(zT.dtype).transpose(1, 2)
+        return Evaluation(self.method.loss(z, y, zt), error_rate(zT, Y), reg)
 
 
 CLOSED_FORMS: dict[type[Method], type[Objective]] = {

@@ -66,7 +66,7 @@ def biasvar_lines(biasvar: pd.DataFrame, kinds: dict[str, str]) -> list[str]:
 
 def _section(title: str, path: str, lines_of: Callable[[pd.DataFrame], list[str]]) -> list[str]:
     if not Path(path).exists():
-        return [f"{title}: {path} was not built in this run."]
+        return [f"{title}: {path} is missing (not built by this run)."]
     try:
         lines = lines_of(pd.read_csv(path))
     except Exception as exc:  # noqa: BLE001 - a summary must never fail a finished run
@@ -81,10 +81,10 @@ def summary_lines(targets: list[str], kinds: dict[str, str]) -> list[str]:
     tables = [t for t in built if t.startswith("results/tables/")]
     figures = [t for t in built if t.startswith("results/figures/")]
     lines = ["", "softlabels run summary", "======================",
-             f"Built {len(built)} of {len(targets)} targets: {len(tables)} tables in results/tables/ (CSV + Markdown), "
-             f"{len(figures)} figure files in results/figures/ (PNG + SVG); per-job logs in logs/."]
+             f"{len(built)} of {len(targets)} targets present: {len(tables)} tables in results/tables/ (CSV + "
+             f"Markdown), {len(figures)} figure files in results/figures/ (PNG + SVG); per-job logs in logs/."]
     if missing:
-        lines.append(f"Not built in this run ({len(missing)}): " + ", ".join(missing))
+        lines.append(f"Missing, not built by this run ({len(missing)}): " + ", ".join(missing))
     lines += _section("Test accuracy at the smallest width, hard vs soft labels", NEURONS,
                       lambda df: accuracy_lines(df, kinds))
     lines += _section("Bias and variance of the cross-entropy, hard vs KD (widest width)", BIASVAR,
