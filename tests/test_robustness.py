@@ -173,3 +173,10 @@ def test_bad_files_stop_the_job_that_reads_them_with_a_clear_error(micro_run, tm
     assert message in out and corrupt.split("/")[-1] in out
     logs = list((work / "logs" / target).rglob("*.log"))
     assert any(message in p.read_text() and "Traceback" not in p.read_text() for p in logs)
+
+
+def test_results_get_the_usual_permissions(tmp_path):
+    io.write_json(tmp_path / "a.json", {"x": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask

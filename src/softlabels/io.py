@@ -20,6 +20,10 @@ import numpy as np
 from softlabels.errors import InputError
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``path`` only on success."""
@@ -30,6 +34,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results get the usual permissions
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

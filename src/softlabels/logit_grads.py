@@ -79,7 +79,8 @@ def error_rate(zT: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """Mean 0-1 error (R,) of class-major logits zT (R, C, B) against one-hot labels Y: the prediction is the
     first class attaining the maximum, as ``argmax`` has it (whose CPU kernel is slow on these shapes)."""
     top = (zT == zT.amax(1, keepdim=True)).to(zT.dtype)          # the classes attaining the max
-    below = 1.0 - Y.cumsum(1)                                      # the classes before the label
+    classes = torch.arange(zT.shape[1], dtype=zT.dtype, device=zT.device).view(1, -1, 1)
+    below = (classes < (Y * classes).sum(1, keepdim=True)).to(zT.dtype)   # the classes before the label
     right = (top * Y).sum(1) * ((top * below).sum(1) == 0)        # the label attains it and no earlier class
     return (1.0 - right).mean(-1)
 

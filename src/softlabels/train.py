@@ -178,13 +178,11 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
             record(obj.evaluate(zT, Tr), epoch)  # the loss at the parameters this step starts from
             opt.step()
         else:
-            g = idx.gather(1, order.next())                          # (R, n_r) sample ids in this epoch's order
+            g = idx.gather(1, order.next()).view(-1)                 # sample ids in this epoch's order
+            Xe = Xt.index_select(0, g).view(R, n_r, -1)              # (R, n_r, d)
+            Te = TT.index_select(1, g).view(-1, R, n_r).transpose(0, 1)  # (R, k, n_r)
             for s in range(0, n_r, B):
-                gs = g[:, s:s + B].reshape(-1)
-                b = len(gs) // R
-                Xb = Xt.index_select(0, gs).view(R, b, -1)
-                Tb = TT.index_select(1, gs).view(-1, R, b).transpose(0, 1)
-                net.accumulate_grad(Xb, Tb, obj)
+                net.accumulate_grad(Xe[:, s:s + B], Te[:, :, s:s + B], obj)
                 opt.step()
             record(obj.evaluate(net.logits(Xr), Tr), epoch)
         if use_val:
@@ -230,11 +228,20 @@ class _FlatMLP:
         self.trainable = list(params)
         self.fixed_A = None if "A" in self.p else fixed["A"].to(device).transpose(1, 2).contiguous()
         self.R, self.m, self.d = W.shape
+        self.scratch: dict[str, torch.Tensor] = {}
         self.block = BLOCK_ELEMENTS if self.data.device.type == "cpu" else 1 << 27  # GPUs want big kernels
 
     @property
     def AT(self) -> torch.Tensor:
         return self.p["A"] if self.fixed_A is None else self.fixed_A
+
+    def _work(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """A reusable scratch buffer (fresh allocations of large activations cost page faults)."""
+        n = math.prod(shape)
+        buf = self.scratch.get(name)
+        if buf is None or buf.numel() < n:
+            buf = self.scratch[name] = torch.empty(n, dtype=self.data.dtype, device=self.data.device)
+        return buf[:n].view(shape)
 
     def _forward(self, X: torch.Tensor, r: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """(hT, zT) of replicates r for inputs X (r, B, d), or (B, d) shared by all."""
@@ -243,10 +250,12 @@ class _FlatMLP:
             hT = torch.matmul(W, X.T)
             if "b1" in self.p:
                 hT.add_(self.p["b1"][r].unsqueeze(2))
-        elif "b1" in self.p:
-            hT = torch.baddbmm(self.p["b1"][r].unsqueeze(2), W, X.transpose(1, 2))
         else:
-            hT = torch.bmm(W, X.transpose(1, 2))
+            hT = self._work("h", (W.shape[0], self.m, X.shape[1]))
+            if "b1" in self.p:
+                torch.baddbmm(self.p["b1"][r].unsqueeze(2), W, X.transpose(1, 2), out=hT)
+            else:
+                torch.bmm(W, X.transpose(1, 2), out=hT)
         hT.relu_()
         zT = torch.baddbmm(self.p["b2"][r].unsqueeze(2), AT, hT) if "b2" in self.p else torch.bmm(AT, hT)
         return hT, zT
@@ -281,7 +290,7 @@ class _FlatMLP:
             if "A" in self.p:
                 torch.bmm(dzT, hT.transpose(1, 2), out=self.g["A"][r])
                 torch.sum(dzT, 2, out=self.g["b2"][r])
-            dhT = torch.bmm(self.AT[r].transpose(1, 2), dzT)
+            dhT = torch.bmm(self.AT[r].transpose(1, 2), dzT, out=self._work("dh", hT.shape))
             torch.ops.aten.threshold_backward.grad_input(dhT, hT, 0, grad_input=dhT)  # ReLU'
             torch.bmm(dhT, Xr, out=self.g["W"][r])
             if "b1" in self.p:
