@@ -123,9 +123,11 @@ class SlurmTestCluster:
         """The hardware slurmd sees (``slurmd -C``), so that the node is not drained for a mismatch."""
         out = subprocess.run([self._exe("slurmd"), "-C"], capture_output=True, text=True, timeout=30).stdout
         hw = parse_scontrol_oneliner(out.splitlines()[0]) if out.strip() else {}
-        cpus = self.cpus or max(int(hw.get("CPUs", os.cpu_count() or 1)), 2)
-        # Memory is not a consumable resource here (CR_CPU, no cgroups), so the node may claim more than
-        # the machine has (SlurmdParameters=config_overrides): the profile's real-cluster requests fit.
+        # The node claims at least 4 CPUs and 64 GB, whatever the machine has (SlurmdParameters=
+        # config_overrides; CR_CPU without cgroups enforces neither): Snakemake's jobs spend much of
+        # their time starting up, so a 2-core machine runs 4 of them well, and the profile's memory
+        # requests, sized for real clusters, fit.
+        cpus = self.cpus or max(int(hw.get("CPUs", os.cpu_count() or 1)), 4)
         mem = max(int(hw.get("RealMemory", 0)), 65536)
         return (f"NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={self.node} CPUs={cpus} "
                 f"RealMemory={mem} Gres=gpu:1 State=UNKNOWN")

@@ -278,6 +278,22 @@ def matmul_flops(device: str, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
+def shape_flops(device: str, width: int, dim: int, batch: int, replicates: int = 2, repeats: int = 5) -> float:
+    """FLOP/s of the trainer's two big batched products alone, at its shapes: W·Xᵀ (m×d by d×B) and
+    ∂h·X (m×B by B×d), for a cache-sized block of replicates (best of ``repeats``)."""
+    W = torch.randn(replicates, width, dim, device=device)
+    X = torch.randn(replicates, batch, dim, device=device)
+    dh = torch.randn(replicates, width, batch, device=device)
+
+    def both() -> None:
+        torch.bmm(W, X.transpose(1, 2))
+        torch.bmm(dh, X)
+
+    both()
+    best = min(_timed(lambda: [both() for _ in range(10)], device)[0] for _ in range(repeats))
+    return 10 * 2 * 2 * replicates * width * batch * dim / best
+
+
 def measure_loop(size: Size, device: str, log: Callable[[str], None]) -> list[Record]:
     """Group 1 and 2: trainer vs the per-model loop at each (width, R); FLOP/s at widths ≥ 512."""
     d = make_synthetic({**DATA, "n_train": size.n_train})
@@ -318,6 +334,10 @@ def measure_loop(size: Size, device: str, log: Callable[[str], None]) -> list[Re
         limit = max(limit, matmul_flops(device, size.matmul_n))  # the better of two measurements: the stricter limit
     out.append(Record(f"flops matmul {size.matmul_n}x{size.matmul_n}", limit, None, None, "the limit", None, "FLOP/s",
                       "float32 torch.mm, best of 5, measured before and after the trainer runs"))
+    for m in sorted({m for m, _, _ in flops_runs}):
+        f = shape_flops(device, m, X.shape[1], STUDENT["batch_size"])
+        out.append(Record(f"flops bmm at m={m}, d={X.shape[1]}", f, limit, f / limit, "context", None, "FLOP/s",
+                          "the trainer's two big products alone, at its shapes: what a d-wide inner dimension allows"))
     for m, R, f in flops_runs:
         out.append(_finish(Record(f"flops m={m} R={R}", f, limit, f / limit, "≥ 50% of the matmul's FLOP/s",
                                   None, "FLOP/s", f"d={X.shape[1]}, batch {STUDENT['batch_size']}",
@@ -385,6 +405,12 @@ def _snakemake(workdir: Path, *args: str, timeout: int = 3600) -> tuple[float, s
     return dt, proc
 
 
+def _import_seconds(module: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+    return time.perf_counter() - t0
+
+
 def _job_count(text: str) -> int:
     """Total jobs from Snakemake's 'Job stats' table."""
     m = re.search(r"^\s*total\s+(\d+)", text, re.M)
@@ -437,6 +463,9 @@ def measure_pipeline(size: Size, log: Callable[[str], None]) -> list[Record]:
             out.append(Record("pipeline per-job overhead", per_job, None, None, "", None, "s",
                               f"(re-running the {n_soft} soft_labels jobs, milliseconds of work each, one at a time "
                               f"− a no-op run) / {n_soft}: process start, imports, Snakemake bookkeeping"))
+        t_torch = min(_import_seconds("torch") for _ in range(3))
+        out.append(Record("pipeline torch import", t_torch, None, None, "", None, "s",
+                          "a fresh interpreter's `import torch`: paid again by every training job"))
         gen = Path(tmp) / "gen"
         gen.mkdir()
         (gen / "config.yaml").write_text(yaml.safe_dump(generated_config(size.dry_run_jobs)))

@@ -164,18 +164,12 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
         waited = torch.zeros(R, dtype=torch.long, device=device)
     best_epoch = np.full(R, hp["epochs"] - 1)
     hist = History()
-
-    def record(ev: Any, epoch: int) -> None:
-        _check_finite(ev.loss, epoch)
-        hist.loss.append(ev.loss.cpu().numpy())
-        hist.err.append(ev.err.cpu().numpy())
-        for rule, count in ev.reg.items():
-            hist.reg[rule].append(count.cpu().numpy())
+    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"])
 
     for epoch in range(hp["epochs"]):
         if full_batch:
             zT = net.accumulate_grad(Xr, Tr, obj)
-            record(obj.evaluate(zT, Tr), epoch)  # the loss at the parameters this step starts from
+            records.add(epoch, zT)  # the loss at the parameters this step starts from
             opt.step()
         else:
             g = idx.gather(1, order.next()).view(-1)                 # sample ids in this epoch's order
@@ -184,7 +178,7 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
             for s in range(0, n_r, B):
                 net.accumulate_grad(Xe[:, s:s + B], Te[:, :, s:s + B], obj)
                 opt.step()
-            record(obj.evaluate(net.logits(Xr), Tr), epoch)
+            records.add(epoch, net.logits(Xr))
         if use_val:
             zv = net.logits(Xv)
             vl = -(torch.log_softmax(zv, dim=1) * Yv).sum(1).mean(-1)
@@ -197,11 +191,55 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
             best_epoch[better.cpu().numpy()] = epoch
             if bool((waited > hp["patience"]).all()):
                 break
-        if on_epoch is not None:
-            on_epoch(epoch, {"loss": float(hist.loss[-1].mean()), "err": float(hist.err[-1].mean())})
+    records.flush()
 
     final, fixed_out = net.export(best if use_val else None)
     return TrainResult(final, fixed_out, idx_np, hist.arrays(), best_epoch)
+
+
+class _Records:
+    """The per-epoch training-set records (loss, 0-1 error, regularization samples), evaluated a chunk of
+    epochs at a time: the epochs' logits are kept and one pass of the objective covers up to ``chunk``
+    epochs (the replicate axis stands for epoch × replicate), instead of some 50 small kernels per epoch.
+    Each epoch is still checked for divergence, and ``on_epoch`` still called, in order."""
+
+    def __init__(self, obj: Objective, T: torch.Tensor, hist: History,
+                 on_epoch: Callable[[int, dict[str, float]], None] | None, epochs: int, budget: int = 1 << 22):
+        self.obj, self.hist, self.on_epoch = obj, hist, on_epoch
+        self.R, _, self.n = T.shape
+        self.C = obj.C
+        self.chunk = max(1, min(epochs, 32, budget // (self.R * self.C * self.n)))
+        self.T = T.repeat(self.chunk, 1, 1) if self.chunk > 1 else T
+        self.Z = torch.empty(self.chunk * self.R, self.C, self.n, dtype=T.dtype, device=T.device)
+        self.pending: list[int] = []
+
+    def add(self, epoch: int, zT: torch.Tensor) -> None:
+        """Keep epoch ``epoch``'s class-major logits zT (R, C, n) of the training sets."""
+        j = len(self.pending)
+        self.Z[j * self.R:(j + 1) * self.R].copy_(zT)
+        self.pending.append(epoch)
+        if len(self.pending) == self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        j = len(self.pending)
+        if not j:
+            return
+        ev = self.obj.evaluate(self.Z[:j * self.R], self.T[:j * self.R])
+        loss = ev.loss.view(j, self.R)
+        ok = torch.isfinite(loss).all(1).cpu().numpy()
+        loss, err = loss.cpu().numpy(), ev.err.view(j, self.R).cpu().numpy()
+        reg = {rule: c.view(j, self.R).cpu().numpy() for rule, c in ev.reg.items()}
+        epochs, self.pending = self.pending, []
+        for i, epoch in enumerate(epochs):
+            if not ok[i]:
+                _check_finite(torch.as_tensor(loss[i]), epoch)
+            self.hist.loss.append(loss[i])
+            self.hist.err.append(err[i])
+            for rule, c in reg.items():
+                self.hist.reg[rule].append(c[i])
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, {"loss": float(loss[i].mean()), "err": float(err[i].mean())})
 
 
 class _FlatMLP:
