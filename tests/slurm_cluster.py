@@ -16,8 +16,11 @@ From Python (what tests/test_slurm.py does)::
 From a shell, to try the SLURM profile by hand::
 
     python tests/slurm_cluster.py run -- snakemake --workflow-profile workflow/profiles/slurm ...
-    python tests/slurm_cluster.py start /tmp/slurm && export SLURM_CONF=/tmp/slurm/etc/slurm.conf
+    eval "$(python tests/slurm_cluster.py start /tmp/slurm)"   # sets SLURM_CONF and PATH; then sinfo, sbatch...
     python tests/slurm_cluster.py stop /tmp/slurm
+
+The daemons listen on the ports written in slurm.conf (free ones, picked at start); clients find the
+cluster through SLURM_CONF. `stop` cancels the jobs, shuts the daemons down and waits for them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -103,8 +107,7 @@ class SlurmTestCluster:
     @staticmethod
     def missing() -> str | None:
         """Why SLURM cannot run here (None when it can): missing programs or not root."""
-        absent = [p for p in (*DAEMONS, *CLIENTS) if shutil.which(p) is None
-                  and not Path("/usr/sbin", p).exists()]
+        absent = [p for p in (*DAEMONS, *CLIENTS) if not Path(SlurmTestCluster._exe(p)).is_file()]
         if absent:
             return (f"SLURM is not installed ({', '.join(absent)} not found); install Debian's slurm-wlm and "
                     "munge (`apt-get install slurm-wlm munge`, as .ci/run does)")
@@ -114,13 +117,14 @@ class SlurmTestCluster:
 
     @staticmethod
     def _exe(name: str) -> str:
+        """The system's program (never the srun wrapper in ``bin/``)."""
         found = [p for d in ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin") if (p := Path(d, name)).exists()]
         return str(found[0]) if found else (shutil.which(name) or name)
 
     # --- configuration ----------------------------------------------------------------------------
 
     def _node_line(self) -> str:
-        """The hardware slurmd sees (``slurmd -C``), so that the node is not drained for a mismatch."""
+        """The node's line of slurm.conf, from the hardware slurmd sees (``slurmd -C``)."""
         out = subprocess.run([self._exe("slurmd"), "-C"], capture_output=True, text=True, timeout=30).stdout
         hw = parse_scontrol_oneliner(out.splitlines()[0]) if out.strip() else {}
         # The node claims at least 4 CPUs and 64 GB, whatever the machine has (SlurmdParameters=
@@ -313,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("start", help="start a cluster with its state in DIR; prints the SLURM_CONF to export")
+    p = sub.add_parser("start", help="start a cluster with its state in DIR; prints the variables to export")
     p.add_argument("dir")
     p = sub.add_parser("stop", help="stop the cluster started in DIR")
     p.add_argument("dir")
@@ -323,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "start":
             c = SlurmTestCluster(args.dir).start()
-            print(f"export SLURM_CONF={c.conf}")
+            print(f"export SLURM_CONF={shlex.quote(str(c.conf))} PATH={shlex.quote(c.env['PATH'])}")
             return 0
         if args.cmd == "stop":
             c = SlurmTestCluster(args.dir)

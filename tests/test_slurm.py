@@ -13,6 +13,7 @@ why; with SOFTLABELS_REQUIRE_SLURM=1 (set by .ci/run once it has installed SLURM
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -31,7 +32,7 @@ from slurm_cluster import SlurmTestCluster, SlurmUnavailable
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 GPU_RULES = {"train_deep_teacher", "train_deep_students"}
-GROUPED_RULES = {"make_data", "measure_margin", "train_teacher", "soft_labels", "train_students", "bias_variance"}
+PROFILE_SETTINGS = yaml.safe_load((PROFILE / "config.yaml").read_text())
 # What this cluster needs beyond the profile: no account database (no account, status from squeue,
 # finished jobs stay in squeue: MinJobAge), quick first status checks, the SLURM logs kept for the checks.
 TEST_OVERRIDES = ("--slurm-no-account", "--slurm-status-command", "squeue",
@@ -98,7 +99,7 @@ def slurm_run(cluster: SlurmTestCluster, tmp_path_factory: pytest.TempPathFactor
     print(f"\nSLURM run of the tiny+deep config: {elapsed:.0f} s", file=sys.stderr)
     assert proc.returncode == 0, (f"snakemake on SLURM failed ({proc.returncode}):\n{proc.stderr[-6000:]}\n"
                                   f"cluster logs:\n{cluster.log_tail()}")
-    return {"work": work, "planned": planned, "jobs": cluster.jobs(), "log": proc.stderr, "elapsed": elapsed}
+    return {"work": work, "planned": planned, "jobs": cluster.jobs(), "elapsed": elapsed}
 
 
 def executed_jobs(work: Path) -> dict[tuple[str, tuple[str, ...]], set[str]]:
@@ -141,6 +142,7 @@ def rules_per_slurm_job(ran: dict) -> dict[str, set[str]]:
 
 
 @pytest.mark.slurm
+@pytest.mark.slow
 def test_every_job_ran_as_a_completed_slurm_job(slurm_run):
     work, jobs = slurm_run["work"], {j["JobId"]: j for j in slurm_run["jobs"]}
     ran = executed_jobs(work)
@@ -151,16 +153,23 @@ def test_every_job_ran_as_a_completed_slurm_job(slurm_run):
     assert used == ours  # no other SLURM job of this run (no failed first attempt, no retry)
     for i in sorted(ours, key=int):
         assert jobs[i]["JobState"] == "COMPLETED" and jobs[i]["ExitCode"] == "0:0", jobs[i]
-    # Group jobs bundled the small CPU jobs: every such job ran in a group job, far fewer SLURM jobs
-    # than rule jobs, and each group job asked for one CPU (the plugin runs a group's jobs one after
-    # another, so the profile stacks them in series).
+    # Group jobs: every job of a grouped rule ran in a group job that asked for one CPU (the plugin
+    # runs a group's jobs one after another, so the profile stacks them in series); the cells came
+    # `group-components` to a SLURM job.
     groups = group_job_ids(work)
-    assert all(ids <= groups for (rule, _), ids in ran.items() if rule in GROUPED_RULES)
-    assert len(ours) < len(ran) / 3, (len(ours), len(ran))
+    grouped_rules = set(PROFILE_SETTINGS["groups"])
+    assert not grouped_rules & GPU_RULES
+    assert all(ids <= groups for (rule, _), ids in ran.items() if rule in grouped_rules)
     assert all(jobs[i]["NumCPUs"] == "1" for i in groups), {i: jobs[i]["NumCPUs"] for i in groups}
+    cells = [ids for (rule, _), ids in ran.items() if rule == "bias_variance"]
+    cell_jobs = set().union(*cells)
+    per_job = PROFILE_SETTINGS["group-components"]["cells"]
+    assert len(cell_jobs) == math.ceil(len(cells) / per_job), (len(cell_jobs), len(cells))
+    assert len(ours) < len(ran) / 2, (len(ours), len(ran))
 
 
 @pytest.mark.slurm
+@pytest.mark.slow
 def test_gpu_rules_went_to_the_gpu_partition_with_a_gpu(slurm_run):
     jobs = {j["JobId"]: j for j in slurm_run["jobs"]}
     per_job = rules_per_slurm_job(executed_jobs(slurm_run["work"]))
@@ -186,6 +195,7 @@ def _tables(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.slurm
+@pytest.mark.slow
 def test_tables_equal_those_of_a_local_run(slurm_run, tiny_run):
     """The SLURM run's tables, restricted to the tiny config's experiments, equal the local run's."""
     local, remote = _tables(tiny_run / "results" / "tables"), _tables(slurm_run["work"] / "results" / "tables")
