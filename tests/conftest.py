@@ -17,7 +17,7 @@ TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the real workflow (the repository's Snakefile) in ``workdir``."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
            *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -56,6 +56,15 @@ def micro_config() -> dict:
                               "students": ["theory"]}},
         "tables": {"n_boot": 20},
     }
+
+
+@pytest.fixture(scope="session")
+def micro_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete run of ``micro_config()``; tests must not modify its results (copy it first)."""
+    work = tmp_path_factory.mktemp("micro")
+    write_config(work, micro_config())
+    snakemake(work, "--cores", "2", "--configfile", str(work / "config.yaml"))
+    return work
 
 
 def write_config(workdir: Path, cfg: dict) -> Path:

@@ -112,3 +112,20 @@ def test_slope_fit_and_its_interval():
     slope, lo, hi, _ = fit_slope(x, noisy, 0.95)
     assert lo < slope < hi and lo < 2 < hi
     assert np.isnan(fit_slope(x[:2], x[:2], 0.95)[0])
+
+
+def test_scaling_table_without_fits_still_names_its_columns(tmp_path):
+    """One data set per experiment: no slope to fit, and the table is header-only, not a column-less file."""
+    import pandas as pd
+
+    from softlabels.tables import SCALING_COLUMNS, scaling, write_table
+
+    needed = pd.DataFrame(columns=["experiment", "dataset", "teacher", "method", "student", "gamma", "epsilon",
+                                   "m_star", "reached"])
+    df = scaling(needed, {}, 0.95)
+    assert list(df.columns) == SCALING_COLUMNS and df.empty
+    write_table(df, tmp_path / "scaling.csv")
+    assert list(pd.read_csv(tmp_path / "scaling.csv").columns) == SCALING_COLUMNS
+    with pytest.raises(ValueError, match="without columns"):
+        write_table(pd.DataFrame(), tmp_path / "broken.csv")
+    assert not (tmp_path / "broken.csv").exists()

@@ -81,7 +81,7 @@ def test_killed_run_recovers_without_touching_finished_results(tmp_path):
     cfg = micro_config()
     cfg["students"]["theory"]["widths"] = [2, 4, 6, 8]
     write_config(work, cfg)
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(work),
            "--cores", "1", "--configfile", str(work / "config.yaml")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
@@ -127,14 +127,6 @@ def test_keep_going_keeps_finished_results_when_a_run_diverges(tmp_path):
     log = (work / "logs/train_students/easy/none/hard/boom/m4.log").read_text()
     assert "diverged at epoch" in log and "Traceback" not in log
     assert "diverged at epoch" in proc.stderr + proc.stdout
-
-
-@pytest.fixture(scope="module")
-def micro_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("micro")
-    write_config(work, micro_config())
-    snakemake(work, "--cores", "2", "--configfile", str(work / "config.yaml"))
-    return work
 
 
 @pytest.mark.slow

@@ -1,11 +1,11 @@
 """SLURM execution through workflow/profiles/slurm, on a real single-node SLURM (tests/slurm_cluster.py).
 
-The tiny config, plus a tiny CNN teacher and CNN students on a few dozen CIFAR-binary records (so that
+The micro config (tests/conftest.py), plus a tiny CNN teacher and CNN students on a few dozen CIFAR-binary records (so that
 the GPU rules of deep.smk have jobs), runs through the profile with only what this throw-away cluster
 needs on top (no account, no sacct, short status-check delays). Then: every planned job ran inside a
 SLURM job that completed; GPU-rule jobs went to the gpu partition with a GPU request, the rest to the
 cpu partition without one; group jobs bundled the small CPU jobs and asked for one CPU; the tables
-equal those of the local run of the tiny config (the ``tiny_run`` fixture).
+equal those of a local run of the micro config (the ``micro_run`` fixture).
 
 Skips only where SLURM cannot run here (not installed, not root, daemons refuse to start), and says
 why; with SOFTLABELS_REQUIRE_SLURM=1 (set by .ci/run once it has installed SLURM) those fail instead.
@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, TINY, dry_run, snakemake
+from conftest import ROOT, dry_run, micro_config, snakemake
 from realformats import CIFAR10_MEMBERS, cifar_records
 from slurm_cluster import SlurmTestCluster, SlurmUnavailable
 
@@ -73,8 +73,8 @@ def write_cifar_catdog(folder: Path, per_file: int = 8) -> None:
 
 
 def deep_config(raw_dir: Path) -> dict:
-    """The tiny config plus a CNN teacher and CNN students (one epoch, width 2-4) on cat-vs-dog."""
-    cfg = yaml.safe_load(TINY.read_text())
+    """The micro config plus a CNN teacher and CNN students (one epoch, width 2-4) on cat-vs-dog."""
+    cfg = micro_config()
     cfg["datasets"]["catdog"] = {"kind": "cifar10-catdog", "raw_dir": str(raw_dir), "seed": 1}
     cfg["teachers"]["cnn"] = {"model": "resnet8", "width": 4, "epochs": 1, "batch_size": 16}
     cfg["students"]["cnn-s"] = {"model": "resnet8", "widths": [2], "replicates": 2, "epochs": 1, "batch_size": 16}
@@ -91,12 +91,12 @@ def slurm_run(cluster: SlurmTestCluster, tmp_path_factory: pytest.TempPathFactor
     (work / "config.yaml").write_text(yaml.safe_dump(deep_config(work / "raw"), sort_keys=False))
     planned = {(j["rule"], tuple(j["output"])) for j in dry_run(work) if j["rule"] != "all"}
     t0 = time.monotonic()
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(work),
            "--configfile", str(work / "config.yaml"), "--workflow-profile", str(PROFILE), *TEST_OVERRIDES]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=work,
                           env={**cluster.env, **TEST_ENV, "PYTHONUNBUFFERED": "1"})
     elapsed = time.monotonic() - t0
-    print(f"\nSLURM run of the tiny+deep config: {elapsed:.0f} s", file=sys.stderr)
+    print(f"\nSLURM run of the micro+deep config: {elapsed:.0f} s", file=sys.stderr)
     assert proc.returncode == 0, (f"snakemake on SLURM failed ({proc.returncode}):\n{proc.stderr[-6000:]}\n"
                                   f"cluster logs:\n{cluster.log_tail()}")
     return {"work": work, "planned": planned, "jobs": cluster.jobs(), "elapsed": elapsed}
@@ -165,7 +165,7 @@ def test_every_job_ran_as_a_completed_slurm_job(slurm_run):
     cell_jobs = set().union(*cells)
     per_job = PROFILE_SETTINGS["group-components"]["cells"]
     assert len(cell_jobs) == math.ceil(len(cells) / per_job), (len(cell_jobs), len(cells))
-    assert len(ours) < len(ran) / 2, (len(ours), len(ran))
+    assert len(ours) <= len(ran) / 2, (len(ours), len(ran))  # grouping at least halves the SLURM jobs
 
 
 @pytest.mark.slurm
@@ -196,9 +196,9 @@ def _tables(folder: Path) -> dict[str, pd.DataFrame]:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_tables_equal_those_of_a_local_run(slurm_run, tiny_run):
-    """The SLURM run's tables, restricted to the tiny config's experiments, equal the local run's."""
-    local, remote = _tables(tiny_run / "results" / "tables"), _tables(slurm_run["work"] / "results" / "tables")
+def test_tables_equal_those_of_a_local_run(slurm_run, micro_run):
+    """The SLURM run's tables, restricted to the micro config's experiments, equal the local run's."""
+    local, remote = _tables(micro_run / "results" / "tables"), _tables(slurm_run["work"] / "results" / "tables")
     assert local and set(local) <= set(remote)
     assert "paperA_figure1.csv" in remote  # the deep experiment's own table was made too
     for name, want in local.items():

@@ -395,7 +395,7 @@ def measure_biasvar(size: Size, device: str, log: Callable[[str], None]) -> list
 
 
 def _snakemake(workdir: Path, *args: str, timeout: int = 3600) -> tuple[float, subprocess.CompletedProcess]:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), *args]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -441,7 +441,7 @@ def measure_pipeline(size: Size, log: Callable[[str], None]) -> list[Record]:
     """Group 4: the workflow itself, in temporary directories."""
     import yaml
 
-    if not (ROOT / "Snakefile").exists() or size.pipeline_config is None:
+    if not (ROOT / "workflow" / "Snakefile").exists() or size.pipeline_config is None:
         return []
     out: list[Record] = []
     with tempfile.TemporaryDirectory(prefix="softlabels-bench-") as tmp:

@@ -44,6 +44,8 @@ THEORY_SLOPE = {"hard": 4.0, "kd": 2.0, "wsl": 2.0, "kd-filtered": 2.0}
 
 
 def write_table(df: pd.DataFrame, csv_path: str | Path, title: str = "", notes: str = "") -> None:
+    if len(df.columns) == 0:  # an empty table still names its columns, so readers can tell "no rows" from broken
+        raise ValueError(f"{csv_path}: a table without columns (build the empty frame with its columns)")
     io.write_text(csv_path, df.to_csv(index=False))
     io.write_text(Path(csv_path).with_suffix(".md"), markdown(df, title, notes))
 
@@ -127,8 +129,13 @@ def fit_slope(x: np.ndarray, y: np.ndarray, level: float) -> tuple[float, float,
     return slope, slope - t * stderr, slope + t * stderr, intercept
 
 
+SCALING_COLUMNS = ["experiment", "teacher", "student", "method", "epsilon", "datasets_total", "datasets_reached",
+                   "slope", "slope_lo", "slope_hi", "intercept", "theory_slope", "note"]
+
+
 def scaling(needed: pd.DataFrame, kinds: dict[str, str], level: float) -> pd.DataFrame:
-    keys = ["experiment", "teacher", "student", "method", "epsilon"]
+    """One slope per (experiment, teacher, student, method, ε); a header-only table when nothing to fit."""
+    keys = SCALING_COLUMNS[:5]
     rows = []
     for k, g in needed.groupby(keys, sort=True):
         ok = g.dropna(subset=["m_star"])
@@ -141,7 +148,7 @@ def scaling(needed: pd.DataFrame, kinds: dict[str, str], level: float) -> pd.Dat
                      "slope": slope, "slope_lo": lo, "slope_hi": hi, "intercept": icpt,
                      "theory_slope": THEORY_SLOPE.get(kind, math.nan),
                      "note": "" if not math.isnan(slope) else "needs m* reached on >= 3 data sets with distinct γ"})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SCALING_COLUMNS)
 
 
 def neuron_tables(snk: Any) -> None:

@@ -10,7 +10,8 @@ Small networks are dominated by per-operation overhead, not arithmetic, so a ste
 as possible: a hand-written forward and backward pass on class-major activations (no autograd;
 ``softlabels.logit_grads`` gives the loss's gradient in the logits), all trainable parameters in one
 flat buffer updated by one fused optimiser kernel, minibatches gathered by one index per tensor, no
-host synchronisation inside an epoch, and replicates processed in cache-sized blocks at large widths.
+host synchronisation inside an epoch, the per-epoch records (loss, error, regularization samples)
+evaluated for up to 32 epochs in one pass, and replicates processed in cache-sized blocks at large widths.
 ``tests/test_fastpath.py`` checks the result against an ordinary per-model PyTorch loop (autograd and
 ``torch.optim``), the reference of ``python -m softlabels.bench``.
 """
@@ -111,7 +112,8 @@ def train_mlp(
 
     ``hp`` is a student setup (config ``students.<name>``): regime, epochs, lr, optimizer, momentum,
     weight_decay, batch_size (0 = full batch), radius (theory: rows stay within radius/√m of init),
-    patience (0 = no early stopping; needs validation data), resampling, replicates.
+    patience (0 = no early stopping; needs validation data), resampling, replicates. ``on_epoch`` is called
+    once per epoch, in order, but may lag training by up to 32 epochs (the records are evaluated in chunks).
     """
     regime = hp["regime"]
     dtype = torch.float32

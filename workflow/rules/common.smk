@@ -7,14 +7,15 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # this checkout's package, as in the jobs (run.py)
+ROOT = Path(workflow.basedir).parent  # the checkout (workflow/Snakefile)
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's package, as in the jobs (run.py)
 
 import softlabels.config as C
 import softlabels.figplan as FP
 import softlabels.realdata as R
 from softlabels.errors import ConfigError
 
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 # config.yaml in the working directory is the default; a --configfile replaces it (it is not merged
 # with it, so a user's config runs only what it names); --config KEY=VALUE overrides either.
 try:
