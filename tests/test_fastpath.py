@@ -90,41 +90,38 @@ def test_cache_blocking_does_not_change_results(monkeypatch):
         np.testing.assert_allclose(blocked.history[k], v, atol=1e-6, rtol=1e-5, err_msg=k)
 
 
+def _flat_optimiser_follows_torch(make_ref, make_ours, steps: int, atol: float, rtol: float) -> None:
+    """Our flat-buffer optimiser, stepped on the same gradients as torch.optim's, reaches the same parameters."""
+    g = torch.Generator().manual_seed(0)
+    p0 = torch.randn(50, generator=g)
+    grads = [torch.randn(50, generator=g) for _ in range(steps)]
+    ref = p0.clone().requires_grad_(True)
+    opt = make_ref([ref])
+    data, grad = p0.clone(), torch.zeros(50)
+    ours = make_ours(data, grad)
+    for gr in grads:
+        ref.grad = gr.clone()
+        opt.step()
+        grad.copy_(gr)
+        ours.step()
+    assert torch.allclose(data, ref.detach(), atol=atol, rtol=rtol)
+
+
 @pytest.mark.parametrize("wd", [0.0, 0.01])
 @pytest.mark.parametrize("fused", [True, False])
 def test_flat_adam_equals_torch_optim(fused, wd):
     if fused and not hasattr(torch, "_fused_adam_"):
         pytest.skip("no fused Adam kernel in this torch")
-    g = torch.Generator().manual_seed(0)
-    p0 = torch.randn(50, generator=g)
-    grads = [torch.randn(50, generator=g) for _ in range(6)]
-    ref = p0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([ref], lr=0.01, weight_decay=wd)
-    data, grad = p0.clone(), torch.zeros(50)
-    ours = T._Adam(data, grad, lr=0.01, weight_decay=wd, fused=fused)
-    for gr in grads:
-        ref.grad = gr.clone()
-        opt.step()
-        grad.copy_(gr)
-        ours.step()
-    assert torch.allclose(data, ref.detach(), atol=1e-6, rtol=1e-5)
+    _flat_optimiser_follows_torch(lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=wd),
+                                  lambda d, g: T._Adam(d, g, lr=0.01, weight_decay=wd, fused=fused),
+                                  steps=6, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("momentum,wd", [(0.0, 0.0), (0.9, 0.0), (0.9, 0.01)])
 def test_flat_sgd_equals_torch_optim(momentum, wd):
-    g = torch.Generator().manual_seed(0)
-    p0 = torch.randn(50, generator=g)
-    grads = [torch.randn(50, generator=g) for _ in range(5)]
-    ref = p0.clone().requires_grad_(True)
-    opt = torch.optim.SGD([ref], lr=0.1, momentum=momentum, weight_decay=wd)
-    data, grad = p0.clone(), torch.zeros(50)
-    ours = T._SGD(data, grad, lr=0.1, momentum=momentum, weight_decay=wd)
-    for gr in grads:
-        ref.grad = gr.clone()
-        opt.step()
-        grad.copy_(gr)
-        ours.step()
-    assert torch.allclose(data, ref.detach(), atol=1e-7, rtol=1e-6)
+    _flat_optimiser_follows_torch(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=momentum, weight_decay=wd),
+                                  lambda d, g: T._SGD(d, g, lr=0.1, momentum=momentum, weight_decay=wd),
+                                  steps=5, atol=1e-7, rtol=1e-6)
 
 
 def test_epoch_order_is_one_permutation_call_per_epoch_across_chunks():
