@@ -15,7 +15,7 @@ from softlabels import io
 from softlabels.errors import InputError
 from softlabels.rules import fingerprint, load_checkpoint, save_checkpoint
 
-from conftest import ROOT, dry_run, micro_config, snakemake, write_config
+from conftest import SNAKEFILE, dry_run, micro_config, snakemake, write_config
 
 
 # --- atomic writes ---------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def test_killed_run_recovers_without_touching_finished_results(tmp_path):
     cfg = micro_config()
     cfg["students"]["theory"]["widths"] = [2, 4, 6, 8]
     write_config(work, cfg)
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(work),
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(work),
            "--cores", "1", "--configfile", str(work / "config.yaml")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300

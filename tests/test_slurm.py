@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, dry_run, micro_config, snakemake
+from conftest import ROOT, SNAKEFILE, dry_run, micro_config, snakemake
 from realformats import CIFAR10_MEMBERS, cifar_records
 from slurm_cluster import SlurmTestCluster, SlurmUnavailable
 
@@ -91,7 +91,7 @@ def slurm_run(cluster: SlurmTestCluster, tmp_path_factory: pytest.TempPathFactor
     (work / "config.yaml").write_text(yaml.safe_dump(deep_config(work / "raw"), sort_keys=False))
     planned = {(j["rule"], tuple(j["output"])) for j in dry_run(work) if j["rule"] != "all"}
     t0 = time.monotonic()
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(work),
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(work),
            "--configfile", str(work / "config.yaml"), "--workflow-profile", str(PROFILE), *TEST_OVERRIDES]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=work,
                           env={**cluster.env, **TEST_ENV, "PYTHONUNBUFFERED": "1"})

@@ -46,6 +46,7 @@ from softlabels.models import STREAM_ORDER, init_mlp, mlp_logits, replicate_rng
 from softlabels.train import resample_indices, train_mlp
 
 ROOT = Path(__file__).resolve().parents[2]
+SNAKEFILE = ROOT / "workflow" / "Snakefile"
 
 #: the default config's ``noisy-relu`` data set and ``practical`` student setup (config.yaml)
 DATA = dict(kind="synthetic", dim=16, n_train=512, n_test=2000, margin=0.0, target="relu", label_noise=0.1, seed=2)
@@ -395,7 +396,7 @@ def measure_biasvar(size: Size, device: str, log: Callable[[str], None]) -> list
 
 
 def _snakemake(workdir: Path, *args: str, timeout: int = 3600) -> tuple[float, subprocess.CompletedProcess]:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), *args]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -441,7 +442,7 @@ def measure_pipeline(size: Size, log: Callable[[str], None]) -> list[Record]:
     """Group 4: the workflow itself, in temporary directories."""
     import yaml
 
-    if not (ROOT / "workflow" / "Snakefile").exists() or size.pipeline_config is None:
+    if not SNAKEFILE.exists() or size.pipeline_config is None:
         return []
     out: list[Record] = []
     with tempfile.TemporaryDirectory(prefix="softlabels-bench-") as tmp:
