@@ -57,10 +57,6 @@ def data_path(dataset):
     return f"results/data/{dataset}/data.npz"
 
 
-def cell_path(cell, name):
-    return f"{cell.path}/{name}"
-
-
 def cell_records():
     """One record per (experiment, cell), the rows of every table."""
     return [
@@ -72,7 +68,7 @@ def cell_records():
 
 def record_files(name, records=None):
     records = cell_records() if records is None else records
-    return [f"results/students/{r['dataset']}/{r['teacher']}/{r['method']}/{r['student']}/m{r['width']}/{name}"
+    return [f"{C.Cell(r['dataset'], r['teacher'], r['method'], r['student'], r['width']).path}/{name}"
             for r in records]
 
 
@@ -164,8 +160,7 @@ def neuron_table_params():
 
 def direct_method():
     """The hard-label method that bias shifts are measured against (the first of kind 'hard')."""
-    hard = sorted(m for m, v in VARIANTS.items() if v["kind"] == "hard")
-    return hard[0] if hard else ""
+    return FP.first_of_kind(method_kinds(), "hard") or ""
 
 
 def biasvar_table_params():
@@ -181,44 +176,42 @@ def regularization_table_params():
             "temperatures": {r["method"]: VARIANTS[r["method"]]["temperature"] for r in recs}}
 
 
-def paper_a_params():
-    recs = paper_a_records()
-    teachers = sorted({(r["dataset"], r["teacher"]) for r in recs if r["teacher"] != C.NO_TEACHER})
-    kinds = {r["method"]: VARIANTS[r["method"]]["kind"] for r in recs}
-    pick = lambda kind: sorted(m for m, k in kinds.items() if k == kind)[:1] or [""]  # noqa: E731
-    return {"cells": recs, "teacher_cells": [{"dataset": d, "teacher": t} for d, t in teachers],
-            "reduced": {d: config["datasets"][d].get("reduced", False) for d in datasets_used()},
-            "hard": pick("hard")[0], "soft": pick("kd")[0]}
+def teacher_cells(records):
+    """The (data set, teacher) pairs these cells distil from, as records."""
+    pairs = sorted({(r["dataset"], r["teacher"]) for r in records if r["teacher"] != C.NO_TEACHER})
+    return [{"dataset": d, "teacher": t} for d, t in pairs]
 
 
-def paper_a_teacher_files():
-    return [f"results/teachers/{c['dataset']}/{c['teacher']}/teacher.json" for c in paper_a_params()["teacher_cells"]]
+def teacher_files(records):
+    """teacher.json of every teacher these cells distil from, in ``teacher_cells`` order."""
+    return [f"results/teachers/{c['dataset']}/{c['teacher']}/teacher.json" for c in teacher_cells(records)]
 
 
 def first_method(records, kind):
     """The first (by name) method of a kind among these cells, or '' if none."""
-    names = sorted({r["method"] for r in records if VARIANTS[r["method"]]["kind"] == kind})
-    return names[0] if names else ""
+    return FP.first_of_kind({r["method"]: VARIANTS[r["method"]]["kind"] for r in records}, kind) or ""
+
+
+def paper_a_params():
+    recs = paper_a_records()
+    return {"cells": recs, "teacher_cells": teacher_cells(recs),
+            "reduced": {d: config["datasets"][d].get("reduced", False) for d in datasets_used()},
+            "hard": first_method(recs, "hard"), "soft": first_method(recs, "kd")}
 
 
 def deep_table_params(kind):
     """Params of paper A's Figure 1 (kind cifar10-catdog) or paper B's CIFAR-100 table (kind cifar100)."""
     recs = kind_records(kind)
-    teachers = sorted({(r["dataset"], r["teacher"]) for r in recs if r["teacher"] != C.NO_TEACHER})
+    cells = teacher_cells(recs)
     methods = {"hard": first_method(recs, "hard"), "soft": first_method(recs, "kd"), "kd": first_method(recs, "kd"),
                "wsl": first_method(recs, "wsl")}
-    return {"cells": recs, "teacher_cells": [{"dataset": d, "teacher": t} for d, t in teachers],
+    return {"cells": recs, "teacher_cells": cells,
             "noise_variance": {r["dataset"]: config["datasets"][r["dataset"]].get("noise_variance") for r in recs},
             "teacher_models": {t: {"model": config["teachers"][t]["model"], "width": config["teachers"][t]["width"]}
-                               for _, t in teachers},
+                               for t in sorted({c["teacher"] for c in cells})},
             "student_models": {r["student"]: config["students"][r["student"]]["model"] for r in recs},
             "base_widths": dict(C.DEEP_MODELS), **methods,
             "method_params": {m: VARIANTS[m] for m in methods.values() if m}}
-
-
-def deep_table_teacher_files(kind):
-    return [f"results/teachers/{c['dataset']}/{c['teacher']}/teacher.json"
-            for c in deep_table_params(kind)["teacher_cells"]]
 
 
 # --- figures (softlabels.figplan decides which a config gets; softlabels.figures draws them) ----

@@ -108,7 +108,7 @@ rule paper_a_table1:
     input:
         replicates=record_files("replicates.npz", paper_a_records()),
         data=[data_path(r["dataset"]) for r in paper_a_records()],
-        teachers=paper_a_teacher_files(),
+        teachers=teacher_files(paper_a_records()),
     output:
         report(
             "results/tables/paperA_table1.csv",
@@ -130,7 +130,7 @@ rule paper_a_figure1:
     input:
         replicates=record_files("replicates.npz", kind_records("cifar10-catdog")),
         data=[data_path(r["dataset"]) for r in kind_records("cifar10-catdog")],
-        teachers=deep_table_teacher_files("cifar10-catdog"),
+        teachers=teacher_files(kind_records("cifar10-catdog")),
     output:
         report(
             "results/tables/paperA_figure1.csv",
@@ -152,7 +152,7 @@ rule paper_b_cifar100:
     input:
         replicates=record_files("replicates.npz", kind_records("cifar100")),
         data=[data_path(r["dataset"]) for r in kind_records("cifar100")],
-        teachers=deep_table_teacher_files("cifar100"),
+        teachers=teacher_files(kind_records("cifar100")),
     output:
         report(
             "results/tables/paperB_cifar100.csv",
