@@ -27,6 +27,11 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return z - logsumexp(z, axis=-1, keepdims=True)
 
 
+def accuracy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Accuracy of each replicate: logits (R, N, C), labels (N,) -> (R,); (N, C) logits give a scalar."""
+    return (np.asarray(logits).argmax(-1) == y).mean(-1)
+
+
 def ce_decomposition(logp: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     logp = np.asarray(logp, dtype=np.float64)
     R, N, _ = logp.shape

@@ -110,8 +110,6 @@ def _check_references(cfg: dict[str, Any]) -> None:
         if st["replicates"] < 2:
             raise ConfigError(f"config key students.{name}.replicates: the bias-variance decomposition needs "
                               f"at least 2 replicates, got {st['replicates']}")
-        if st["resampling"] == "disjoint" and st["replicates"] < 2:
-            raise ConfigError(f"config key students.{name}.resampling: disjoint needs replicates >= 2")
     for exp, e in cfg["experiments"].items():
         for section in ("datasets", "teachers", "methods", "students"):
             for ref in e[section]:

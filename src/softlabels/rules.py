@@ -22,7 +22,6 @@ from softlabels.errors import InputError, SoftlabelsError
 log = logging.getLogger("softlabels")
 
 TEACHER_REPLICATE_ID = 1_000_000  # the teacher's seed stream, apart from every student replicate's
-SPLITS = ("train", "val", "test")
 
 
 def fingerprint(arrays: dict[str, np.ndarray]) -> str:
@@ -94,37 +93,54 @@ def measure_margin(snk: Any) -> None:
     from softlabels.margin import kernel_margin_report
 
     d = load_data(snk.input.data)
-    rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=snk.params.p["max_points"])
     if d["y_train"].max() > 1:
         rep = {"gamma": float("nan"), "gamma_is": "not defined: the margin is for binary tasks"}
+    else:
+        rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=snk.params.p["max_points"])
     io.write_json(snk.output[0], {**rep, "provenance": io.provenance(dict(snk.params.p))})
 
 
-def train_teacher(snk: Any) -> None:
+def teacher_method(p: dict[str, Any]) -> Any:
+    """A teacher's objective: label smoothing when its ``label_smoothing`` is positive, else cross-entropy."""
     from softlabels.losses import make_method
+
+    ls = p["label_smoothing"]
+    return make_method({"kind": "ls", "epsilon": ls} if ls > 0 else {"kind": "hard"})
+
+
+def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits: dict[str, np.ndarray],
+                  payload: dict[str, Any], best_epoch: int, seconds: float, device: str, **extra: Any) -> None:
+    """What every teacher rule writes: its checkpoint (``payload``), its logits on every split, and its
+    accuracy with the provenance record."""
+    from softlabels.biasvar import accuracy
+
+    acc = {s: float(accuracy(z, d[f"y_{s}"])) for s, z in logits.items()}
+    fp = fingerprint(d)
+    save_checkpoint(snk.output.checkpoint, payload, fp, snk.wildcards.dataset)
+    io.write_npz(snk.output.logits, fingerprint=np.array(fp), **{f"logits_{s}": z for s, z in logits.items()})
+    io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
+                                                 accuracy=acc, best_epoch=best_epoch, seconds=seconds, device=device,
+                                                 **extra))
+    log.info("teacher %s on %s: accuracy %s (%.1fs)", snk.wildcards.teacher, snk.wildcards.dataset, acc, seconds)
+
+
+def train_teacher(snk: Any) -> None:
+    from softlabels.data import SPLITS, n_classes
     from softlabels.train import train_mlp
 
     p = dict(snk.params.p)
     device = select_device(p["compute"])
     d = load_data(snk.input.data)
-    C = int(d["y_train"].max()) + 1
-    method = make_method({"kind": "ls", "epsilon": p["label_smoothing"]} if p["label_smoothing"] > 0 else {"kind": "hard"})
+    C = n_classes(d)
     hp = {**p, "regime": "practical", "resampling": "none", "replicates": 1}
     t0 = time.time()
-    res = train_mlp(d["X_train"], d["y_train"], method, hp, p["width"], [TEACHER_REPLICATE_ID], p["seed"],
+    res = train_mlp(d["X_train"], d["y_train"], teacher_method(p), hp, p["width"], [TEACHER_REPLICATE_ID], p["seed"],
                     X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
                     on_epoch=_epoch_logger(p["epochs"]))
-    acc = {s: float((res.logits(d[f"X_{s}"])[0].argmax(-1).cpu().numpy() == d[f"y_{s}"]).mean())
-           for s in SPLITS if f"X_{s}" in d}
+    seconds = time.time() - t0
+    logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
     state = {k: v[0].cpu() for k, v in {**res.params, **res.fixed}.items()}
-    fp = fingerprint(d)
-    save_checkpoint(snk.output.checkpoint, {"params": state, "n_classes": C}, fp, snk.wildcards.dataset)
-    logits = {f"logits_{s}": res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
-    io.write_npz(snk.output.logits, fingerprint=np.array(fp), **logits)
-    io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
-                                                 accuracy=acc, best_epoch=int(res.best_epoch[0]),
-                                                 seconds=time.time() - t0, device=device))
-    log.info("teacher %s on %s: accuracy %s", snk.wildcards.teacher, snk.wildcards.dataset, acc)
+    write_teacher(snk, p, d, logits, {"params": state, "n_classes": C}, int(res.best_epoch[0]), seconds, device)
 
 
 def save_checkpoint(path: str, payload: dict[str, Any], data_fingerprint: str, dataset: str) -> None:
@@ -161,6 +177,7 @@ def check_fingerprint(path: str, found: str, data: dict[str, np.ndarray], datase
 def soft_labels(snk: Any) -> None:
     """The teacher's probabilities at temperature τ on every split (its logits ride along)."""
     from softlabels.biasvar import log_softmax
+    from softlabels.data import SPLITS
 
     d = load_data(snk.input.data)
     t = io.read_npz(snk.input.logits, required=("fingerprint", "logits_train"))
@@ -174,42 +191,52 @@ def soft_labels(snk: Any) -> None:
     io.write_npz(snk.output[0], **out)
 
 
-def train_students(snk: Any) -> None:
-    from softlabels.losses import make_method
-    from softlabels.train import train_mlp
+def student_teacher_logits(snk: Any, d: dict[str, np.ndarray], method: Any) -> np.ndarray | None:
+    """The teacher's training-set logits a distilling method learns from (checked against the data set);
+    None for a method without a teacher."""
+    if not method.needs_teacher:
+        return None
+    soft = io.read_npz(snk.input.soft, required=("logits_train", "fingerprint"))
+    check_fingerprint(snk.input.soft, str(soft["fingerprint"]), d)
+    return soft["logits_train"]
+
+
+def write_students(snk: Any, d: dict[str, np.ndarray], res: Any, config_slice: dict[str, Any], width: int,
+                   seconds: float, device: str, **extra: Any) -> None:
+    """What every student rule writes: each replicate's test logits and probabilities, resample indices,
+    chosen epoch and per-epoch records (``res``: a trainer's result), and the provenance record."""
+    from softlabels.biasvar import accuracy, log_softmax
 
     w = snk.wildcards
-    method_p, hp = dict(snk.params.method), dict(snk.params.student)
-    device = select_device(hp["compute"])
-    d = load_data(snk.input.data)
-    method = make_method(method_p)
-    teacher = None
-    if method.needs_teacher:
-        soft = io.read_npz(snk.input.soft, required=("logits_train", "fingerprint"))
-        check_fingerprint(snk.input.soft, str(soft["fingerprint"]), d)
-        teacher = soft["logits_train"]
-    width = int(w.width)
-    C = int(max(d["y_train"].max(), d["y_test"].max())) + 1
-    t0 = time.time()
-    res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])), hp["seed"],
-                    teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C,
-                    device=device, on_epoch=_epoch_logger(hp["epochs"]))
-    seconds = time.time() - t0
     z = res.logits(d["X_test"]).cpu().numpy()
-    from softlabels.biasvar import log_softmax
-
     out = {"test_logits": z, "test_probs": np.exp(log_softmax(z)).astype(np.float32),
            "indices": res.indices, "best_epoch": res.best_epoch, **res.history}
     if "X_val" in d:
         out["val_logits"] = res.logits(d["X_val"]).cpu().numpy()
     io.write_npz(snk.output.replicates, **out)
-    acc = (z.argmax(-1) == d["y_test"][None]).mean(1)
+    acc = accuracy(z, d["y_test"])
     io.write_json(snk.output.meta, io.provenance(
-        {"method": method_p, "student": hp}, cell=dict(dataset=w.dataset, teacher=w.teacher, method=w.method,
-                                                       student=w.student, width=width),
-        data_fingerprint=fingerprint(d), test_accuracy=acc.tolist(), seconds=seconds, device=device))
+        config_slice, cell=dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width),
+        data_fingerprint=fingerprint(d), test_accuracy=acc.tolist(), seconds=seconds, device=device, **extra))
     log.info("%s: test accuracy %.4f +- %.4f over %d replicates (%.1fs)", snk.output.replicates, acc.mean(),
              acc.std(), len(acc), seconds)
+
+
+def train_students(snk: Any) -> None:
+    from softlabels.data import n_classes
+    from softlabels.losses import make_method
+    from softlabels.train import train_mlp
+
+    method_p, hp = dict(snk.params.method), dict(snk.params.student)
+    device = select_device(hp["compute"])
+    d = load_data(snk.input.data)
+    method = make_method(method_p)
+    width = int(snk.wildcards.width)
+    t0 = time.time()
+    res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])), hp["seed"],
+                    teacher_logits=student_teacher_logits(snk, d, method), X_val=d.get("X_val"),
+                    y_val=d.get("y_val"), n_classes=n_classes(d), device=device, on_epoch=_epoch_logger(hp["epochs"]))
+    write_students(snk, d, res, {"method": method_p, "student": hp}, width, time.time() - t0, device)
 
 
 def train_deep_teacher(snk: Any) -> None:
@@ -235,7 +262,7 @@ def bias_variance(snk: Any) -> None:
     terms = decompose(r["test_logits"], d["y_test"])
     summary = summarise(terms, p["n_boot"], p["interval"], seed=0)
     summary["replicates"] = int(r["test_logits"].shape[0])
-    io.write_npz(snk.output.points, **{k: v for k, v in terms.items() if k != "log_bar"}, log_bar=terms["log_bar"])
+    io.write_npz(snk.output.points, **terms)
     io.write_json(snk.output.summary, {**summary, "provenance": io.provenance(p)})
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from softlabels import io
+from softlabels.biasvar import accuracy
 
 # Paper A, Table 1 (MNIST, digits > 4 vs rest; accuracies in %).
 PAPER_A_TABLE1 = {
@@ -84,7 +85,7 @@ def neuron_rows(p: dict[str, Any], replicate_files: list[str], margin_files: dic
     rows = []
     for cell, f in zip(p["cells"], replicate_files):
         r = io.read_npz(f, required=("train_err", "train_loss", "test_logits"))
-        acc = (r["test_logits"].argmax(-1) == p["labels"][cell["dataset"]]).mean(1) if "labels" in p else None
+        acc = accuracy(r["test_logits"], p["labels"][cell["dataset"]])
         m = margins[cell["dataset"]]
         rows.append({
             **cell,
@@ -187,13 +188,20 @@ def biasvar_table(snk: Any) -> None:
     df = pd.DataFrame(rows)
     # KD's bias shift relative to direct training (SCIENCE §2): E[log ȳ_ce,y − log ȳ_kd,y] = bias_kd − bias_ce.
     shift, lo, hi = [], [], []
+    ce_bias: dict[str, np.ndarray] = {}  # per-point CE bias of each points file, read once
+
+    def bias_of(path: str) -> np.ndarray:
+        if path not in ce_bias:
+            ce_bias[path] = io.read_npz(path, required=("ce_bias",))["ce_bias"]
+        return ce_bias[path]
+
     for cell in p["cells"]:
         ref = points.get((cell["experiment"], cell["dataset"], "none", p["direct_method"], cell["student"], cell["width"]))
         if ref is None or cell["teacher"] == "none":
             shift.append(math.nan), lo.append(math.nan), hi.append(math.nan)
             continue
         here = points[tuple(cell[k] for k in ("experiment", "dataset", "teacher", "method", "student", "width"))]
-        d = io.read_npz(here)["ce_bias"] - io.read_npz(ref)["ce_bias"]
+        d = bias_of(here) - bias_of(ref)
         a, b = bootstrap_interval(d, p["n_boot"], p["interval"])
         shift.append(float(d.mean())), lo.append(a), hi.append(b)
     df["bias_shift_vs_direct"], df["bias_shift_lo"], df["bias_shift_hi"] = shift, lo, hi
@@ -221,7 +229,7 @@ def regularization_table(snk: Any) -> None:
         rule = p["rule"]
         counts = r[f"reg_{rule}"]                        # (R, epochs)
         n = r["indices"].shape[1]
-        acc = (r["test_logits"].argmax(-1) == y[None]).mean(1)
+        acc = accuracy(r["test_logits"], y)
         rows.append({**cell, "teacher_label_smoothing": p["teacher_ls"][cell["teacher"]],
                      "temperature": p["temperatures"][cell["method"]], "rule": rule,
                      "count_final": float(counts[:, -1].mean()), "fraction_final": float(counts[:, -1].mean() / n),
@@ -239,13 +247,28 @@ def regularization_table(snk: Any) -> None:
 # --- methods side by side --------------------------------------------------------------------
 
 def accuracy_rows(p: dict[str, Any], replicate_files: list[str], data_files: list[str]) -> pd.DataFrame:
+    """Per cell: test accuracy (%) mean and std over replicates, and the replicate count."""
     rows = []
     for cell, f, fd in zip(p["cells"], replicate_files, data_files):
         r = io.read_npz(f, required=("test_logits",))
         y = io.read_npz(fd, required=("y_test",))["y_test"]
-        acc = (r["test_logits"].argmax(-1) == y[None]).mean(1) * 100
-        rows.append({**cell, "acc": float(acc.mean()), "acc_std": float(acc.std(ddof=1))})
+        acc = accuracy(r["test_logits"], y) * 100
+        rows.append({**cell, "acc": float(acc.mean()), "acc_std": float(acc.std(ddof=1)), "replicates": len(acc)})
     return pd.DataFrame(rows)
+
+
+def teacher_accuracy(p: dict[str, Any], teacher_files: list[str]) -> dict[tuple[str, str], float]:
+    """(data set, teacher) -> the teacher's test accuracy (%), from its teacher.json."""
+    return {(c["dataset"], c["teacher"]): io.read_json(f)["accuracy"]["test"] * 100
+            for c, f in zip(p["teacher_cells"], teacher_files)}
+
+
+def _acc_of(g: pd.DataFrame, method: str, teacher: str) -> tuple[float, float, int]:
+    """Mean and std of one cell's test accuracy (%) over replicates, and the replicate count."""
+    c = g[(g["method"] == method) & (g["teacher"] == teacher)]
+    if not len(c):
+        return math.nan, math.nan, 0
+    return float(c["acc"].iloc[0]), float(c["acc_std"].iloc[0]), int(c["replicates"].iloc[0])
 
 
 def wsl_table(snk: Any) -> None:
@@ -269,22 +292,17 @@ def wsl_table(snk: Any) -> None:
 def paper_a_table1(snk: Any) -> None:
     p = dict(snk.params.p)
     df = accuracy_rows(p, list(snk.input.replicates), list(snk.input.data))
-    teacher_acc = {(c["dataset"], c["teacher"]): io.read_json(f)["accuracy"]["test"] * 100
-                   for c, f in zip(p["teacher_cells"], snk.input.teachers)}
+    teacher_acc = teacher_accuracy(p, list(snk.input.teachers))
     rows = []
     for (ds, st, w), g in df.groupby(["dataset", "student", "width"], sort=True):
         reduced = p["reduced"][ds]
         for t in sorted(set(g["teacher"]) - {"none"}):
-            hard = g[(g["method"] == p["hard"]) & (g["teacher"] == "none")]
-            soft = g[(g["method"] == p["soft"]) & (g["teacher"] == t)]
+            hard, hard_std, _ = _acc_of(g, p["hard"], "none")
+            soft, soft_std, _ = _acc_of(g, p["soft"], t)
             paper = PAPER_A_TABLE1.get((reduced, int(w)), (math.nan,) * 3)
             rows.append({"data": "reduced" if reduced else "all digits", "dataset": ds, "student": st,
-                         "student_neurons": int(w), "teacher": t,
-                         "teacher_acc": teacher_acc[(ds, t)],
-                         "hard_acc": hard["acc"].iloc[0] if len(hard) else math.nan,
-                         "hard_std": hard["acc_std"].iloc[0] if len(hard) else math.nan,
-                         "soft_acc": soft["acc"].iloc[0] if len(soft) else math.nan,
-                         "soft_std": soft["acc_std"].iloc[0] if len(soft) else math.nan,
+                         "student_neurons": int(w), "teacher": t, "teacher_acc": teacher_acc[(ds, t)],
+                         "hard_acc": hard, "hard_std": hard_std, "soft_acc": soft, "soft_std": soft_std,
                          "paper_teacher": paper[0], "paper_hard": paper[1], "paper_soft": paper[2]})
     out = pd.DataFrame(rows).sort_values(["data", "student_neurons"], ascending=[False, False])
     write_table(out, snk.output[0], "Paper A, Table 1: ours beside the paper's",
@@ -295,21 +313,9 @@ def paper_a_table1(snk: Any) -> None:
 
 # --- the papers' deep-network tables (paper A's Figure 1, paper B's CIFAR-100 pairs) -------------
 
-def _acc_of(g: pd.DataFrame, method: str, teacher: str) -> tuple[float, float, int]:
-    """Mean and std of one cell's test accuracy (%) over replicates, and the replicate count."""
-    c = g[(g["method"] == method) & (g["teacher"] == teacher)]
-    if not len(c):
-        return math.nan, math.nan, 0
-    return float(c["acc"].iloc[0]), float(c["acc_std"].iloc[0]), int(c["replicates"].iloc[0])
-
-
 def _deep_rows(p: dict[str, Any], snk: Any) -> tuple[pd.DataFrame, dict[tuple[str, str], float]]:
     df = accuracy_rows(p, list(snk.input.replicates), list(snk.input.data))
-    df["replicates"] = [int(io.read_npz(f, required=("test_logits",))["test_logits"].shape[0])
-                        for f in snk.input.replicates]
-    teacher_acc = {(c["dataset"], c["teacher"]): io.read_json(f)["accuracy"]["test"] * 100
-                   for c, f in zip(p["teacher_cells"], snk.input.teachers)}
-    return df, teacher_acc
+    return df, teacher_accuracy(p, list(snk.input.teachers))
 
 
 def _is_own_width(model: dict[str, Any], base_widths: dict[str, int]) -> bool:

@@ -235,7 +235,7 @@ class _Records:
         epochs, self.pending = self.pending, []
         for i, epoch in enumerate(epochs):
             if not ok[i]:
-                _check_finite(torch.as_tensor(loss[i]), epoch)
+                check_finite(torch.as_tensor(loss[i]), epoch)
             self.hist.loss.append(loss[i])
             self.hist.err.append(err[i])
             for rule, c in reg.items():
@@ -466,8 +466,10 @@ def _num_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def _check_finite(loss_r: torch.Tensor, epoch: int) -> None:
-    """Checked once per epoch on the training-set loss: a non-finite step leaves non-finite parameters."""
+def check_finite(loss_r: torch.Tensor, epoch: int) -> None:
+    """Stop with DivergenceError when a replicate's loss (``loss_r``, one per replicate) is not finite.
+    The MLP trainer checks it once per epoch (a non-finite step leaves non-finite parameters), the deep
+    trainer once per step."""
     if not bool(torch.isfinite(loss_r).all()):
         bad = torch.nonzero(~torch.isfinite(loss_r)).flatten().tolist()
         raise DivergenceError(

@@ -38,13 +38,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from softlabels import io
 from softlabels.deep import (STREAM_AUGMENT, build_model, channel_stats, checkpoint_payload, model_from_checkpoint,
                              n_parameters, set_standardization)
-from softlabels.errors import ConfigError, DivergenceError
+from softlabels.errors import ConfigError
 from softlabels.losses import REGULARIZATION_RULES, Method, ce_per_sample, regularization_rule, true_class_prob
 from softlabels.models import STREAM_ORDER, replicate_rng
-from softlabels.train import History, resample_indices
+from softlabels.train import History, check_finite, resample_indices
 
 SELECTIONS = ("val_loss", "val_acc", "last")
 PAD = 4  # CRD's RandomCrop(32, padding=4)
@@ -252,7 +251,7 @@ def train_group(
                 zb = _forward(base, params, buffers, xb, False, use_vmap)
             zb = zb.float()
             loss_r = method.loss(zb, yb, zt)
-            _check_finite(loss_r, epoch)
+            check_finite(loss_r, epoch)
             opt.zero_grad(set_to_none=True)
             loss_r.sum().backward()
             opt.step()
@@ -309,102 +308,57 @@ def _optimizer(hp: dict[str, Any], params: list[torch.Tensor]) -> torch.optim.Op
     raise ConfigError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
 
 
-def _check_finite(loss_r: torch.Tensor, epoch: int) -> None:
-    if not bool(torch.isfinite(loss_r).all()):
-        bad = torch.nonzero(~torch.isfinite(loss_r)).flatten().tolist()
-        raise DivergenceError(f"training diverged at epoch {epoch}: non-finite loss in replicate(s) {bad}; "
-                              "lower the learning rate (lr of the teacher or student setup)")
-
-
 # --- the rules --------------------------------------------------------------------------------
-
-def _n_classes(d: dict[str, np.ndarray]) -> int:
-    return int(max(d[k].max() for k in d if k.startswith("y_"))) + 1
-
-
-def _accuracy(z: torch.Tensor, y: np.ndarray) -> np.ndarray:
-    return (z.argmax(-1).cpu().numpy() == y[None]).mean(-1)
-
 
 def train_deep_teacher(snk: Any) -> None:
     """Rule train_deep_teacher: the same outputs as ``softlabels.rules.train_teacher``."""
-    from softlabels.losses import make_method
-    from softlabels.rules import SPLITS, TEACHER_REPLICATE_ID, _epoch_logger, fingerprint, load_data, log, \
-        save_checkpoint, select_device
+    from softlabels.config import DEEP_MODELS
+    from softlabels.data import SPLITS, n_classes
+    from softlabels.rules import TEACHER_REPLICATE_ID, _epoch_logger, load_data, select_device, teacher_method, \
+        write_teacher
 
     p = dict(snk.params.p)
     device = select_device(p["compute"])
     d = load_data(snk.input.data)
-    C = _n_classes(d)
-    method = make_method({"kind": "ls", "epsilon": p["label_smoothing"]} if p["label_smoothing"] > 0 else {"kind": "hard"})
+    C = n_classes(d)
     hp = {**p, "resampling": "none", "replicates": 1, "replicate_group": 0}
     t0 = time.time()
-    res = train_deep(d["X_train"], d["y_train"], method, hp, [TEACHER_REPLICATE_ID], p["seed"], X_val=d.get("X_val"),
-                     y_val=d.get("y_val"), n_classes=C, device=device, amp=p["compute"]["amp"],
+    res = train_deep(d["X_train"], d["y_train"], teacher_method(p), hp, [TEACHER_REPLICATE_ID], p["seed"],
+                     X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device, amp=p["compute"]["amp"],
                      on_epoch=_epoch_logger(p["epochs"]))
     seconds = time.time() - t0
-    logits = {s: res.logits(d[f"X_{s}"])[0].cpu() for s in SPLITS if f"X_{s}" in d}
-    acc = {s: float(_accuracy(z[None], d[f"y_{s}"])[0]) for s, z in logits.items()}
-    fp = fingerprint(d)
-    width = p.get("width") or _base_width(p["model"])
-    save_checkpoint(snk.output.checkpoint, checkpoint_payload(p["model"], width, C, d["X_train"].shape[1:],
-                                                              res.state(0)), fp, snk.wildcards.dataset)
-    io.write_npz(snk.output.logits, fingerprint=np.array(fp), **{f"logits_{s}": z.numpy() for s, z in logits.items()})
-    model = build_model(p["model"], C, d["X_train"].shape[1:], width)
-    io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
-                                                 accuracy=acc, best_epoch=int(res.best_epoch[0]), seconds=seconds,
-                                                 device=device, model=p["model"], width=width,
-                                                 n_parameters=n_parameters(model)))
-    log.info("deep teacher %s (%s) on %s: accuracy %s (%.1fs)", snk.wildcards.teacher, p["model"],
-             snk.wildcards.dataset, acc, seconds)
-
-
-def _base_width(model: str) -> int:
-    from softlabels.config import DEEP_MODELS
-
-    return DEEP_MODELS[model]
+    logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
+    width = p.get("width") or DEEP_MODELS[p["model"]]
+    in_shape = d["X_train"].shape[1:]
+    write_teacher(snk, p, d, logits, checkpoint_payload(p["model"], width, C, in_shape, res.state(0)),
+                  int(res.best_epoch[0]), seconds, device, model=p["model"], width=width,
+                  n_parameters=n_parameters(build_model(p["model"], C, in_shape, width)))
 
 
 def train_deep_students(snk: Any) -> None:
     """Rule train_deep_students: the same outputs as ``softlabels.rules.train_students``."""
-    from softlabels.biasvar import log_softmax
+    from softlabels.data import n_classes
     from softlabels.losses import make_method
-    from softlabels.rules import _epoch_logger, check_fingerprint, fingerprint, load_checkpoint, load_data, log, \
-        select_device
+    from softlabels.rules import _epoch_logger, load_checkpoint, load_data, select_device, student_teacher_logits, \
+        write_students
 
-    w = snk.wildcards
     method_p, hp = dict(snk.params.method), dict(snk.params.student)
     device = select_device(hp["compute"])
     d = load_data(snk.input.data)
     method = make_method(method_p)
-    teacher, teacher_model = None, None
-    if method.needs_teacher:
-        soft = io.read_npz(snk.input.soft, required=("logits_train", "fingerprint"))
-        check_fingerprint(snk.input.soft, str(soft["fingerprint"]), d)
-        teacher = soft["logits_train"]
-        if hp["augment"]:  # augmented batches: the teacher sees the same augmented images as the student
-            teacher_model = model_from_checkpoint(load_checkpoint(snk.input.teacher_checkpoint, d),
-                                                  snk.input.teacher_checkpoint)
-    width = int(w.width)
-    C = _n_classes(d)
+    teacher = student_teacher_logits(snk, d, method)
+    teacher_model = None
+    if teacher is not None and hp["augment"]:  # augmented batches: the teacher sees the student's augmented images
+        teacher_model = model_from_checkpoint(load_checkpoint(snk.input.teacher_checkpoint, d),
+                                              snk.input.teacher_checkpoint)
+    width = int(snk.wildcards.width)
+    C = n_classes(d)
     t0 = time.time()
     res = train_deep(d["X_train"], d["y_train"], method, {**hp, "width": width}, list(range(hp["replicates"])),
                      hp["seed"], teacher_logits=teacher, teacher_model=teacher_model, X_val=d.get("X_val"),
                      y_val=d.get("y_val"), n_classes=C, device=device, amp=hp["compute"]["amp"],
                      on_epoch=_epoch_logger(hp["epochs"]))
     seconds = time.time() - t0
-    z = res.logits(d["X_test"]).cpu().numpy()
-    out = {"test_logits": z, "test_probs": np.exp(log_softmax(z)).astype(np.float32), "indices": res.indices,
-           "best_epoch": res.best_epoch, **res.history}
-    if "X_val" in d:
-        out["val_logits"] = res.logits(d["X_val"]).cpu().numpy()
-    io.write_npz(snk.output.replicates, **out)
-    acc = (z.argmax(-1) == d["y_test"][None]).mean(1)
     n_par = n_parameters(build_model(hp["model"], C, d["X_train"].shape[1:], width))
-    io.write_json(snk.output.meta, io.provenance(
-        {"method": method_p, "student": hp}, cell=dict(dataset=w.dataset, teacher=w.teacher, method=w.method,
-                                                       student=w.student, width=width),
-        data_fingerprint=fingerprint(d), test_accuracy=acc.tolist(), seconds=seconds, device=device,
-        model=hp["model"], n_parameters=n_par, teacher_online=teacher_model is not None))
-    log.info("%s: test accuracy %.4f +- %.4f over %d replicates (%.1fs)", snk.output.replicates, acc.mean(),
-             acc.std(), len(acc), seconds)
+    write_students(snk, d, res, {"method": method_p, "student": hp}, width, seconds, device, model=hp["model"],
+                   n_parameters=n_par, teacher_online=teacher_model is not None)
