@@ -1,5 +1,5 @@
 """Writers of small files in the real raw formats (IDX, CIFAR binary records, the CIFAR tarballs), for the
-tests of the parsers, the builders and the download rule. Independent of softlabels.realdata on purpose."""
+tests of the parsers, the builders and the download rule. Independent of softlabels.data on purpose."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from softlabels import bench
-from softlabels.config import validate
+from softlabels.pipeline.config import validate
+from softlabels_bench import bench
 
 FIELDS = {"name", "ours", "peer_or_limit", "ratio", "target", "met"}
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from softlabels.biasvar import bootstrap_interval, decompose, log_softmax, summarise
+from softlabels.analysis.biasvar import bootstrap_interval, decompose, log_softmax, summarise
 
 
 def _random(R=5, N=40, C=3, seed=0):
@@ -17,7 +17,7 @@ def test_cross_entropy_identity_holds_exactly():
 
 
 def _slow(z, y):
-    """An obviously-correct loop: the definitions of SCIENCE §2, one point and one replicate at a time."""
+    """An obviously-correct loop: the definitions of docs/science.md#b-ce-decomposition, one point and one replicate at a time."""
     R, N, C = z.shape
     out = {k: [] for k in ("ce_loss", "ce_bias", "ce_variance", "zo_loss", "zo_bias", "zo_variance",
                            "zo_net_variance", "se_loss", "se_bias", "se_variance")}
@@ -101,7 +101,7 @@ def test_log_softmax_normalises():
 
 
 def test_slope_fit_and_its_interval():
-    from softlabels.tables import fit_slope
+    from softlabels.analysis.tables import fit_slope
 
     x = np.log(1 / np.array([0.2, 0.1, 0.05, 0.025]))
     slope, lo, hi, icpt = fit_slope(x, 2 * x + 1, 0.95)
@@ -118,14 +118,15 @@ def test_scaling_table_without_fits_still_names_its_columns(tmp_path):
     """One data set per experiment: no slope to fit, and the table is header-only, not a column-less file."""
     import pandas as pd
 
-    from softlabels.tables import SCALING_COLUMNS, scaling, write_table
+    from softlabels.analysis.tables import SCALING_COLUMNS, Table, scaling
+    from softlabels.pipeline.tables import write_table
 
     needed = pd.DataFrame(columns=["experiment", "dataset", "teacher", "method", "student", "gamma", "epsilon",
                                    "m_star", "reached"])
     df = scaling(needed, {}, 0.95)
     assert list(df.columns) == SCALING_COLUMNS and df.empty
-    write_table(df, tmp_path / "scaling.csv")
+    write_table(Table(df), tmp_path / "scaling.csv")
     assert list(pd.read_csv(tmp_path / "scaling.csv").columns) == SCALING_COLUMNS
-    with pytest.raises(ValueError, match="without columns"):
-        write_table(pd.DataFrame(), tmp_path / "broken.csv")
+    with pytest.raises(ValueError, match="has no columns"):
+        write_table(Table(pd.DataFrame()), tmp_path / "broken.csv")
     assert not (tmp_path / "broken.csv").exists()

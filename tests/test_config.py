@@ -2,11 +2,10 @@ import copy
 
 import pytest
 import yaml
-
-from softlabels import config as C
-from softlabels.errors import ConfigError
-
 from conftest import ROOT, SCHEMA, TINY
+
+from softlabels.errors import ConfigError
+from softlabels.pipeline import config as C
 
 
 def _tiny():

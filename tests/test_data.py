@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from softlabels.data import TargetFunction, binary_digit_task, make_digits, make_synthetic
+from softlabels.data.common import binary_digit_task
+from softlabels.data.digits import make_digits
+from softlabels.data.synthetic import TargetFunction, make_synthetic
 from softlabels.errors import ConfigError
 
 BASE = dict(dim=6, n_train=300, n_val=0, n_test=200, margin=0.2, target="linear", target_hidden=8,

@@ -1,4 +1,4 @@
-"""The deep networks (softlabels.deep) and their trainer (softlabels.train_deep), on small in-memory
+"""The deep networks (softlabels.models.cnn) and their trainer (softlabels.training.deep), on small in-memory
 images, on the CPU: shapes, parameter counts, a training step, methods unchanged, early stopping,
 batching, augmentation, checkpoints, config routing."""
 
@@ -10,12 +10,13 @@ import torch
 import yaml
 from conftest import SCHEMA, planned_jobs, write_config
 
-from softlabels import config as C
-from softlabels.deep import MODELS, build_model, checkpoint_payload, model_from_checkpoint, n_parameters
 from softlabels.errors import ConfigError, DivergenceError
-from softlabels.losses import make_method
-from softlabels.rules import load_checkpoint, save_checkpoint
-from softlabels.train_deep import PAD, _optimizer, augment, train_deep
+from softlabels.models.cnn import MODELS, build_model, checkpoint_payload, model_from_checkpoint, n_parameters
+from softlabels.pipeline import config as C
+from softlabels.pipeline.checkpoints import load_checkpoint, save_checkpoint
+from softlabels.registry import deep_models
+from softlabels.training.deep import PAD, _optimizer, augment, train_deep
+from softlabels.training.methods import make_method
 
 # Trainable parameters (classes, low, high): CRD's counts at 100 classes (resnet20 0.28M, resnet56 0.86M,
 # resnet110 1.74M, resnet8x4 1.23M, resnet32x4 7.43M); the VGGs' at 2 classes (documented in deep.py).
@@ -54,7 +55,7 @@ HP = dict(model="vgg2+3", width=4, optimizer="adam", lr=0.01, momentum=0.9, weig
 def test_registry_matches_the_config_and_the_schema():
     schema = yaml.safe_load(SCHEMA.read_text())
     assert set(schema["$defs"]["model"]["enum"]) == {"mlp", *MODELS}
-    assert {k: s.base_width for k, s in MODELS.items()} == C.DEEP_MODELS
+    assert {k: s.base_width for k, s in MODELS.items()} == deep_models()
     assert set(PARAM_RANGE) == set(MODELS)
 
 
@@ -166,7 +167,7 @@ def test_training_is_reproducible_and_the_checkpoint_round_trips(tmp_path):
     save_checkpoint(str(path), checkpoint_payload("vgg2+3", 4, 2, X.shape[1:], a.state(1)), "", "d")
     with pytest.raises(Exception, match="another data set"):
         load_checkpoint(str(path), data)
-    from softlabels.rules import fingerprint
+    from softlabels.pipeline.checkpoints import fingerprint
 
     save_checkpoint(str(path), checkpoint_payload("vgg2+3", 4, 2, X.shape[1:], a.state(1)), fingerprint(data), "d")
     model = model_from_checkpoint(load_checkpoint(str(path), data))
@@ -233,7 +234,7 @@ def test_a_cnn_on_flat_vectors_is_a_config_error():
 
 
 def test_an_mlp_teacher_checkpoint_runs_as_a_module():
-    from softlabels.models import init_mlp, mlp_logits
+    from softlabels.models.mlp import init_mlp, mlp_logits
 
     params, _ = init_mlp("practical", 48, 16, 2, [0], seed=0)
     x = torch.rand(5, 3, 4, 4)

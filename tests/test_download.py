@@ -18,9 +18,10 @@ import yaml
 from conftest import SCHEMA, snakemake
 from realformats import cifar10_files, cifar100_files, write_mnist, write_tar
 
-import softlabels.config as C
-from softlabels.download import KNOWN, fetch, sha256_file
+import softlabels.pipeline.config as C
+from softlabels.data.download import fetch, sha256_file
 from softlabels.errors import DownloadError
+from softlabels.registry import SOURCES
 
 BODY = bytes(range(256)) * 400  # 100 kB
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -138,9 +139,11 @@ def test_refused_connection_and_bad_arguments(tmp_path):
 
 
 def test_known_checksums_are_well_formed():
-    assert set(KNOWN) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                          "t10k-labels-idx1-ubyte.gz", "cifar-10-binary.tar.gz", "cifar-100-binary.tar.gz"}
-    assert all(len(sha) == 64 and int(sha, 16) >= 0 and size > 0 for sha, size in KNOWN.values())
+    known = {(source, f): v for source, s in SOURCES.items() for f, v in s.files.items()}
+    assert set(known) == {("mnist", "train-images-idx3-ubyte.gz"), ("mnist", "train-labels-idx1-ubyte.gz"),
+                          ("mnist", "t10k-images-idx3-ubyte.gz"), ("mnist", "t10k-labels-idx1-ubyte.gz"),
+                          ("cifar-10", "cifar-10-binary.tar.gz"), ("cifar-100", "cifar-100-binary.tar.gz")}
+    assert all(len(sha) == 64 and int(sha, 16) >= 0 and size > 0 for sha, size in known.values())
 
 
 @pytest.mark.slow
@@ -201,4 +204,4 @@ def test_download_slice_takes_the_configs_mirror_and_checksum():
         "retries": 4, "timeout": 60.0, "backoff": 2.0}
     built_in = C.download_slice(cfg, "cifar-10", "cifar-10-binary.tar.gz")
     assert built_in["url"] == "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
-    assert (built_in["sha256"], built_in["size"]) == KNOWN["cifar-10-binary.tar.gz"]
+    assert (built_in["sha256"], built_in["size"]) == SOURCES["cifar-10"].files["cifar-10-binary.tar.gz"]

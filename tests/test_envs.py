@@ -3,7 +3,6 @@
 import tomllib
 
 import yaml
-
 from conftest import ROOT
 
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name where they differ

@@ -1,17 +1,17 @@
 """The batched trainer's hand-written fast path equals an ordinary per-model PyTorch loop (autograd and
-torch.optim, ``softlabels.bench.reference_train``), and its pieces equal what they replace."""
+torch.optim, ``softlabels_bench.bench.reference_train``), and its pieces equal what they replace."""
 
 import numpy as np
 import pytest
 import torch
 
-from softlabels import train as T
-from softlabels.bench import reference_train
-from softlabels.data import make_synthetic
+from softlabels.data.synthetic import make_synthetic
 from softlabels.errors import DivergenceError
-from softlabels.losses import KD, make_method
-from softlabels.models import replicate_rng
-from softlabels.train import train_mlp
+from softlabels.models.mlp import replicate_rng
+from softlabels.training import trainer as T
+from softlabels.training.methods import KD, make_method
+from softlabels.training.trainer import train_mlp
+from softlabels_bench.bench import reference_train
 
 DATA = make_synthetic(dict(dim=5, n_train=70, n_val=30, n_test=50, margin=0.05, target="relu", label_noise=0.1,
                            seed=0))

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, SCHEMA, TINY, snakemake
 from matplotlib.collections import PathCollection
 
-from softlabels import config as C
-from softlabels import figplan
-from softlabels import figures as F
 from softlabels import io
 from softlabels.errors import InputError
-from softlabels.summary import print_summary, summary_lines
-
-from conftest import ROOT, SCHEMA, TINY, snakemake
+from softlabels.pipeline import config as C
+from softlabels.pipeline.figures import read_table
+from softlabels.report import figplan
+from softlabels.report import figures as F
+from softlabels.report.summary import print_summary, summary_lines
 
 KINDS = {"hard": "hard", "kd": "kd", "kd-T1": "kd", "kd-T4": "kd", "wsl": "wsl", "ls": "ls"}
 TINY_FIGURES = {"accuracy_width", "neurons_needed", "biasvar", "regularization_temperature", "regularization_epochs",
@@ -180,7 +180,7 @@ def test_training_curves_of_the_hardest_data_set(neurons, tmp_path):
         err = np.linspace(0.5, 0.1, 6)[None] * np.array([[1.0], [1.2], [0.8]])
         io.write_npz(f, train_loss=err + 0.3, train_err=err)
         files.append(str(f))
-    curves = F.curve_frame(cells, files)
+    curves = F.curve_frame(cells, [io.read_npz(f) for f in files])
     assert len(curves) == len(cells) * 3 * 6
     hardest = F.hardest_datasets(neurons)
     assert hardest["neurons"] == "hard"  # the smallest margin
@@ -200,10 +200,10 @@ def test_save_writes_png_and_svg(neurons, tmp_path):
 
 def test_read_table_names_the_file(tmp_path):
     with pytest.raises(InputError, match="file not found"):
-        F.read_table(tmp_path / "nope.csv")
+        read_table(tmp_path / "nope.csv")
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
     with pytest.raises(InputError, match="missing columns"):
-        F.read_table(tmp_path / "t.csv", ["a", "c"])
+        read_table(tmp_path / "t.csv", ["a", "c"])
 
 
 def test_figure_plan(neurons, regularization):
@@ -270,7 +270,7 @@ def test_tiny_run_builds_every_figure_with_data(tiny_run):
     cells = figplan.curve_cells(t["neurons"][F.CELL].to_dict("records"), kinds)
     files = [str(tiny_run / C.Cell(c["dataset"], c["teacher"], c["method"], c["student"], c["width"]).path
                  / "replicates.npz") for c in cells]
-    curves = F.plot_training_curves(F.curve_frame(cells, files), F.hardest_datasets(t["neurons"]))
+    curves = F.plot_training_curves(F.curve_frame(cells, [io.read_npz(f) for f in files]), F.hardest_datasets(t["neurons"]))
     assert {ax.get_title().split("(")[1].split(")")[0] for ax in curves.axes} == {"neurons", "biasvar",
                                                                                   "paperA-table1"}
     for fig in (F.plot_accuracy_width(t["neurons"]),

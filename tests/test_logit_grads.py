@@ -4,8 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from softlabels.logit_grads import AutogradObjective, CLOSED_FORMS, error_rate, objective_for
-from softlabels.losses import KD, METHODS, REGULARIZATION_RULES, make_method, regularization_rule, true_class_prob
+from softlabels.training.logit_grads import CLOSED_FORMS, AutogradObjective, error_rate, objective_for
+from softlabels.training.methods import (
+    KD,
+    METHODS,
+    REGULARIZATION_RULES,
+    make_method,
+    regularization_rule,
+    true_class_prob,
+)
 
 METHOD_PARAMS = [
     {"kind": "hard"},

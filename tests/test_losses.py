@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from softlabels.errors import ConfigError
-from softlabels.losses import (METHODS, ce_per_sample, make_method, regularization_mask, wsl_weights)
+from softlabels.training.methods import METHODS, ce_per_sample, make_method, regularization_mask, wsl_weights
 
 torch.manual_seed(0)
 

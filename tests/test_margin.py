@@ -1,7 +1,7 @@
 import numpy as np
 
-from softlabels.data import make_synthetic
-from softlabels.margin import kernel_margin_report, limiting_kernel, max_margin, ntk_kernel
+from softlabels.data.synthetic import make_synthetic
+from softlabels.theory.margin import kernel_margin_report, limiting_kernel, max_margin, ntk_kernel
 
 
 def _points(n=6, d=5, seed=0):

@@ -2,13 +2,11 @@
 
 import shutil
 
-import numpy as np
 import pytest
 import yaml
+from conftest import micro_config, planned_jobs, snakemake, write_config
 
 from softlabels.io import read_npz
-
-from conftest import micro_config, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -10,13 +10,11 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import SNAKEFILE, dry_run, micro_config, snakemake, write_config
 
 from softlabels import io
 from softlabels.errors import InputError
-from softlabels.rules import fingerprint, load_checkpoint, save_checkpoint
-
-from conftest import SNAKEFILE, dry_run, micro_config, snakemake, write_config
-
+from softlabels.pipeline.checkpoints import fingerprint, load_checkpoint, save_checkpoint
 
 # --- atomic writes ---------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, SNAKEFILE, dry_run, micro_config, snakemake
 from realformats import CIFAR10_MEMBERS, cifar_records
 from slurm_cluster import SlurmTestCluster, SlurmUnavailable
@@ -37,7 +36,7 @@ PROFILE_SETTINGS = yaml.safe_load((PROFILE / "config.yaml").read_text())
 # finished jobs stay in squeue: MinJobAge), quick first status checks, the SLURM logs kept for the checks.
 TEST_OVERRIDES = ("--slurm-no-account", "--slurm-status-command", "squeue",
                   "--slurm-init-seconds-before-status-checks", "1", "--slurm-keep-successful-logs")
-# The test cluster's partitions, through the variables the profile reads (README, "Running on SLURM").
+# The test cluster's partitions, through the variables the profile reads (docs/slurm.md).
 TEST_ENV = {"SOFTLABELS_SLURM_PARTITION": "cpu", "SOFTLABELS_SLURM_GPU_PARTITION": "gpu"}
 CIFAR_CAT, CIFAR_DOG = 3, 5
 

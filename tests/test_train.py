@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from softlabels.data import make_synthetic
+from softlabels.data.synthetic import make_synthetic
 from softlabels.errors import DivergenceError
-from softlabels.losses import make_method
-from softlabels.models import init_mlp, mlp_logits
-from softlabels.train import resample_indices, train_mlp
+from softlabels.models.mlp import init_mlp, mlp_logits
+from softlabels.training.methods import make_method
+from softlabels.training.trainer import resample_indices, train_mlp
 
 DATA = make_synthetic(dict(dim=5, n_train=64, n_val=32, n_test=50, margin=0.05, target="relu",
                            label_noise=0.1, seed=0))

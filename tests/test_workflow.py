@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import SCHEMA, TINY, snakemake
 
-from softlabels import config as C
 from softlabels.io import read_npz
-
-from conftest import ROOT, SCHEMA, TINY, snakemake
+from softlabels.pipeline import config as C
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,6 @@ import numpy as np
 
 from softlabels.errors import InputError
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

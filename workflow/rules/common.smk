@@ -1,5 +1,5 @@
 # Helpers shared by all rule files (the validated config, the cells it asks for, the config slice
-# of each rule and the input functions). The logic lives in softlabels.config.
+# of each rule and the input functions). The logic lives in softlabels.pipeline.config.
 import re
 import sys
 from pathlib import Path
@@ -8,11 +8,12 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config
 
 ROOT = Path(workflow.basedir).parent  # the checkout (workflow/Snakefile)
-sys.path.insert(0, str(ROOT / "src"))  # this checkout's package, as in the jobs (run.py)
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's package, as in the jobs (scripts/)
 
-import softlabels.config as C
-import softlabels.figplan as FP
-import softlabels.realdata as R
+import softlabels.pipeline.config as C
+import softlabels.report.figplan as FP
+import softlabels.data.raw as R
+import softlabels.registry as REG
 from softlabels.errors import ConfigError
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -44,7 +45,7 @@ def names_regex(names):
     return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
-# Routing: teachers and student setups whose model is a CNN (softlabels.deep) are trained by the GPU
+# Routing: teachers and student setups whose model is a CNN (softlabels.models.cnn) are trained by the GPU
 # rules of deep.smk, the MLP ones by train_teacher / train_students; each output has one producer.
 MLP_TEACHERS = names_regex(t for t, v in config["teachers"].items() if not C.is_deep(v["model"]))
 DEEP_TEACHERS = names_regex(t for t, v in config["teachers"].items() if C.is_deep(v["model"]))
@@ -60,19 +61,26 @@ def data_path(dataset):
 def cell_records():
     """One record per (experiment, cell), the rows of every table."""
     return [
-        {"experiment": exp, "dataset": c.dataset, "teacher": c.teacher, "method": c.method,
-         "student": c.student, "width": c.width}
-        for exp, cells in sorted(EXPERIMENTS.items()) for c in cells
+        {
+            "experiment": exp,
+            "dataset": c.dataset,
+            "teacher": c.teacher,
+            "method": c.method,
+            "student": c.student,
+            "width": c.width,
+        }
+        for exp, cells in sorted(EXPERIMENTS.items())
+        for c in cells
     ]
 
 
 def record_files(name, records=None):
     records = cell_records() if records is None else records
-    return [f"{C.Cell(r['dataset'], r['teacher'], r['method'], r['student'], r['width']).path}/{name}"
-            for r in records]
+    return [f"{C.Cell(r['dataset'], r['teacher'], r['method'], r['student'], r['width']).path}/{name}" for r in records]
 
 
 # --- params: each rule's slice of the config -------------------------------------------------
+
 
 def dataset_params(wildcards):
     return C.dataset_slice(config, wildcards.dataset)
@@ -91,6 +99,7 @@ def student_params(wildcards):
 
 
 # --- inputs ----------------------------------------------------------------------------------
+
 
 def student_inputs(wildcards):
     inputs = {"data": data_path(wildcards.dataset)}
@@ -148,14 +157,19 @@ def paper_a_records():
 
 # --- table params ----------------------------------------------------------------------------
 
+
 def datasets_used():
     return sorted({c.dataset for c in CELLS})
 
 
 def neuron_table_params():
-    return {"cells": cell_records(), "datasets": datasets_used(), "epsilons": config["tables"]["epsilons"],
-            "interval": config["tables"]["interval"],
-            "method_kinds": {m: VARIANTS[m]["kind"] for m in sorted({c.method for c in CELLS})}}
+    return {
+        "cells": cell_records(),
+        "datasets": datasets_used(),
+        "epsilons": config["tables"]["epsilons"],
+        "interval": config["tables"]["interval"],
+        "method_kinds": {m: VARIANTS[m]["kind"] for m in sorted({c.method for c in CELLS})},
+    }
 
 
 def direct_method():
@@ -164,16 +178,23 @@ def direct_method():
 
 
 def biasvar_table_params():
-    return {"cells": cell_records(), "n_boot": config["tables"]["n_boot"], "interval": config["tables"]["interval"],
-            "direct_method": direct_method(),
-            "resampling": {s: v["resampling"] for s, v in config["students"].items()}}
+    return {
+        "cells": cell_records(),
+        "n_boot": config["tables"]["n_boot"],
+        "interval": config["tables"]["interval"],
+        "direct_method": direct_method(),
+        "resampling": {s: v["resampling"] for s, v in config["students"].items()},
+    }
 
 
 def regularization_table_params():
     recs = regularization_records()
-    return {"cells": recs, "rule": config["tables"]["regularization_rule"],
-            "teacher_ls": {t: v["label_smoothing"] for t, v in config["teachers"].items()},
-            "temperatures": {r["method"]: VARIANTS[r["method"]]["temperature"] for r in recs}}
+    return {
+        "cells": recs,
+        "rule": config["tables"]["regularization_rule"],
+        "teacher_ls": {t: v["label_smoothing"] for t, v in config["teachers"].items()},
+        "temperatures": {r["method"]: VARIANTS[r["method"]]["temperature"] for r in recs},
+    }
 
 
 def teacher_cells(records):
@@ -194,27 +215,42 @@ def first_method(records, kind):
 
 def paper_a_params():
     recs = paper_a_records()
-    return {"cells": recs, "teacher_cells": teacher_cells(recs),
-            "reduced": {d: config["datasets"][d].get("reduced", False) for d in datasets_used()},
-            "hard": first_method(recs, "hard"), "soft": first_method(recs, "kd")}
+    return {
+        "cells": recs,
+        "teacher_cells": teacher_cells(recs),
+        "reduced": {d: config["datasets"][d].get("reduced", False) for d in datasets_used()},
+        "hard": first_method(recs, "hard"),
+        "soft": first_method(recs, "kd"),
+    }
 
 
 def deep_table_params(kind):
     """Params of paper A's Figure 1 (kind cifar10-catdog) or paper B's CIFAR-100 table (kind cifar100)."""
     recs = kind_records(kind)
     cells = teacher_cells(recs)
-    methods = {"hard": first_method(recs, "hard"), "soft": first_method(recs, "kd"), "kd": first_method(recs, "kd"),
-               "wsl": first_method(recs, "wsl")}
-    return {"cells": recs, "teacher_cells": cells,
-            "noise_variance": {r["dataset"]: config["datasets"][r["dataset"]].get("noise_variance") for r in recs},
-            "teacher_models": {t: {"model": config["teachers"][t]["model"], "width": config["teachers"][t]["width"]}
-                               for t in sorted({c["teacher"] for c in cells})},
-            "student_models": {r["student"]: config["students"][r["student"]]["model"] for r in recs},
-            "base_widths": dict(C.DEEP_MODELS), **methods,
-            "method_params": {m: VARIANTS[m] for m in methods.values() if m}}
+    methods = {
+        "hard": first_method(recs, "hard"),
+        "soft": first_method(recs, "kd"),
+        "kd": first_method(recs, "kd"),
+        "wsl": first_method(recs, "wsl"),
+    }
+    return {
+        "cells": recs,
+        "teacher_cells": cells,
+        "noise_variance": {r["dataset"]: config["datasets"][r["dataset"]].get("noise_variance") for r in recs},
+        "teacher_models": {
+            t: {"model": config["teachers"][t]["model"], "width": config["teachers"][t]["width"]}
+            for t in sorted({c["teacher"] for c in cells})
+        },
+        "student_models": {r["student"]: config["students"][r["student"]]["model"] for r in recs},
+        "base_widths": REG.deep_models(),
+        **methods,
+        "method_params": {m: VARIANTS[m] for m in methods.values() if m},
+    }
 
 
-# --- figures (softlabels.figplan decides which a config gets; softlabels.figures draws them) ----
+# --- figures (softlabels.report.figplan decides which a config gets; softlabels.report.figures draws them) ----
+
 
 def method_kinds():
     return {m: v["kind"] for m, v in sorted(VARIANTS.items())}
@@ -222,7 +258,7 @@ def method_kinds():
 
 def binary_datasets():
     """Data sets with two classes, where the kernel margin γ is defined (cifar100 has 100)."""
-    return [d for d in datasets_used() if config["datasets"][d]["kind"] != "cifar100"]
+    return [d for d in datasets_used() if REG.DATA_KINDS[config["datasets"][d]["kind"]].binary]
 
 
 def regularization_temperature_records():
@@ -230,8 +266,9 @@ def regularization_temperature_records():
 
 
 def figure_names():
-    return FP.planned(cell_records(), method_kinds(), binary_datasets(), regularization_temperature_records(),
-                      all_tables())
+    return FP.planned(
+        cell_records(), method_kinds(), binary_datasets(), regularization_temperature_records(), all_tables()
+    )
 
 
 def all_figures():

@@ -6,18 +6,18 @@
 rule download_raw:
     output:
         "results/raw/{source}/{file}",
-    params:
-        p=download_params,
-    wildcard_constraints:
-        source="|".join(R.RAW_FILES),
-        file=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    localrule: True
     log:
         "logs/download_raw/{source}/{file}.log",
+    wildcard_constraints:
+        source="|".join(REG.SOURCES),
+        file=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    localrule: True
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=download_params,
     script:
-        "../scripts/run.py"
+        "../scripts/download_raw.py"
 
 
 rule make_data:
@@ -26,14 +26,14 @@ rule make_data:
     output:
         data="results/data/{dataset}/data.npz",
         meta="results/data/{dataset}/data.json",
-    params:
-        p=dataset_params,
     log:
         "logs/make_data/{dataset}.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=dataset_params,
     script:
-        "../scripts/run.py"
+        "../scripts/make_data.py"
 
 
 rule measure_margin:
@@ -41,11 +41,11 @@ rule measure_margin:
         data="results/data/{dataset}/data.npz",
     output:
         "results/data/{dataset}/margin.json",
-    params:
-        p={"max_points": 2000},
     log:
         "logs/measure_margin/{dataset}.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p={"max_points": 2000},
     script:
-        "../scripts/run.py"
+        "../scripts/measure_margin.py"

@@ -1,4 +1,4 @@
-# Stage 2 and 3 for CNNs (softlabels.deep): teachers and students whose `model` is a deep model.
+# Stage 2 and 3 for CNNs (softlabels.models.cnn): teachers and students whose `model` is a deep model.
 # Same outputs as train_teacher / train_students, so soft labels, bias-variance and the tables work
 # unchanged. They use CUDA when present and declare their resources (deep_resources in the config)
 # so that a cluster profile can route them to GPU nodes and `--resources gpu=N` can limit them.
@@ -11,21 +11,21 @@ rule train_deep_teacher:
         checkpoint="results/teachers/{dataset}/{teacher}/teacher.pt",
         logits="results/teachers/{dataset}/{teacher}/logits.npz",
         meta="results/teachers/{dataset}/{teacher}/teacher.json",
-    params:
-        p=teacher_params,
+    log:
+        "logs/train_deep_teacher/{dataset}/{teacher}.log",
     wildcard_constraints:
         teacher=DEEP_TEACHERS,
+    conda:
+        "../../envs/softlabels.yaml"
     threads: DEEP_RESOURCES["threads"]
     resources:
         gpu=DEEP_RESOURCES["gpu"],
         mem_mb=DEEP_RESOURCES["mem_mb"],
         runtime=DEEP_RESOURCES["runtime"],
-    log:
-        "logs/train_deep_teacher/{dataset}/{teacher}.log",
-    conda:
-        "../../envs/softlabels.yaml"
+    params:
+        p=teacher_params,
     script:
-        "../scripts/run.py"
+        "../scripts/train_deep_teacher.py"
 
 
 rule train_deep_students:
@@ -34,19 +34,19 @@ rule train_deep_students:
     output:
         replicates="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/replicates.npz",
         meta="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/meta.json",
-    params:
-        method=method_params,
-        student=student_params,
+    log:
+        "logs/train_deep_students/{dataset}/{teacher}/{method}/{student}/m{width}.log",
     wildcard_constraints:
         student=DEEP_STUDENTS,
+    conda:
+        "../../envs/softlabels.yaml"
     threads: DEEP_RESOURCES["threads"]
     resources:
         gpu=DEEP_RESOURCES["gpu"],
         mem_mb=DEEP_RESOURCES["mem_mb"],
         runtime=DEEP_RESOURCES["runtime"],
-    log:
-        "logs/train_deep_students/{dataset}/{teacher}/{method}/{student}/m{width}.log",
-    conda:
-        "../../envs/softlabels.yaml"
+    params:
+        method=method_params,
+        student=student_params,
     script:
-        "../scripts/run.py"
+        "../scripts/train_deep_students.py"

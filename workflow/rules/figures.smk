@@ -1,5 +1,5 @@
 # Stage 6: figures (PNG + SVG) under results/figures/, drawn from the tables by softlabels.figures.
-# Which figures a config gets is decided by all_figures() in common.smk (softlabels.figplan); every
+# Which figures a config gets is decided by all_figures() in common.smk (softlabels.report.figplan); every
 # figure is in the report (snakemake --report report.html) with its caption from workflow/report/.
 
 
@@ -19,7 +19,7 @@ rule figure_accuracy_width:
     conda:
         "../../envs/softlabels.yaml"
     script:
-        "../scripts/run.py"
+        "../scripts/figure_accuracy_width.py"
 
 
 rule figure_neurons_needed:
@@ -35,14 +35,14 @@ rule figure_neurons_needed:
             subcategory="Figures",
         ),
         svg="results/figures/neurons_needed.svg",
-    params:
-        p=neurons_needed_figure_params(),
     log:
         "logs/figures/neurons_needed.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=neurons_needed_figure_params(),
     script:
-        "../scripts/run.py"
+        "../scripts/figure_neurons_needed.py"
 
 
 rule figure_training_curves:
@@ -57,14 +57,14 @@ rule figure_training_curves:
             subcategory="Figures",
         ),
         svg="results/figures/training_curves.svg",
-    params:
-        p={"cells": curve_records()},
     log:
         "logs/figures/training_curves.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p={"cells": curve_records()},
     script:
-        "../scripts/run.py"
+        "../scripts/figure_training_curves.py"
 
 
 rule figure_biasvar:
@@ -83,7 +83,7 @@ rule figure_biasvar:
     conda:
         "../../envs/softlabels.yaml"
     script:
-        "../scripts/run.py"
+        "../scripts/figure_biasvar.py"
 
 
 rule figure_regularization_temperature:
@@ -97,14 +97,14 @@ rule figure_regularization_temperature:
             subcategory="Figures",
         ),
         svg="results/figures/regularization_temperature.svg",
-    params:
-        p={"kinds": method_kinds()},
     log:
         "logs/figures/regularization_temperature.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p={"kinds": method_kinds()},
     script:
-        "../scripts/run.py"
+        "../scripts/figure_regularization_temperature.py"
 
 
 rule figure_regularization_epochs:
@@ -124,7 +124,7 @@ rule figure_regularization_epochs:
     conda:
         "../../envs/softlabels.yaml"
     script:
-        "../scripts/run.py"
+        "../scripts/figure_regularization_epochs.py"
 
 
 if "results/tables/paperA_figure1.csv" in all_tables():
@@ -145,4 +145,4 @@ if "results/tables/paperA_figure1.csv" in all_tables():
         conda:
             "../../envs/softlabels.yaml"
         script:
-            "../scripts/run.py"
+            "../scripts/figure_paper_a_figure1.py"

@@ -8,17 +8,17 @@ rule train_students:
     output:
         replicates="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/replicates.npz",
         meta="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/meta.json",
+    log:
+        "logs/train_students/{dataset}/{teacher}/{method}/{student}/m{width}.log",
+    wildcard_constraints:
+        student=MLP_STUDENTS,
+    conda:
+        "../../envs/softlabels.yaml"
     params:
         method=method_params,
         student=student_params,
-    wildcard_constraints:
-        student=MLP_STUDENTS,
-    log:
-        "logs/train_students/{dataset}/{teacher}/{method}/{student}/m{width}.log",
-    conda:
-        "../../envs/softlabels.yaml"
     script:
-        "../scripts/run.py"
+        "../scripts/train_students.py"
 
 
 rule bias_variance:
@@ -28,11 +28,11 @@ rule bias_variance:
     output:
         summary="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/biasvar.json",
         points="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/biasvar_points.npz",
-    params:
-        p={"n_boot": config["tables"]["n_boot"], "interval": config["tables"]["interval"]},
     log:
         "logs/bias_variance/{dataset}/{teacher}/{method}/{student}/m{width}.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p={"n_boot": config["tables"]["n_boot"], "interval": config["tables"]["interval"]},
     script:
-        "../scripts/run.py"
+        "../scripts/bias_variance.py"

@@ -25,14 +25,14 @@ rule neuron_tables:
             category="Paper A (neurons)",
             subcategory="Tables",
         ),
-    params:
-        p=neuron_table_params(),
     log:
         "logs/tables/neurons.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=neuron_table_params(),
     script:
-        "../scripts/run.py"
+        "../scripts/neuron_tables.py"
 
 
 rule biasvar_table:
@@ -46,14 +46,14 @@ rule biasvar_table:
             category="Paper B (bias-variance)",
             subcategory="Tables",
         ),
-    params:
-        p=biasvar_table_params(),
     log:
         "logs/tables/biasvar.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=biasvar_table_params(),
     script:
-        "../scripts/run.py"
+        "../scripts/biasvar_table.py"
 
 
 rule regularization_table:
@@ -73,14 +73,14 @@ rule regularization_table:
             category="Paper B (regularization samples)",
             subcategory="Tables",
         ),
-    params:
-        p=regularization_table_params(),
     log:
         "logs/tables/regularization.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=regularization_table_params(),
     script:
-        "../scripts/run.py"
+        "../scripts/regularization_table.py"
 
 
 rule wsl_table:
@@ -94,14 +94,14 @@ rule wsl_table:
             category="Paper B (methods)",
             subcategory="Tables",
         ),
-    params:
-        p={"cells": cell_records()},
     log:
         "logs/tables/wsl.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p={"cells": cell_records()},
     script:
-        "../scripts/run.py"
+        "../scripts/wsl_table.py"
 
 
 rule paper_a_table1:
@@ -116,14 +116,14 @@ rule paper_a_table1:
             category="Paper tables",
             subcategory="Paper A, Table 1",
         ),
-    params:
-        p=paper_a_params(),
     log:
         "logs/tables/paperA_table1.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=paper_a_params(),
     script:
-        "../scripts/run.py"
+        "../scripts/paper_a_table1.py"
 
 
 rule paper_a_figure1:
@@ -138,14 +138,14 @@ rule paper_a_figure1:
             category="Paper tables",
             subcategory="Paper A, Figure 1",
         ),
-    params:
-        p=deep_table_params("cifar10-catdog"),
     log:
         "logs/tables/paperA_figure1.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=deep_table_params("cifar10-catdog"),
     script:
-        "../scripts/run.py"
+        "../scripts/paper_a_figure1.py"
 
 
 rule paper_b_cifar100:
@@ -160,11 +160,11 @@ rule paper_b_cifar100:
             category="Paper tables",
             subcategory="Paper B, CIFAR-100",
         ),
-    params:
-        p=deep_table_params("cifar100"),
     log:
         "logs/tables/paperB_cifar100.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=deep_table_params("cifar100"),
     script:
-        "../scripts/run.py"
+        "../scripts/paper_b_cifar100.py"

@@ -8,16 +8,16 @@ rule train_teacher:
         checkpoint="results/teachers/{dataset}/{teacher}/teacher.pt",
         logits="results/teachers/{dataset}/{teacher}/logits.npz",
         meta="results/teachers/{dataset}/{teacher}/teacher.json",
-    params:
-        p=teacher_params,
-    wildcard_constraints:
-        teacher=MLP_TEACHERS,
     log:
         "logs/train_teacher/{dataset}/{teacher}.log",
+    wildcard_constraints:
+        teacher=MLP_TEACHERS,
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=teacher_params,
     script:
-        "../scripts/run.py"
+        "../scripts/train_teacher.py"
 
 
 rule soft_labels:
@@ -31,4 +31,4 @@ rule soft_labels:
     conda:
         "../../envs/softlabels.yaml"
     script:
-        "../scripts/run.py"
+        "../scripts/soft_labels.py"

@@ -1,0 +1,226 @@
+"""The config: validation against the schema (which holds every default), the cells it asks for,
+and the slice of it that each rule reads.
+
+A rule's params are only its slice, so that editing one key re-runs only the jobs that read it
+(PyPSA-eur's ``config_provider`` idea). Slices are plain dicts of plain values.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from softlabels.errors import ConfigError
+from softlabels.registry import MODELS, NO_TEACHER, image_kinds, is_deep, teacher_free_kinds
+
+
+def _with_defaults(validator_class: Any) -> Any:
+    from jsonschema import validators
+
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator: Any, properties: dict, instance: Any, schema: dict) -> Iterator[Any]:
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _path(error: Any) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Validate a config against the schema, fill in defaults, and check cross-references.
+
+    Returns a new dict; raises ConfigError naming the offending key and what was expected.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    cfg = copy.deepcopy(config)
+    validator = _with_defaults(Draft202012Validator)(schema)
+    errors = list(validator.iter_errors(cfg))
+    # A bad value inside a kind's if/then also leaves that branch's keys "unevaluated"; report the value.
+    specific = [e for e in errors if e.validator != "unevaluatedProperties"]
+    error = best_match(specific or errors)
+    if error is not None:
+        raise ConfigError(f"config key {_path(error)}: {_describe(error)}")
+    _check_references(cfg)
+    return cfg
+
+
+def _describe(error: Any) -> str:
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        keys = set(error.schema.get("properties", {}))
+        for branch in error.schema.get("allOf", []):  # the keys of the instance's own kind
+            kind = branch.get("if", {}).get("properties", {}).get("kind", {}).get("const")
+            if kind is not None and isinstance(error.instance, dict) and error.instance.get("kind") == kind:
+                keys |= set(branch.get("then", {}).get("properties", {}))
+        allowed = sorted(keys)
+        extra = error.message.split("(")[-1].rstrip(")") if "(" in error.message else error.message
+        hint = f"; allowed keys: {allowed}" if allowed else ""
+        return f"unknown key(s) {extra}{hint}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {error.validator_value}"
+    return error.message
+
+
+def _check_references(cfg: dict[str, Any]) -> None:
+    for t in cfg["teachers"].values():  # a deep teacher's width defaults to its model's own
+        if is_deep(t["model"]) and "width" not in t:
+            t["width"] = MODELS[t["model"]].base_width
+    for name, st in cfg["students"].items():
+        if is_deep(st["model"]) and st["regime"] != "practical":
+            raise ConfigError(f"config key students.{name}.regime: model {st['model']!r} is trained in the practical "
+                              f"regime only, got {st['regime']!r}")
+        if st["regime"] == "theory":
+            bad = [w for w in st["widths"] if w % 2 or w < 2]
+            if bad:
+                raise ConfigError(f"config key students.{name}.widths: the theory regime's symmetric init "
+                                  f"needs even widths >= 2, got {bad}")
+        if st["replicates"] < 2:
+            raise ConfigError(f"config key students.{name}.replicates: the bias-variance decomposition needs "
+                              f"at least 2 replicates, got {st['replicates']}")
+    for exp, e in cfg["experiments"].items():
+        for section in ("datasets", "teachers", "methods", "students"):
+            for ref in e[section]:
+                if ref not in cfg[section]:
+                    raise ConfigError(f"config key experiments.{exp}.{section}: {ref!r} is not defined under "
+                                      f"{section}; defined: {sorted(cfg[section])}")
+        flat = [d for d in e["datasets"] if cfg["datasets"][d]["kind"] not in image_kinds()]
+        for section in ("teachers", "students"):
+            deep = [n for n in e[section] if is_deep(cfg[section][n]["model"])]
+            if flat and deep:
+                raise ConfigError(f"config key experiments.{exp}: the CNNs of {section} {deep} need image data sets "
+                                  f"(kinds {list(image_kinds())}), but {flat} are flat vectors; use model 'mlp' for them")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    return raw or {}
+
+
+def load(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
+    return validate(read_yaml(path), schema_path)
+
+
+def fmt_temperature(t: float) -> str:
+    """How a temperature appears in names and paths: 4.0 -> '4', 0.5 -> '0.5'."""
+    return f"{float(t):g}"
+
+
+def method_variants(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Method name -> params with a scalar temperature; a temperature list expands to NAME-T<τ>."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, m in cfg["methods"].items():
+        t = m.get("temperature")
+        if isinstance(t, list):
+            for tau in t:
+                out[f"{name}-T{fmt_temperature(tau)}"] = {**m, "temperature": float(tau)}
+        else:
+            out[name] = dict(m)
+    return out
+
+
+def expand_method_names(cfg: dict[str, Any], names: list[str]) -> list[str]:
+    variants = method_variants(cfg)
+    out = []
+    for n in names:
+        t = cfg["methods"][n].get("temperature")
+        out += [f"{n}-T{fmt_temperature(x)}" for x in t] if isinstance(t, list) else [n]
+    assert all(v in variants for v in out)
+    return out
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One student cell: R replicates of one (data set, teacher, method, student setup, width)."""
+
+    dataset: str
+    teacher: str
+    method: str
+    student: str
+    width: int
+
+    @property
+    def path(self) -> str:
+        return f"results/students/{self.dataset}/{self.teacher}/{self.method}/{self.student}/m{self.width}"
+
+
+def experiment_cells(cfg: dict[str, Any]) -> dict[str, list[Cell]]:
+    """Experiment name -> its cells. Teacher-free methods (hard, ls) use teacher 'none', so they are
+    trained once per data set whatever the teachers listed."""
+    variants = method_variants(cfg)
+    out: dict[str, list[Cell]] = {}
+    for exp, e in cfg["experiments"].items():
+        cells: set[Cell] = set()
+        for ds in e["datasets"]:
+            for m in expand_method_names(cfg, e["methods"]):
+                teachers = [NO_TEACHER] if variants[m]["kind"] in teacher_free_kinds() else e["teachers"]
+                for t in teachers:
+                    for st in e["students"]:
+                        for w in cfg["students"][st]["widths"]:
+                            cells.add(Cell(ds, t, m, st, w))
+        out[exp] = sorted(cells)
+    return out
+
+
+def all_cells(cfg: dict[str, Any]) -> list[Cell]:
+    return sorted({c for cells in experiment_cells(cfg).values() for c in cells})
+
+
+def teacher_temperatures(cfg: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(dataset, teacher, temperature) triples whose soft labels some cell needs."""
+    variants = method_variants(cfg)
+    return sorted({(c.dataset, c.teacher, fmt_temperature(variants[c.method]["temperature"]))
+                   for c in all_cells(cfg) if c.teacher != NO_TEACHER})
+
+
+# --- slices: what each rule reads --------------------------------------------------------------
+
+def dataset_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    return copy.deepcopy(cfg["datasets"][name])
+
+
+def download_slice(cfg: dict[str, Any], source: str, file: str) -> dict[str, Any]:
+    """What the download rule needs for one raw file: its URL under the source's base_url, the SHA-256
+    it must have (the config's ``downloads.<source>.sha256.<file>``, else the built-in one; None if
+    neither) and, for the built-in checksum, the official size."""
+    from softlabels.registry import SOURCES
+
+    d, s = cfg["downloads"], cfg["downloads"][source]
+    sha, size = s["sha256"].get(file), None
+    if sha is None and file in SOURCES[source].files:
+        sha, size = SOURCES[source].files[file]
+    return {"url": s["base_url"].rstrip("/") + "/" + file, "sha256": sha.lower() if sha else None, "size": size,
+            "retries": d["retries"], "timeout": float(d["timeout"]), "backoff": float(d["backoff"])}
+
+
+def teacher_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    return {**copy.deepcopy(cfg["teachers"][name]), "seed": cfg["seed"], "compute": dict(cfg["compute"])}
+
+
+def method_slice(cfg: dict[str, Any], variant: str) -> dict[str, Any]:
+    return copy.deepcopy(method_variants(cfg)[variant])
+
+
+def student_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """A student setup without its width list (adding a width must not re-run the other widths)."""
+    st = {k: v for k, v in cfg["students"][name].items() if k != "widths"}
+    return {**copy.deepcopy(st), "seed": cfg["seed"], "compute": dict(cfg["compute"])}

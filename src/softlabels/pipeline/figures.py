@@ -1,0 +1,92 @@
+"""The figure rules: read each rule's tables (and replicate files), draw with ``softlabels.report.figures``
+and write a PNG and an SVG."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from softlabels import io
+from softlabels.errors import InputError
+from softlabels.report.figures import (
+    CELL,
+    Figure,
+    curve_frame,
+    hardest_datasets,
+    plot_accuracy_width,
+    plot_biasvar,
+    plot_neurons_needed,
+    plot_paper_a_figure1,
+    plot_regularization_epochs,
+    plot_regularization_temperature,
+    plot_training_curves,
+    save,
+)
+
+log = logging.getLogger("softlabels")
+
+
+def read_table(path: str | Path, required: Iterable[str] = ()) -> pd.DataFrame:
+    """A table CSV with the columns a figure needs; a missing, empty or incomplete file raises InputError."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV table: {exc}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing columns {missing}; found {list(df.columns)}")
+    return df
+
+
+def _out(snk: Any, fig: Figure) -> None:
+    panels = sum(ax.get_visible() for ax in fig.axes)
+    save(fig, snk.output.png, snk.output.svg)
+    log.info("%s: %d panels from %d input files; wrote %s and %s", snk.rule, panels, len(snk.input),
+             snk.output.png, snk.output.svg)
+
+
+def figure_accuracy_width(snk: Any) -> None:
+    _out(snk, plot_accuracy_width(read_table(snk.input.neurons, CELL + ["gamma", "test_acc_mean", "test_acc_std"])))
+
+
+def figure_neurons_needed(snk: Any) -> None:
+    needed = read_table(snk.input.needed, ["experiment", "dataset", "method", "teacher", "student", "gamma",
+                                           "epsilon", "m_star"])
+    scaling = read_table(snk.input.scaling, ["experiment", "method", "teacher", "student", "epsilon", "slope",
+                                             "slope_lo", "slope_hi", "intercept"])
+    neurons = read_table(snk.input.neurons, CELL)
+    _out(snk, plot_neurons_needed(needed, scaling, neurons, list(snk.params.p["experiments"])))
+
+
+def figure_biasvar(snk: Any) -> None:
+    cols = [f"ce_{t}{s}" for t in ("bias", "variance") for s in ("", "_lo", "_hi")]
+    _out(snk, plot_biasvar(read_table(snk.input[0], CELL + cols)))
+
+
+REG_COLUMNS = CELL + ["temperature", "teacher_label_smoothing", "fraction_final"]
+
+
+def figure_regularization_temperature(snk: Any) -> None:
+    _out(snk, plot_regularization_temperature(read_table(snk.input.table, REG_COLUMNS), dict(snk.params.p["kinds"])))
+
+
+def figure_regularization_epochs(snk: Any) -> None:
+    _out(snk, plot_regularization_epochs(read_table(snk.input.table, REG_COLUMNS),
+                                         read_table(snk.input.epochs, CELL + ["epoch", "fraction"])))
+
+
+def figure_paper_a_figure1(snk: Any) -> None:
+    _out(snk, plot_paper_a_figure1(read_table(snk.input[0])))
+
+
+def figure_training_curves(snk: Any) -> None:
+    neurons = read_table(snk.input.neurons, CELL + ["gamma", "test_acc_mean"])
+    curves = curve_frame(list(snk.params.p["cells"]),
+                         [io.read_npz(f, required=("train_loss", "train_err")) for f in snk.input.replicates])
+    _out(snk, plot_training_curves(curves, hardest_datasets(neurons)))

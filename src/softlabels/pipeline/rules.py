@@ -1,0 +1,260 @@
+"""What each Snakemake rule runs: one function per rule, called by the rule's own script under
+``workflow/scripts/`` through ``softlabels.pipeline.entry.run``.
+
+Each function reads its inputs and its one params dict (its config slice) and writes its outputs
+atomically together with a provenance record. Heavy modules (torch, scikit-learn) are imported inside
+the functions that need them, so a job imports only what its rule uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from softlabels import io
+from softlabels.errors import ConfigError
+from softlabels.pipeline.checkpoints import check_fingerprint, fingerprint, load_checkpoint, save_checkpoint
+from softlabels.pipeline.entry import epoch_logger, select_device
+
+log = logging.getLogger("softlabels")
+
+TEACHER_REPLICATE_ID = 1_000_000  # the teacher's seed stream, apart from every student replicate's
+
+
+def load_data(path: str) -> dict[str, np.ndarray]:
+    return io.read_npz(path, required=("X_train", "y_train", "X_test", "y_test"))
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+def make_data(snk: Any) -> None:
+    from softlabels.data import build
+
+    p = dict(snk.params.p)
+    arrays = build(p["kind"], p, *list(snk.input))
+    io.write_npz(snk.output.data, **arrays)
+    extra = {}
+    if len(snk.input):  # the raw files it was built from, so a table can be traced to their exact bytes
+        from softlabels.data.download import sha256_file
+
+        extra["raw_sha256"] = {str(f): sha256_file(f) for f in snk.input}
+    io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, fingerprint=fingerprint(arrays),
+                                                 sizes={k: int(len(v)) for k, v in arrays.items() if k.startswith("y_")},
+                                                 **extra))
+
+
+def download_raw(snk: Any) -> None:
+    """Fetch one raw file (MNIST IDX, CIFAR tarball) into results/raw/<source>/, checksum-verified."""
+    from softlabels.data.download import fetch
+    from softlabels.registry import DATA_KINDS
+
+    p, w = dict(snk.params.p), snk.wildcards
+    if p["sha256"] is None:
+        raise ConfigError(f"{p['url']}: no SHA-256 checksum known for {w.file!r}; set "
+                          f"downloads.{w.source}.sha256.{w.file} in the config")
+    kinds = [k for k, d in DATA_KINDS.items() if d.source == w.source]
+    hint = (f"To use a copy you downloaded another way, put {w.file} in a folder and set raw_dir to that folder on "
+            f"each data set of kind {' / '.join(kinds)} (docs/real-data.md)")
+    fetch(p["url"], snk.output[0], p["sha256"], size=p["size"], retries=p["retries"], timeout=p["timeout"],
+          backoff=p["backoff"], hint=hint)
+
+
+def measure_margin(snk: Any) -> None:
+    from softlabels.theory.margin import kernel_margin_report
+
+    d = load_data(snk.input.data)
+    if d["y_train"].max() > 1:
+        rep = {"gamma": float("nan"), "gamma_is": "not defined: the margin is for binary tasks"}
+    else:
+        rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=snk.params.p["max_points"])
+    io.write_json(snk.output[0], {**rep, "provenance": io.provenance(dict(snk.params.p))})
+
+
+def teacher_method(p: dict[str, Any]) -> Any:
+    """A teacher's objective: label smoothing when its ``label_smoothing`` is positive, else cross-entropy."""
+    from softlabels.training.methods import make_method
+
+    ls = p["label_smoothing"]
+    return make_method({"kind": "ls", "epsilon": ls} if ls > 0 else {"kind": "hard"})
+
+
+def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits: dict[str, np.ndarray],
+                  payload: dict[str, Any], best_epoch: int, seconds: float, device: str, **extra: Any) -> None:
+    """What every teacher rule writes: its checkpoint (``payload``), its logits on every split, and its
+    accuracy with the provenance record."""
+    from softlabels.analysis.biasvar import accuracy
+
+    acc = {s: float(accuracy(z, d[f"y_{s}"])) for s, z in logits.items()}
+    fp = fingerprint(d)
+    save_checkpoint(snk.output.checkpoint, payload, fp, snk.wildcards.dataset)
+    io.write_npz(snk.output.logits, fingerprint=np.array(fp), **{f"logits_{s}": z for s, z in logits.items()})
+    io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
+                                                 accuracy=acc, best_epoch=best_epoch, seconds=seconds, device=device,
+                                                 **extra))
+    log.info("teacher %s on %s: accuracy %s (%.1fs)", snk.wildcards.teacher, snk.wildcards.dataset, acc, seconds)
+
+
+def train_teacher(snk: Any) -> None:
+    from softlabels.data.common import SPLITS, n_classes
+    from softlabels.training.trainer import train_mlp
+
+    p = dict(snk.params.p)
+    device = select_device(p["compute"])
+    d = load_data(snk.input.data)
+    C = n_classes(d)
+    hp = {**p, "regime": "practical", "resampling": "none", "replicates": 1}
+    t0 = time.time()
+    res = train_mlp(d["X_train"], d["y_train"], teacher_method(p), hp, p["width"], [TEACHER_REPLICATE_ID], p["seed"],
+                    X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
+                    on_epoch=epoch_logger(p["epochs"]))
+    seconds = time.time() - t0
+    logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
+    state = {k: v[0].cpu() for k, v in {**res.params, **res.fixed}.items()}
+    write_teacher(snk, p, d, logits, {"params": state, "n_classes": C}, int(res.best_epoch[0]), seconds, device)
+
+
+
+
+
+
+
+
+def soft_labels(snk: Any) -> None:
+    """The teacher's probabilities at temperature τ on every split (its logits ride along)."""
+    from softlabels.analysis.biasvar import log_softmax
+    from softlabels.data.common import SPLITS
+
+    d = load_data(snk.input.data)
+    t = io.read_npz(snk.input.logits, required=("fingerprint", "logits_train"))
+    check_fingerprint(snk.input.logits, str(t["fingerprint"]), d)
+    tau = float(snk.wildcards.temperature)
+    out: dict[str, np.ndarray] = {"fingerprint": t["fingerprint"], "temperature": np.array(tau)}
+    for s in SPLITS:
+        if f"logits_{s}" in t:
+            out[f"logits_{s}"] = t[f"logits_{s}"]
+            out[f"probs_{s}"] = np.exp(log_softmax(t[f"logits_{s}"] / tau)).astype(np.float32)
+    io.write_npz(snk.output[0], **out)
+
+
+def student_teacher_logits(snk: Any, d: dict[str, np.ndarray], method: Any) -> np.ndarray | None:
+    """The teacher's training-set logits a distilling method learns from (checked against the data set);
+    None for a method without a teacher."""
+    if not method.needs_teacher:
+        return None
+    soft = io.read_npz(snk.input.soft, required=("logits_train", "fingerprint"))
+    check_fingerprint(snk.input.soft, str(soft["fingerprint"]), d)
+    return soft["logits_train"]
+
+
+def write_students(snk: Any, d: dict[str, np.ndarray], res: Any, config_slice: dict[str, Any], width: int,
+                   seconds: float, device: str, **extra: Any) -> None:
+    """What every student rule writes: each replicate's test logits and probabilities, resample indices,
+    chosen epoch and per-epoch records (``res``: a trainer's result), and the provenance record."""
+    from softlabels.analysis.biasvar import accuracy, log_softmax
+
+    w = snk.wildcards
+    z = res.logits(d["X_test"]).cpu().numpy()
+    out = {"test_logits": z, "test_probs": np.exp(log_softmax(z)).astype(np.float32),
+           "indices": res.indices, "best_epoch": res.best_epoch, **res.history}
+    if "X_val" in d:
+        out["val_logits"] = res.logits(d["X_val"]).cpu().numpy()
+    io.write_npz(snk.output.replicates, **out)
+    acc = accuracy(z, d["y_test"])
+    io.write_json(snk.output.meta, io.provenance(
+        config_slice, cell=dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width),
+        data_fingerprint=fingerprint(d), test_accuracy=acc.tolist(), seconds=seconds, device=device, **extra))
+    log.info("%s: test accuracy %.4f +- %.4f over %d replicates (%.1fs)", snk.output.replicates, acc.mean(),
+             acc.std(), len(acc), seconds)
+
+
+def train_students(snk: Any) -> None:
+    from softlabels.data.common import n_classes
+    from softlabels.training.methods import make_method
+    from softlabels.training.trainer import train_mlp
+
+    method_p, hp = dict(snk.params.method), dict(snk.params.student)
+    device = select_device(hp["compute"])
+    d = load_data(snk.input.data)
+    method = make_method(method_p)
+    width = int(snk.wildcards.width)
+    t0 = time.time()
+    res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])), hp["seed"],
+                    teacher_logits=student_teacher_logits(snk, d, method), X_val=d.get("X_val"),
+                    y_val=d.get("y_val"), n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"]))
+    write_students(snk, d, res, {"method": method_p, "student": hp}, width, time.time() - t0, device)
+
+
+def train_deep_teacher(snk: Any) -> None:
+    """A CNN teacher (``softlabels.models.cnn``, GPU rules); the same outputs as ``train_teacher``."""
+    from softlabels.data.common import SPLITS, n_classes
+    from softlabels.models.cnn import build_model, checkpoint_payload, n_parameters
+    from softlabels.registry import MODELS
+    from softlabels.training.deep import train_deep
+
+    p = dict(snk.params.p)
+    device = select_device(p["compute"])
+    d = load_data(snk.input.data)
+    C = n_classes(d)
+    hp = {**p, "resampling": "none", "replicates": 1, "replicate_group": 0}
+    t0 = time.time()
+    res = train_deep(d["X_train"], d["y_train"], teacher_method(p), hp, [TEACHER_REPLICATE_ID], p["seed"],
+                     X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device, amp=p["compute"]["amp"],
+                     on_epoch=epoch_logger(p["epochs"]))
+    seconds = time.time() - t0
+    logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
+    width = p.get("width") or MODELS[p["model"]].base_width
+    in_shape = d["X_train"].shape[1:]
+    write_teacher(snk, p, d, logits, checkpoint_payload(p["model"], width, C, in_shape, res.state(0)),
+                  int(res.best_epoch[0]), seconds, device, model=p["model"], width=width,
+                  n_parameters=n_parameters(build_model(p["model"], C, in_shape, width)))
+
+
+def train_deep_students(snk: Any) -> None:
+    """R replicates of a CNN student, as one computation; the same outputs as ``train_students``."""
+    from softlabels.data.common import n_classes
+    from softlabels.models.cnn import build_model, model_from_checkpoint, n_parameters
+    from softlabels.training.deep import train_deep
+    from softlabels.training.methods import make_method
+
+    method_p, hp = dict(snk.params.method), dict(snk.params.student)
+    device = select_device(hp["compute"])
+    d = load_data(snk.input.data)
+    method = make_method(method_p)
+    teacher = student_teacher_logits(snk, d, method)
+    teacher_model = None
+    if teacher is not None and hp["augment"]:  # augmented batches: the teacher sees the student's augmented images
+        teacher_model = model_from_checkpoint(load_checkpoint(snk.input.teacher_checkpoint, d),
+                                              snk.input.teacher_checkpoint)
+    width = int(snk.wildcards.width)
+    C = n_classes(d)
+    t0 = time.time()
+    res = train_deep(d["X_train"], d["y_train"], method, {**hp, "width": width}, list(range(hp["replicates"])),
+                     hp["seed"], teacher_logits=teacher, teacher_model=teacher_model, X_val=d.get("X_val"),
+                     y_val=d.get("y_val"), n_classes=C, device=device, amp=hp["compute"]["amp"],
+                     on_epoch=epoch_logger(hp["epochs"]))
+    seconds = time.time() - t0
+    n_par = n_parameters(build_model(hp["model"], C, d["X_train"].shape[1:], width))
+    write_students(snk, d, res, {"method": method_p, "student": hp}, width, seconds, device, model=hp["model"],
+                   n_parameters=n_par, teacher_online=teacher_model is not None)
+
+
+def bias_variance(snk: Any) -> None:
+    from softlabels.analysis.biasvar import decompose, summarise
+
+    d = load_data(snk.input.data)
+    r = io.read_npz(snk.input.replicates, required=("test_logits",))
+    p = dict(snk.params.p)
+    terms = decompose(r["test_logits"], d["y_test"])
+    summary = summarise(terms, p["n_boot"], p["interval"], seed=0)
+    summary["replicates"] = int(r["test_logits"].shape[0])
+    io.write_npz(snk.output.points, **terms)
+    io.write_json(snk.output.summary, {**summary, "provenance": io.provenance(p)})
+
+
+
+
+
+

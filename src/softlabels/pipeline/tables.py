@@ -1,0 +1,81 @@
+"""The table rules: read each rule's input files, build the tables with ``softlabels.analysis.tables``
+and write them as CSV and Markdown (atomically). Each input file is read once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from softlabels import io
+from softlabels.analysis import tables as T
+
+
+def write_table(table: T.Table, csv_path: str | Path) -> None:
+    io.write_text(csv_path, table.frame.to_csv(index=False))
+    io.write_text(Path(csv_path).with_suffix(".md"), T.markdown(table.frame, table.title, table.notes))
+
+
+def _labels(paths: list[str]) -> list[np.ndarray]:
+    """The test labels of each data file (a file listed twice is read once)."""
+    cache: dict[str, np.ndarray] = {}
+    for f in paths:
+        if f not in cache:
+            cache[f] = io.read_npz(f, required=("y_test",))["y_test"]
+    return [cache[f] for f in paths]
+
+
+def _accuracy(p: dict[str, Any], snk: Any) -> pd.DataFrame:
+    logits = [io.read_npz(f, required=("test_logits",))["test_logits"] for f in snk.input.replicates]
+    return T.accuracy_rows(p["cells"], logits, _labels(list(snk.input.data)))
+
+
+def _teachers(p: dict[str, Any], snk: Any) -> dict[tuple[str, str], float]:
+    return T.teacher_accuracy(p, [io.read_json(f) for f in snk.input.teachers])
+
+
+def neuron_tables(snk: Any) -> None:
+    p = dict(snk.params.p)
+    labels = dict(zip(p["datasets"], _labels(list(snk.input.data))))
+    margins = {ds: io.read_json(f) for ds, f in zip(p["datasets"], snk.input.margins)}
+    reps = [io.read_npz(f, required=("train_err", "train_loss", "test_logits")) for f in snk.input.replicates]
+    out = T.neuron_tables(p, reps, margins, labels)
+    for name in ("neurons", "needed", "scaling"):
+        write_table(out[name], getattr(snk.output, name))
+
+
+def biasvar_table(snk: Any) -> None:
+    p = dict(snk.params.p)
+    summaries = [io.read_json(f) for f in snk.input.summaries]
+    ce_bias = [io.read_npz(f, required=("ce_bias",))["ce_bias"] for f in snk.input.points]
+    write_table(T.biasvar_table(p, summaries, ce_bias), snk.output[0])
+
+
+def regularization_table(snk: Any) -> None:
+    p = dict(snk.params.p)
+    reps = [io.read_npz(f) for f in snk.input.replicates]
+    table, epochs = T.regularization_table(p, reps, _labels(list(snk.input.data)))
+    write_table(table, snk.output.table)
+    io.write_text(snk.output.epochs, epochs.to_csv(index=False))
+
+
+def wsl_table(snk: Any) -> None:
+    p = dict(snk.params.p)
+    write_table(T.wsl_table(p, _accuracy(p, snk)), snk.output[0])
+
+
+def paper_a_table1(snk: Any) -> None:
+    p = dict(snk.params.p)
+    write_table(T.paper_a_table1(p, _accuracy(p, snk), _teachers(p, snk)), snk.output[0])
+
+
+def paper_a_figure1(snk: Any) -> None:
+    p = dict(snk.params.p)
+    write_table(T.paper_a_figure1(p, _accuracy(p, snk), _teachers(p, snk)), snk.output[0])
+
+
+def paper_b_cifar100(snk: Any) -> None:
+    p = dict(snk.params.p)
+    write_table(T.paper_b_cifar100(p, _accuracy(p, snk), _teachers(p, snk)), snk.output[0])

@@ -1,0 +1,102 @@
+"""The run summary printed at the end of a successful run (the Snakefile's ``onsuccess:``): what was
+built and where, and the headline numbers of the tables that exist. It never raises: a table that is
+missing (a ``--until`` run) or unreadable is named instead of its numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+import pandas as pd
+
+from softlabels.report.figplan import NO_TEACHER, first_of_kind
+
+NEURONS = "results/tables/neurons.csv"
+BIASVAR = "results/tables/biasvar.csv"
+
+
+def _pct(v: float) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def _row(g: pd.DataFrame, method: str | None, teacher: str | None = None) -> pd.Series | None:
+    r = g[g["method"] == method]
+    if teacher is not None:
+        r = r[r["teacher"] == teacher]
+    elif len(r):
+        r = r[r["teacher"] == r["teacher"].iloc[0]]
+    return r.iloc[0] if len(r) else None
+
+
+def accuracy_lines(neurons: pd.DataFrame, kinds: dict[str, str]) -> list[str]:
+    """Per experiment and data set: hard vs soft (KD) test accuracy at the smallest width."""
+    hard, soft = first_of_kind(kinds, "hard"), first_of_kind(kinds, "kd")
+    out = []
+    for (exp, ds, st), g in neurons.groupby(["experiment", "dataset", "student"], sort=True):
+        g = g[g["width"] == g["width"].min()]
+        h, s = _row(g, hard, NO_TEACHER), _row(g, soft)
+        if h is None or s is None:
+            continue
+        diff = 100 * (s["test_acc_mean"] - h["test_acc_mean"])
+        out.append(f"  {exp:<14} {ds:<16} m={int(g['width'].iloc[0]):<4} {hard} {_pct(h['test_acc_mean']):>6}  "
+                   f"{soft} ({s['teacher']}) {_pct(s['test_acc_mean']):>6}  soft - hard {diff:+.1f} points")
+    return out
+
+
+def biasvar_lines(biasvar: pd.DataFrame, kinds: dict[str, str]) -> list[str]:
+    """Per experiment and data set at the widest width: CE bias and variance of KD vs hard labels."""
+    hard, soft = first_of_kind(kinds, "hard"), first_of_kind(kinds, "kd")
+    out = []
+    for (exp, ds, st), g in biasvar.groupby(["experiment", "dataset", "student"], sort=True):
+        g = g[g["width"] == g["width"].max()]
+        h = _row(g, hard, NO_TEACHER)
+        if h is None:
+            continue
+        for t in sorted(set(g["teacher"]) - {NO_TEACHER}):
+            s = _row(g, soft, t)
+            if s is None:
+                continue
+            out.append(f"  {exp:<14} {ds:<16} m={int(g['width'].iloc[0]):<4} bias {hard} {h['ce_bias']:.3f} vs "
+                       f"{soft} ({t}) {s['ce_bias']:.3f}; variance {h['ce_variance']:.4f} vs {s['ce_variance']:.4f}")
+    return out
+
+
+def _section(title: str, path: str, lines_of: Callable[[pd.DataFrame], list[str]]) -> list[str]:
+    if not Path(path).exists():
+        return [f"{title}: {path} is missing (not built by this run)."]
+    try:
+        lines = lines_of(pd.read_csv(path))
+    except Exception as exc:  # noqa: BLE001 - a summary must never fail a finished run
+        return [f"{title}: could not read {path}: {exc}"]
+    return [f"{title} ({path}):", *(lines or ["  (no hard/KD pair of cells to compare)"])]
+
+
+def summary_lines(targets: list[str], kinds: dict[str, str]) -> list[str]:
+    """The summary's lines for these targets (paths relative to the working directory)."""
+    built = [t for t in targets if Path(t).exists()]
+    missing = [t for t in targets if t not in built]
+    tables = [t for t in built if t.startswith("results/tables/")]
+    figures = [t for t in built if t.startswith("results/figures/")]
+    lines = ["", "softlabels run summary", "======================",
+             f"{len(built)} of {len(targets)} targets present: {len(tables)} tables in results/tables/ (CSV + "
+             f"Markdown), {len(figures)} figure files in results/figures/ (PNG + SVG); per-job logs in logs/."]
+    if missing:
+        lines.append(f"Missing, not built by this run ({len(missing)}): " + ", ".join(missing))
+    lines += _section("Test accuracy at the smallest width, hard vs soft labels", NEURONS,
+                      lambda df: accuracy_lines(df, kinds))
+    lines += _section("Bias and variance of the cross-entropy, hard vs KD (widest width)", BIASVAR,
+                      lambda df: biasvar_lines(df, kinds))
+    lines.append("The report with every figure and table: snakemake --report report.html")
+    return lines
+
+
+def print_summary(targets: list[str], kinds: dict[str, Any], stream: TextIO | None = None) -> None:
+    """Print the run summary; never raises."""
+    try:
+        text = "\n".join(summary_lines(list(targets), dict(kinds)))
+    except Exception as exc:  # noqa: BLE001 - a summary must never fail a finished run
+        text = f"softlabels run summary unavailable: {exc}"
+    print(text, file=stream or sys.stdout, flush=True)

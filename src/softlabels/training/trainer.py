@@ -1,0 +1,478 @@
+"""The batched trainer: R replicates of a two-layer network trained as one computation.
+
+Parameters of all replicates are stacked along axis 0 and every step is a batched matmul; the
+optimisers used (SGD, Adam, projected GD) are elementwise, so replicate r follows exactly the path it
+would follow alone (``tests/test_train.py`` checks it). Each replicate has its own training set
+(a bootstrap resample, a disjoint part, or the whole set), its own init and its own minibatch order,
+all drawn from seed streams keyed by the replicate id.
+
+Small networks are dominated by per-operation overhead, not arithmetic, so a step is as few kernels
+as possible: a hand-written forward and backward pass on class-major activations (no autograd;
+``softlabels.training.logit_grads`` gives the loss's gradient in the logits), all trainable parameters in one
+flat buffer updated by one fused optimiser kernel, minibatches gathered by one index per tensor, no
+host synchronisation inside an epoch, the per-epoch records (loss, error, regularization samples)
+evaluated for up to 32 epochs in one pass, and replicates processed in cache-sized blocks at large widths.
+``tests/test_fastpath.py`` checks the result against an ordinary per-model PyTorch loop (autograd and
+``torch.optim``), the reference of ``python -m softlabels_bench``.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from softlabels.errors import ConfigError, DivergenceError
+from softlabels.models.mlp import STREAM_ORDER, STREAM_RESAMPLE, Params, init_mlp, mlp_logits, replicate_rng
+from softlabels.training.logit_grads import Objective, objective_for
+from softlabels.training.methods import REGULARIZATION_RULES, Method
+
+RESAMPLING = ("bootstrap", "disjoint", "none")
+
+#: hidden activations (floats) one block of replicates may hold during a CPU step: about the size of a
+#: core's L2 cache, so that the passes over them stay in cache at large widths (2-3x faster at m = 1024)
+BLOCK_ELEMENTS = 1 << 18
+#: per-step multiply-adds below which a second thread costs more (synchronisation) than it brings
+THREADS_MIN_WORK = 1 << 22
+
+
+def resample_indices(n: int, replicate_ids: list[int], seed: int, kind: str, replicates: int) -> np.ndarray:
+    """Training-set indices (R, n_r) of each replicate.
+
+    bootstrap: n draws with replacement from the replicate's own stream; disjoint: the replicate's
+    part of one seeded permutation cut into ``replicates`` equal parts (Yang et al. 2020); none: all.
+    """
+    if kind == "bootstrap":
+        return np.stack([replicate_rng(seed, STREAM_RESAMPLE, r).integers(0, n, n) for r in replicate_ids])
+    if kind == "disjoint":
+        size = n // replicates
+        if size < 1:
+            raise ConfigError(f"disjoint resampling: {n} training points cannot be cut into {replicates} parts")
+        perm = replicate_rng(seed, STREAM_RESAMPLE).permutation(n)
+        return np.stack([perm[r * size:(r + 1) * size] for r in replicate_ids])
+    if kind == "none":
+        return np.tile(np.arange(n), (len(replicate_ids), 1))
+    raise ConfigError(f"resampling must be one of {RESAMPLING}, got {kind!r}")
+
+
+@dataclass
+class History:
+    """Per-epoch records, each (R, epochs_run)."""
+
+    loss: list[np.ndarray] = field(default_factory=list)
+    err: list[np.ndarray] = field(default_factory=list)
+    val_loss: list[np.ndarray] = field(default_factory=list)
+    reg: dict[str, list[np.ndarray]] = field(default_factory=lambda: {r: [] for r in REGULARIZATION_RULES})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"train_loss": np.stack(self.loss, 1), "train_err": np.stack(self.err, 1)}
+        if self.val_loss:
+            out["val_loss"] = np.stack(self.val_loss, 1)
+        for rule, v in self.reg.items():
+            if v:
+                out[f"reg_{rule}"] = np.stack(v, 1)
+        return out
+
+
+@dataclass
+class TrainResult:
+    params: Params
+    fixed: Params
+    indices: np.ndarray
+    history: dict[str, np.ndarray]
+    best_epoch: np.ndarray
+
+    def logits(self, X: np.ndarray | torch.Tensor) -> torch.Tensor:
+        p = {**self.params, **self.fixed}
+        X = torch.as_tensor(X, dtype=p["W"].dtype, device=p["W"].device)
+        with torch.no_grad():
+            return mlp_logits(X.reshape(len(X), -1), p)
+
+
+def train_mlp(
+    X: np.ndarray,
+    y: np.ndarray,
+    method: Method,
+    hp: dict[str, Any],
+    width: int,
+    replicate_ids: list[int],
+    seed: int,
+    teacher_logits: np.ndarray | None = None,
+    X_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    n_classes: int | None = None,
+    device: str = "cpu",
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train replicates ``replicate_ids`` of one (data, method, width) cell as one batched computation.
+
+    ``hp`` is a student setup (config ``students.<name>``): regime, epochs, lr, optimizer, momentum,
+    weight_decay, batch_size (0 = full batch), radius (theory: rows stay within radius/√m of init),
+    patience (0 = no early stopping; needs validation data), resampling, replicates. ``on_epoch`` is called
+    once per epoch, in order, but may lag training by up to 32 epochs (the records are evaluated in chunks).
+    """
+    regime = hp["regime"]
+    dtype = torch.float32
+    X = X.reshape(len(X), -1)
+    n, dim = X.shape
+    C = n_classes or int(y.max()) + 1
+    if method.needs_teacher and teacher_logits is None:
+        raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
+    use_val = hp.get("patience", 0) > 0
+    if use_val and X_val is None:
+        raise ConfigError("students.<setup>.patience > 0 needs a data set with a validation split")
+    idx_np = resample_indices(n, replicate_ids, seed, hp["resampling"], hp["replicates"])
+    R, n_r = idx_np.shape
+    params, fixed = init_mlp(regime, dim, width, C, replicate_ids, seed, dtype)
+    full_batch = regime == "theory" or hp["batch_size"] in (0, None) or hp["batch_size"] >= n_r
+    B = n_r if full_batch else hp["batch_size"]
+    threads = torch.get_num_threads()
+    if R * B * width * (dim + C) < THREADS_MIN_WORK:
+        threads = 1
+    with torch.no_grad(), _num_threads(threads):
+        return _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, X_val, y_val,
+                      C, device, on_epoch, full_batch, B, use_val)
+
+
+def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], params: Params, fixed: Params,
+           idx_np: np.ndarray, seed: int, replicate_ids: list[int], teacher_logits: np.ndarray | None,
+           X_val: np.ndarray | None, y_val: np.ndarray | None, C: int, device: str,
+           on_epoch: Callable[[int, dict[str, float]], None] | None, full_batch: bool, B: int,
+           use_val: bool) -> TrainResult:
+    dtype = torch.float32
+    R, n_r = idx_np.shape
+    net = _FlatMLP(params, fixed, device)
+    obj = objective_for(method, C, teacher_logits is not None)
+    Xt = torch.as_tensor(X, dtype=dtype, device=device)
+    yt = torch.as_tensor(y, dtype=torch.long, device=device)
+    Zt = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=dtype, device=device)
+    idx = torch.as_tensor(idx_np, device=device)
+    # per-sample constants of the loss, class-major (k, n): a minibatch gathers columns
+    TT = obj.targets(yt.unsqueeze(0), None if Zt is None else Zt.unsqueeze(0), dtype)[0].T.contiguous()
+    Xr = Xt[idx]                                                     # (R, n_r, d) each replicate's training set
+    Tr = TT[:, idx].transpose(0, 1).contiguous()                     # (R, k, n_r)
+    opt = _make_optimizer(hp, net)
+    order = None if full_batch else _EpochOrder([replicate_rng(seed, STREAM_ORDER, r) for r in replicate_ids],
+                                                n_r, hp["epochs"], device)
+    if use_val:
+        Xv = torch.as_tensor(X_val.reshape(len(X_val), -1), dtype=dtype, device=device)
+        Yv = torch.nn.functional.one_hot(torch.as_tensor(y_val, dtype=torch.long, device=device), C).to(dtype).T
+        best_val = torch.full((R,), float("inf"), device=device)
+        best = net.data.clone()
+        waited = torch.zeros(R, dtype=torch.long, device=device)
+    best_epoch = np.full(R, hp["epochs"] - 1)
+    hist = History()
+    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"])
+
+    for epoch in range(hp["epochs"]):
+        if full_batch:
+            zT = net.accumulate_grad(Xr, Tr, obj)
+            records.add(epoch, zT)  # the loss at the parameters this step starts from
+            opt.step()
+        else:
+            g = idx.gather(1, order.next()).view(-1)                 # sample ids in this epoch's order
+            Xe = Xt.index_select(0, g).view(R, n_r, -1)              # (R, n_r, d)
+            Te = TT.index_select(1, g).view(-1, R, n_r).transpose(0, 1)  # (R, k, n_r)
+            for s in range(0, n_r, B):
+                net.accumulate_grad(Xe[:, s:s + B], Te[:, :, s:s + B], obj)
+                opt.step()
+            records.add(epoch, net.logits(Xr))
+        if use_val:
+            zv = net.logits(Xv)
+            vl = -(torch.log_softmax(zv, dim=1) * Yv).sum(1).mean(-1)
+            hist.val_loss.append(vl.cpu().numpy())
+            # a replicate whose patience ran out is finished: later epochs cannot change its result
+            better = (vl < best_val) & (waited <= hp["patience"])
+            best_val = torch.where(better, vl, best_val)
+            waited = torch.where(better, torch.zeros_like(waited), waited + 1)
+            net.copy_replicates(best, better)
+            best_epoch[better.cpu().numpy()] = epoch
+            if bool((waited > hp["patience"]).all()):
+                break
+    records.flush()
+
+    final, fixed_out = net.export(best if use_val else None)
+    return TrainResult(final, fixed_out, idx_np, hist.arrays(), best_epoch)
+
+
+class _Records:
+    """The per-epoch training-set records (loss, 0-1 error, regularization samples), evaluated a chunk of
+    epochs at a time: the epochs' logits are kept and one pass of the objective covers up to ``chunk``
+    epochs (the replicate axis stands for epoch × replicate), instead of some 50 small kernels per epoch.
+    Each epoch is still checked for divergence, and ``on_epoch`` still called, in order."""
+
+    def __init__(self, obj: Objective, T: torch.Tensor, hist: History,
+                 on_epoch: Callable[[int, dict[str, float]], None] | None, epochs: int, budget: int = 1 << 22):
+        self.obj, self.hist, self.on_epoch = obj, hist, on_epoch
+        self.R, _, self.n = T.shape
+        self.C = obj.C
+        self.chunk = max(1, min(epochs, 32, budget // (self.R * self.C * self.n)))
+        self.T = T.repeat(self.chunk, 1, 1) if self.chunk > 1 else T
+        self.Z = torch.empty(self.chunk * self.R, self.C, self.n, dtype=T.dtype, device=T.device)
+        self.pending: list[int] = []
+
+    def add(self, epoch: int, zT: torch.Tensor) -> None:
+        """Keep epoch ``epoch``'s class-major logits zT (R, C, n) of the training sets."""
+        j = len(self.pending)
+        self.Z[j * self.R:(j + 1) * self.R].copy_(zT)
+        self.pending.append(epoch)
+        if len(self.pending) == self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        j = len(self.pending)
+        if not j:
+            return
+        ev = self.obj.evaluate(self.Z[:j * self.R], self.T[:j * self.R])
+        loss = ev.loss.view(j, self.R)
+        ok = torch.isfinite(loss).all(1).cpu().numpy()
+        loss, err = loss.cpu().numpy(), ev.err.view(j, self.R).cpu().numpy()
+        reg = {rule: c.view(j, self.R).cpu().numpy() for rule, c in ev.reg.items()}
+        epochs, self.pending = self.pending, []
+        for i, epoch in enumerate(epochs):
+            if not ok[i]:
+                check_finite(torch.as_tensor(loss[i]), epoch)
+            self.hist.loss.append(loss[i])
+            self.hist.err.append(err[i])
+            for rule, c in reg.items():
+                self.hist.reg[rule].append(c[i])
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, {"loss": float(loss[i].mean()), "err": float(err[i].mean())})
+
+
+class _FlatMLP:
+    """R two-layer ReLU networks (``softlabels.models.mlp``) with a hand-written forward and backward pass.
+
+    The trainable parameters live in one flat buffer ``data`` (their gradients in ``grad``, same layout),
+    so an elementwise optimiser updates all of them with one kernel. Activations are class-major:
+    hT (R, m, B), zT (R, C, B); the second layer is stored transposed, AT (R, C, m).
+    """
+
+    def __init__(self, params: Params, fixed: Params, device: str):
+        W = params["W"]
+        internal = {k: (v.transpose(1, 2) if k == "A" else v) for k, v in params.items()}
+        self.data = torch.empty(sum(v.numel() for v in internal.values()), dtype=W.dtype, device=device)
+        self.grad = torch.zeros_like(self.data)
+        self.p: dict[str, torch.Tensor] = {}
+        self.g: dict[str, torch.Tensor] = {}
+        off = 0
+        for k, v in internal.items():
+            self.p[k] = self.data[off:off + v.numel()].view(v.shape)
+            self.p[k].copy_(v)
+            self.g[k] = self.grad[off:off + v.numel()].view(v.shape)
+            off += v.numel()
+        self.trainable = list(params)
+        self.fixed_A = None if "A" in self.p else fixed["A"].to(device).transpose(1, 2).contiguous()
+        self.R, self.m, self.d = W.shape
+        self.scratch: dict[str, torch.Tensor] = {}
+        self.block = BLOCK_ELEMENTS if self.data.device.type == "cpu" else 1 << 27  # GPUs want big kernels
+
+    @property
+    def AT(self) -> torch.Tensor:
+        return self.p["A"] if self.fixed_A is None else self.fixed_A
+
+    def _work(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        """A reusable scratch buffer (fresh allocations of large activations cost page faults)."""
+        n = math.prod(shape)
+        buf = self.scratch.get(name)
+        if buf is None or buf.numel() < n:
+            buf = self.scratch[name] = torch.empty(n, dtype=self.data.dtype, device=self.data.device)
+        return buf[:n].view(shape)
+
+    def _forward(self, X: torch.Tensor, r: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hT, zT) of replicates r for inputs X (r, B, d), or (B, d) shared by all."""
+        W, AT = self.p["W"][r], self.AT[r]
+        if X.dim() == 2:
+            hT = torch.matmul(W, X.T)
+            if "b1" in self.p:
+                hT.add_(self.p["b1"][r].unsqueeze(2))
+        else:
+            hT = self._work("h", (W.shape[0], self.m, X.shape[1]))
+            if "b1" in self.p:
+                torch.baddbmm(self.p["b1"][r].unsqueeze(2), W, X.transpose(1, 2), out=hT)
+            else:
+                torch.bmm(W, X.transpose(1, 2), out=hT)
+        hT.relu_()
+        zT = torch.baddbmm(self.p["b2"][r].unsqueeze(2), AT, hT) if "b2" in self.p else torch.bmm(AT, hT)
+        return hT, zT
+
+    def _blocks(self, per_replicate: int, budget: int) -> Iterator[slice]:
+        step = max(1, budget // max(1, per_replicate))
+        for r0 in range(0, self.R, step):
+            yield slice(r0, min(self.R, r0 + step))
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """Class-major logits zT (R, C, N) of inputs X (R, N, d) or (N, d), block by block."""
+        N = X.shape[-2]
+        if self.R * self.m * N <= self.block:
+            return self._forward(X, slice(None))[1]
+        out = torch.empty(self.R, self.AT.shape[1], N, dtype=self.data.dtype, device=self.data.device)
+        chunk = N if self.m * N <= self.block else max(1, self.block // self.m)
+        for s in range(0, N, chunk):
+            Xs = X[..., s:s + chunk, :]
+            for r in self._blocks(self.m * Xs.shape[-2], self.block):
+                out[r, :, s:s + chunk] = self._forward(Xs if Xs.dim() == 2 else Xs[r], r)[1]
+        return out
+
+    def accumulate_grad(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
+        """Gradients of every replicate's loss on its batch X (R, B, d), constants T (R, k, B), into ``grad``;
+        returns the logits zT (R, C, B) they were taken at."""
+        B = X.shape[1]
+        zs = []
+        for r in self._blocks(self.m * B, self.block):
+            Xr = X[r]
+            hT, zT = self._forward(Xr, r)
+            dzT = obj.grad(zT, T[r])
+            if "A" in self.p:
+                torch.bmm(dzT, hT.transpose(1, 2), out=self.g["A"][r])
+                torch.sum(dzT, 2, out=self.g["b2"][r])
+            dhT = torch.bmm(self.AT[r].transpose(1, 2), dzT, out=self._work("dh", hT.shape))
+            torch.ops.aten.threshold_backward.grad_input(dhT, hT, 0, grad_input=dhT)  # ReLU'
+            torch.bmm(dhT, Xr, out=self.g["W"][r])
+            if "b1" in self.p:
+                torch.sum(dhT, 2, out=self.g["b1"][r])
+            zs.append(zT)
+        return zs[0] if len(zs) == 1 else torch.cat(zs, 0)
+
+    def copy_replicates(self, dst: torch.Tensor, mask: torch.Tensor) -> None:
+        """dst (a buffer laid out like ``data``) takes the current parameters of replicates where ``mask``."""
+        off = 0
+        for v in self.p.values():
+            d = dst[off:off + v.numel()].view(v.shape)
+            d.copy_(torch.where(mask.view(-1, *[1] * (v.dim() - 1)), v, d))
+            off += v.numel()
+
+    def export(self, data: torch.Tensor | None = None) -> tuple[Params, Params]:
+        """(trainable, fixed) parameters in ``softlabels.models.mlp``' layout, from ``data`` or the current buffer."""
+        src = self.data if data is None else data
+        views: Params = {}
+        off = 0
+        for k, v in self.p.items():
+            views[k] = src[off:off + v.numel()].view(v.shape)
+            off += v.numel()
+        out = {k: (v.transpose(1, 2) if k == "A" else v) for k, v in views.items()}
+        fixed = {} if self.fixed_A is None else {"A": self.fixed_A.transpose(1, 2).contiguous()}
+        return {k: out[k].contiguous().clone() for k in self.trainable}, fixed
+
+
+class _EpochOrder:
+    """Each replicate's minibatch order, epoch after epoch: exactly the permutations that one
+    ``rng.permutation(n)`` call per epoch would give, drawn a chunk of epochs per call
+    (``Generator.permuted`` consumes the stream the same way)."""
+
+    def __init__(self, rngs: list[np.random.Generator], n: int, epochs: int, device: str, max_elements: int = 1 << 22):
+        self.rngs, self.n, self.device = rngs, n, device
+        self.chunk = max(1, min(epochs, max_elements // max(1, len(rngs) * n)))
+        self.buf: torch.Tensor | None = None
+        self.i = 0
+
+    def next(self) -> torch.Tensor:
+        if self.buf is None or self.i == self.buf.shape[1]:
+            base = np.tile(np.arange(self.n), (self.chunk, 1))
+            self.buf = torch.as_tensor(np.stack([g.permuted(base, axis=1) for g in self.rngs]), device=self.device)
+            self.i = 0
+        self.i += 1
+        return self.buf[:, self.i - 1]
+
+
+# --- optimisers on the flat buffer: the same elementwise maths as torch.optim's -----------------
+
+class _Adam:
+    """torch.optim.Adam (L2 weight decay added to the gradient, no amsgrad), one fused kernel when available."""
+
+    def __init__(self, data: torch.Tensor, grad: torch.Tensor, lr: float, weight_decay: float,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, fused: bool | None = None):
+        self.data, self.grad, self.lr, self.wd, self.betas, self.eps = data, grad, lr, weight_decay, betas, eps
+        self.m, self.v = torch.zeros_like(data), torch.zeros_like(data)
+        self.t = 0
+        self.step_t = torch.zeros((), dtype=torch.float32, device=data.device)
+        self.fused = hasattr(torch, "_fused_adam_") and data.device.type in ("cpu", "cuda") if fused is None else fused
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        if self.fused:
+            self.step_t.fill_(self.t)
+            torch._fused_adam_([self.data], [self.grad], [self.m], [self.v], [], [self.step_t], lr=self.lr,
+                               beta1=b1, beta2=b2, weight_decay=self.wd, eps=self.eps, amsgrad=False, maximize=False)
+            return
+        g = self.grad.add(self.data, alpha=self.wd) if self.wd else self.grad
+        self.m.lerp_(g, 1 - b1)
+        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (self.v.sqrt() / math.sqrt(1 - b2 ** self.t)).add_(self.eps)
+        self.data.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+
+class _SGD:
+    """torch.optim.SGD (momentum without dampening or Nesterov, L2 weight decay)."""
+
+    def __init__(self, data: torch.Tensor, grad: torch.Tensor, lr: float, momentum: float, weight_decay: float):
+        self.data, self.grad, self.lr, self.momentum, self.wd = data, grad, lr, momentum, weight_decay
+        self.buf: torch.Tensor | None = None
+
+    def step(self) -> None:
+        g = self.grad
+        if self.wd:
+            g.add_(self.data, alpha=self.wd)
+        if self.momentum:
+            if self.buf is None:
+                self.buf = g.clone()
+            else:
+                self.buf.mul_(self.momentum).add_(g)
+            g = self.buf
+        self.data.add_(g, alpha=-self.lr)
+
+
+class _ProjectedGD:
+    """Paper A's training (docs/science.md#a-student): a gradient step on W, then each row back within ``radius`` of its init."""
+
+    def __init__(self, W: torch.Tensor, gW: torch.Tensor, lr: float, radius: float):
+        self.W, self.gW, self.lr, self.radius = W, gW, lr, radius
+        self.W0 = W.clone()
+
+    def step(self) -> None:
+        self.W.add_(self.gW, alpha=-self.lr)
+        delta = self.W - self.W0
+        norm = torch.linalg.vector_norm(delta, dim=-1, keepdim=True)
+        scale = torch.clamp(self.radius / torch.clamp(norm, min=1e-30), max=1.0)
+        torch.addcmul(self.W0, delta, scale, out=self.W)
+
+
+def _make_optimizer(hp: dict[str, Any], net: _FlatMLP) -> _Adam | _SGD | _ProjectedGD:
+    if hp["regime"] == "theory":
+        return _ProjectedGD(net.p["W"], net.g["W"], hp["lr"], hp["radius"] / np.sqrt(net.m))
+    name = hp["optimizer"]
+    if name == "sgd":
+        return _SGD(net.data, net.grad, hp["lr"], hp.get("momentum", 0.0), hp.get("weight_decay", 0.0))
+    if name == "adam":
+        return _Adam(net.data, net.grad, hp["lr"], hp.get("weight_decay", 0.0))
+    raise ConfigError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+
+
+@contextmanager
+def _num_threads(n: int) -> Iterator[None]:
+    """Run with at most n intra-op threads (restored after)."""
+    before = torch.get_num_threads()
+    if n < before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n < before:
+            torch.set_num_threads(before)
+
+
+def check_finite(loss_r: torch.Tensor, epoch: int) -> None:
+    """Stop with DivergenceError when a replicate's loss (``loss_r``, one per replicate) is not finite.
+    The MLP trainer checks it once per epoch (a non-finite step leaves non-finite parameters), the deep
+    trainer once per step."""
+    if not bool(torch.isfinite(loss_r).all()):
+        bad = torch.nonzero(~torch.isfinite(loss_r)).flatten().tolist()
+        raise DivergenceError(
+            f"training diverged at epoch {epoch}: non-finite loss in replicate(s) {bad}; "
+            "lower the learning rate (students.<setup>.lr or teachers.<name>.lr)"
+        )

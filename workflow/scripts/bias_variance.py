@@ -1,0 +1,11 @@
+# Rule bias_variance: bootstrapped bias-variance decomposition of one cell (softlabels.pipeline.rules.bias_variance).
+# The job imports softlabels from this checkout's src/, so it runs the code of the workflow that scheduled it.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+
+from softlabels.pipeline.entry import run  # noqa: E402
+from softlabels.pipeline.rules import bias_variance  # noqa: E402
+
+run(snakemake, bias_variance)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,11 @@
+# Rule biasvar_table: paper B's bias-variance table (softlabels.pipeline.tables.biasvar_table).
+# The job imports softlabels from this checkout's src/, so it runs the code of the workflow that scheduled it.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+
+from softlabels.pipeline.entry import run  # noqa: E402
+from softlabels.pipeline.tables import biasvar_table  # noqa: E402
+
+run(snakemake, biasvar_table)  # noqa: F821 (injected by Snakemake)
