@@ -56,11 +56,14 @@ def test_temperature_sweep_expands_into_variants():
 def test_slices_hold_only_what_the_rule_reads():
     cfg = C.validate(_tiny(), SCHEMA)
     st = C.student_slice(cfg, "theory")
-    assert "widths" not in st and st["seed"] == cfg["seed"]
+    assert st["widths"] == [2, 8] and st["seed"] == cfg["seed"]  # one MLP job trains all the setup's widths
     cfg2 = copy.deepcopy(cfg)
+    cfg2["students"]["theory"]["widths"] = [8, 2, 2]
+    assert C.student_slice(cfg2, "theory") == st             # the same widths in another order: the same job
     cfg2["students"]["theory"]["widths"].append(16)
     cfg2["methods"]["kd"]["temperature"] = 3.0
-    assert C.student_slice(cfg2, "theory") == st             # a new width does not touch the other widths
+    assert C.student_slice(cfg2, "theory") == {**st, "widths": [2, 8, 16]}
+    assert C.student_slice(cfg2, "practical") == C.student_slice(cfg, "practical")  # other setups untouched
     assert C.method_slice(cfg2, "wsl") == C.method_slice(cfg, "wsl")
     assert C.method_slice(cfg2, "kd") != C.method_slice(cfg, "kd")
     assert C.dataset_slice(cfg, "easy") == cfg["datasets"]["easy"]

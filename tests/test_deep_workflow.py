@@ -73,7 +73,7 @@ def test_deep_outputs_match_the_mlp_rules(deep_run):
     meta = io.read_json(deep_run / "results/students/c100/r56/wsl/r20/m16/meta.json")
     assert meta["teacher_online"] is True and meta["model"] == "resnet20"
     assert io.read_json(deep_run / "results/students/catdog-0.01/vgg83/kd/vgg23/m32/meta.json")["teacher_online"] is False
-    assert (deep_run / "results/students/c100/r56/wsl/r20/m16/biasvar.json").exists()
+    assert (deep_run / "results/students/c100/r56/wsl/r20/m16/biasvar_points.npz").exists()
 
 
 def test_paper_tables_put_the_papers_numbers_beside_ours(deep_run):

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 import yaml
-from conftest import micro_config, planned_jobs, snakemake, write_config
+from conftest import TINY, micro_config, planned_jobs, snakemake, write_config
 
 from softlabels.io import read_npz
 
@@ -28,32 +28,66 @@ def test_a_finished_run_has_nothing_to_do(tiny_copy):
     assert planned_jobs(tiny_copy) == []
 
 
-def test_changing_a_temperature_reruns_only_that_method(tiny_copy):
+def test_changing_a_temperature_reruns_only_that_methods_groups(tiny_copy):
     _edit(tiny_copy, lambda c: c["methods"]["kd"].update(temperature=3.0))
     jobs = _cell_jobs(planned_jobs(tiny_copy))
-    assert jobs
-    rules = {r for r, _ in jobs}
-    assert rules <= {"soft_labels", "train_students", "bias_variance"}, rules
-    for r, w in jobs:
-        if r == "soft_labels":
-            assert w["temperature"] == "3"
-        else:
-            assert w["method"] == "kd", (r, w)
+    # kd is in the neurons (theory) and paperA-table1 (early) experiments: one job per data set there
+    assert sorted((r, w["dataset"], w["teacher"]) for r, w in jobs) == [
+        ("train_students_early", "digits-r", "wide"), ("train_students_theory", "easy", "wide"),
+        ("train_students_theory", "hard", "wide"), ("train_students_theory", "mid", "wide")]
+    assert all(w["method"] == "kd" for _, w in jobs)
 
 
-def test_adding_a_width_adds_only_that_widths_jobs(tiny_copy):
+def test_adding_a_width_reruns_only_that_setups_groups(tiny_copy):
     _edit(tiny_copy, lambda c: c["students"]["theory"]["widths"].append(4))
     jobs = _cell_jobs(planned_jobs(tiny_copy))
-    assert {r for r, _ in jobs} == {"train_students", "bias_variance"}
-    assert {w["width"] for _, w in jobs} == {"4"}
-    assert len(jobs) == 2 * 3 * 2  # (hard, kd) x 3 data sets x (train, bias-variance)
+    assert {r for r, _ in jobs} == {"train_students_theory"}
+    assert len(jobs) == 2 * 3  # (hard, kd) x 3 data sets, each job training widths 2, 4 and 8
+
+
+def test_changing_the_bootstrap_reruns_only_the_biasvar_table(tiny_copy):
+    _edit(tiny_copy, lambda c: c["tables"].update(n_boot=60))
+    jobs = planned_jobs(tiny_copy)
+    assert {r for r, _ in jobs} == {"biasvar_table", "figure_biasvar", "all"}
 
 
 def test_changing_one_data_set_reruns_only_its_chain(tiny_copy):
     _edit(tiny_copy, lambda c: c["datasets"]["mid"].update(label_noise=0.05))
     jobs = _cell_jobs(planned_jobs(tiny_copy))
-    assert {"make_data", "measure_margin", "train_teacher", "soft_labels", "train_students"} <= {r for r, _ in jobs}
+    assert {"make_data", "measure_margin", "train_teacher", "train_students_theory"} == {r for r, _ in jobs}
     assert {w["dataset"] for _, w in jobs} == {"mid"}
+
+
+def test_the_tiny_config_has_one_student_job_per_group(tmp_path):
+    """46 jobs: no job per width or per cell's bias-variance (there were 138 such jobs before)."""
+    write_config(tmp_path, yaml.safe_load(TINY.read_text()))
+    jobs = planned_jobs(tmp_path)
+    students = [(r, w) for r, w in jobs if r.startswith("train_students_")]
+    groups = {(w["dataset"], w["teacher"], w["method"], w["student"]) for _, w in students}
+    assert len(students) == len(groups) == 18
+    assert len(jobs) == 46
+
+
+def test_a_grouped_job_gives_each_width_the_bytes_of_a_job_of_that_width_alone(tmp_path):
+    """Widths [2, 8] in one job equal a width-8 job and a width-2 job, file by file."""
+    cells = ("easy/none/hard/theory", "easy/wide/kd/theory")
+    runs = {}
+    for name, widths in (("both", [2, 8]), ("w8", [8]), ("w2", [2])):
+        cfg = micro_config()
+        cfg["students"]["theory"]["widths"] = widths
+        work = tmp_path / name
+        write_config(work, cfg)
+        targets = [f"results/students/{c}/m{widths[0]}/replicates.npz" for c in cells]  # the students, no tables
+        snakemake(work, *targets, "--cores", "2", "--configfile", str(work / "config.yaml"))
+        runs[name] = work
+    for width, alone in ((2, "w2"), (8, "w8")):
+        for cell in cells:
+            for f in ("replicates.npz", "biasvar_points.npz"):
+                a = read_npz(runs["both"] / f"results/students/{cell}/m{width}/{f}")
+                b = read_npz(runs[alone] / f"results/students/{cell}/m{width}/{f}")
+                assert a.keys() == b.keys()
+                for k in a:
+                    assert a[k].tobytes() == b[k].tobytes(), (cell, width, f, k)
 
 
 def test_same_config_same_bytes_twice_from_scratch(tmp_path):

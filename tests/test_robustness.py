@@ -119,10 +119,10 @@ def test_keep_going_keeps_finished_results_when_a_run_diverges(tmp_path):
     proc = snakemake(work, "--cores", "2", "--keep-going", "--configfile", str(work / "config.yaml"), check=False)
     assert proc.returncode != 0
     assert (work / "results/students/easy/none/hard/theory/m4/replicates.npz").exists()
-    assert (work / "results/students/easy/wide/kd/theory/m4/biasvar.json").exists()
+    assert (work / "results/students/easy/wide/kd/theory/m4/biasvar_points.npz").exists()
     failed = work / "results/students/easy/none/hard/boom/m4"
     assert not (failed / "replicates.npz").exists() and not (failed / "meta.json").exists()
-    log = (work / "logs/train_students/easy/none/hard/boom/m4.log").read_text()
+    log = (work / "logs/train_students/easy/none/hard/boom.log").read_text()
     assert "diverged at epoch" in log and "Traceback" not in log
     assert "diverged at epoch" in proc.stderr + proc.stdout
 
@@ -144,7 +144,7 @@ def test_misspelt_key_stops_with_one_message_and_loses_nothing(micro_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("corrupt,target,message", [
     ("results/data/easy/data.npz", "train_students", "not a readable .npz"),
-    ("results/teachers/easy/wide/logits.npz", "soft_labels", "another data set"),
+    ("results/teachers/easy/wide/logits.npz", "train_students", "another data set"),
 ])
 def test_bad_files_stop_the_job_that_reads_them_with_a_clear_error(micro_run, tmp_path, corrupt, target, message):
     import shutil

@@ -32,6 +32,7 @@ from slurm_cluster import SlurmTestCluster, SlurmUnavailable
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 GPU_RULES = {"train_deep_teacher", "train_deep_students"}
 PROFILE_SETTINGS = yaml.safe_load((PROFILE / "config.yaml").read_text())
+SUMMARY_RULES = {rule for rule, group in PROFILE_SETTINGS["groups"].items() if group == "summary"}
 # What this cluster needs beyond the profile: no account database (no account, status from squeue,
 # finished jobs stay in squeue: MinJobAge), quick first status checks, the SLURM logs kept for the checks.
 TEST_OVERRIDES = ("--slurm-no-account", "--slurm-status-command", "squeue",
@@ -153,17 +154,17 @@ def test_every_job_ran_as_a_completed_slurm_job(slurm_run):
     for i in sorted(ours, key=int):
         assert jobs[i]["JobState"] == "COMPLETED" and jobs[i]["ExitCode"] == "0:0", jobs[i]
     # Group jobs: every job of a grouped rule ran in a group job that asked for one CPU (the plugin
-    # runs a group's jobs one after another, so the profile stacks them in series); the cells came
-    # `group-components` to a SLURM job.
+    # runs a group's jobs one after another, so the profile stacks them in series); the teachers and the
+    # tables and figures came `group-components` to a SLURM job.
     groups = group_job_ids(work)
     grouped_rules = set(PROFILE_SETTINGS["groups"])
     assert not grouped_rules & GPU_RULES
     assert all(ids <= groups for (rule, _), ids in ran.items() if rule in grouped_rules)
     assert all(jobs[i]["NumCPUs"] == "1" for i in groups), {i: jobs[i]["NumCPUs"] for i in groups}
-    cells = [ids for (rule, _), ids in ran.items() if rule == "bias_variance"]
-    cell_jobs = set().union(*cells)
-    per_job = PROFILE_SETTINGS["group-components"]["cells"]
-    assert len(cell_jobs) == math.ceil(len(cells) / per_job), (len(cell_jobs), len(cells))
+    for group, rules in (("teachers", {"train_teacher"}), ("summary", SUMMARY_RULES)):
+        members = [ids for (rule, _), ids in ran.items() if rule in rules]
+        per_job = PROFILE_SETTINGS["group-components"][group]
+        assert members and len(set().union(*members)) <= math.ceil(len(members) / per_job), (group, members)
     assert len(ours) <= len(ran) / 2, (len(ours), len(ran))  # grouping at least halves the SLURM jobs
 
 

@@ -101,21 +101,47 @@ def student_params(wildcards):
 # --- inputs ----------------------------------------------------------------------------------
 
 
+def teacher_logits_path(dataset, teacher):
+    return f"results/teachers/{dataset}/{teacher}/logits.npz"
+
+
 def student_inputs(wildcards):
+    """The data set, and the teacher's logits for a distilling method (every temperature reads them)."""
     inputs = {"data": data_path(wildcards.dataset)}
-    m = VARIANTS[wildcards.method]
     if wildcards.teacher != C.NO_TEACHER:
-        t = C.fmt_temperature(m["temperature"])
-        inputs["soft"] = f"results/teachers/{wildcards.dataset}/{wildcards.teacher}/soft_T{t}.npz"
+        inputs["teacher"] = teacher_logits_path(wildcards.dataset, wildcards.teacher)
     return inputs
 
 
 def deep_student_inputs(wildcards):
     """student_inputs, plus the teacher's checkpoint where the teacher must see the augmented batches."""
     inputs = student_inputs(wildcards)
-    if "soft" in inputs and config["students"][wildcards.student]["augment"]:
+    if "teacher" in inputs and config["students"][wildcards.student]["augment"]:
         inputs["teacher_checkpoint"] = f"results/teachers/{wildcards.dataset}/{wildcards.teacher}/teacher.pt"
     return inputs
+
+
+def student_group_outputs(setup):
+    """The per-width outputs of one MLP student job: every width of ``setup``, for one (data set,
+    teacher, method); the {student} wildcard is constrained to ``setup`` alone."""
+    cell = "results/students/{dataset}/{teacher}/{method}/{student}/m%d/"
+    widths = C.student_widths(config, setup)
+    return {name: [cell % w + f for w in widths] for name, f in STUDENT_FILES.items()}
+
+
+def student_rule_name(setup):
+    """The rule of one MLP student setup: train_students_<setup>, '_' for what a rule name cannot hold."""
+    return "train_students_" + re.sub(r"\W", "_", setup)
+
+
+# What a student job writes for each cell (softlabels.pipeline.rules.write_students).
+STUDENT_FILES = {"replicates": "replicates.npz", "points": "biasvar_points.npz", "meta": "meta.json"}
+MLP_SETUPS = [s for s, v in config["students"].items() if not C.is_deep(v["model"])]
+if len({student_rule_name(s) for s in MLP_SETUPS}) < len(MLP_SETUPS):
+    raise WorkflowError(
+        f"invalid config: student setups {MLP_SETUPS} differ only in characters other than "
+        "letters, digits and '_'; rename one"
+    )
 
 
 def raw_inputs(wildcards):
@@ -130,7 +156,7 @@ def download_params(wildcards):
 
 
 def all_tables():
-    out = [f"results/tables/{t}.csv" for t in ("neurons", "neurons_needed", "scaling", "biasvar", "wsl")]
+    out = [f"results/tables/{t}.csv" for t in ("neurons", "neurons_needed", "scaling", "biasvar", "wsl", "claims")]
     if regularization_records():
         out.append("results/tables/regularization.csv")
     if paper_a_records():
@@ -184,6 +210,26 @@ def biasvar_table_params():
         "interval": config["tables"]["interval"],
         "direct_method": direct_method(),
         "resampling": {s: v["resampling"] for s, v in config["students"].items()},
+    }
+
+
+def claims_table_params():
+    """What the claims table needs to pair cells and state settings (softlabels.analysis.claims)."""
+    methods = sorted({c.method for c in CELLS})
+    return {
+        "cells": cell_records(),
+        "datasets": datasets_used(),
+        "method_kinds": {m: VARIANTS[m]["kind"] for m in methods},
+        "method_params": {m: VARIANTS[m] for m in methods},
+        "teacher_ls": {t: v["label_smoothing"] for t, v in config["teachers"].items()},
+        "regimes": {s: v["regime"] for s, v in config["students"].items()},
+        "data_kinds": {d: config["datasets"][d]["kind"] for d in datasets_used()},
+        "direct_method": direct_method(),
+        "epsilons": config["tables"]["epsilons"],
+        "interval": config["tables"]["interval"],
+        "n_boot": config["tables"]["n_boot"],
+        "rule": config["tables"]["regularization_rule"],
+        "seed": config["seed"],
     }
 
 

@@ -33,6 +33,7 @@ rule train_deep_students:
         unpack(deep_student_inputs),
     output:
         replicates="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/replicates.npz",
+        points="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/biasvar_points.npz",
         meta="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/meta.json",
     log:
         "logs/train_deep_students/{dataset}/{teacher}/{method}/{student}/m{width}.log",

@@ -1,38 +1,26 @@
-# Stage 3 and 4: students of each cell (all replicates as one batched computation) and their
-# bootstrapped bias-variance decomposition.
+# Stage 3: MLP students. One job per (data set, teacher, method, student setup) trains every width of
+# the setup, each width's R replicates as one batched computation, and writes per width the replicates,
+# their per-test-point bias-variance terms and the provenance record. One rule per setup, since a
+# rule's outputs (one set per width) are fixed when it is defined; all run the same script.
 
 
-rule train_students:
-    input:
-        unpack(student_inputs),
-    output:
-        replicates="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/replicates.npz",
-        meta="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/meta.json",
-    log:
-        "logs/train_students/{dataset}/{teacher}/{method}/{student}/m{width}.log",
-    wildcard_constraints:
-        student=MLP_STUDENTS,
-    conda:
-        "../../envs/softlabels.yaml"
-    params:
-        method=method_params,
-        student=student_params,
-    script:
-        "../scripts/train_students.py"
+for _setup in MLP_SETUPS:
 
-
-rule bias_variance:
-    input:
-        data="results/data/{dataset}/data.npz",
-        replicates="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/replicates.npz",
-    output:
-        summary="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/biasvar.json",
-        points="results/students/{dataset}/{teacher}/{method}/{student}/m{width}/biasvar_points.npz",
-    log:
-        "logs/bias_variance/{dataset}/{teacher}/{method}/{student}/m{width}.log",
-    conda:
-        "../../envs/softlabels.yaml"
-    params:
-        p={"n_boot": config["tables"]["n_boot"], "interval": config["tables"]["interval"]},
-    script:
-        "../scripts/bias_variance.py"
+    rule:
+        name:
+            student_rule_name(_setup)
+        input:
+            unpack(student_inputs),
+        output:
+            **student_group_outputs(_setup),
+        log:
+            "logs/train_students/{dataset}/{teacher}/{method}/{student}.log",
+        wildcard_constraints:
+            student=re.escape(_setup),
+        conda:
+            "../../envs/softlabels.yaml"
+        params:
+            method=method_params,
+            student=student_params,
+        script:
+            "../scripts/train_students.py"

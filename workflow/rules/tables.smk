@@ -37,7 +37,6 @@ rule neuron_tables:
 
 rule biasvar_table:
     input:
-        summaries=record_files("biasvar.json"),
         points=record_files("biasvar_points.npz"),
     output:
         report(
@@ -168,3 +167,27 @@ rule paper_b_cifar100:
         p=deep_table_params("cifar100"),
     script:
         "../scripts/paper_b_cifar100.py"
+
+
+rule claims_table:
+    input:
+        replicates=record_files("replicates.npz"),
+        data=[data_path(d) for d in datasets_used()],
+        margins=[f"results/data/{d}/margin.json" for d in datasets_used()],
+        scaling="results/tables/scaling.csv",
+        biasvar="results/tables/biasvar.csv",
+    output:
+        report(
+            "results/tables/claims.csv",
+            caption="../report/tables/claims.rst",
+            category="Claims",
+            subcategory="Tables",
+        ),
+    log:
+        "logs/tables/claims.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    params:
+        p=claims_table_params(),
+    script:
+        "../scripts/claims_table.py"

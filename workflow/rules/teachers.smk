@@ -1,4 +1,5 @@
-# Stage 2: teachers, and their soft labels at each temperature a method asks for.
+# Stage 2: teachers (MLPs here; CNNs in deep.smk). Students read a teacher's logits and apply their
+# own temperature, so one teacher job serves every temperature.
 
 
 rule train_teacher:
@@ -18,17 +19,3 @@ rule train_teacher:
         p=teacher_params,
     script:
         "../scripts/train_teacher.py"
-
-
-rule soft_labels:
-    input:
-        data="results/data/{dataset}/data.npz",
-        logits="results/teachers/{dataset}/{teacher}/logits.npz",
-    output:
-        "results/teachers/{dataset}/{teacher}/soft_T{temperature}.npz",
-    log:
-        "logs/soft_labels/{dataset}/{teacher}/T{temperature}.log",
-    conda:
-        "../../envs/softlabels.yaml"
-    script:
-        "../scripts/soft_labels.py"

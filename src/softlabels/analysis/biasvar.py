@@ -15,6 +15,8 @@ comparisons between methods stay possible; ``summarise`` averages them.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import logsumexp
 
@@ -84,14 +86,20 @@ def decompose(logits: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _resamples(N: int, n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
+    """The test-point resamples of a bootstrap, in chunks of at most 256 (memory 256·N each). They depend
+    on (N, n_boot, seed) alone, so every term and every cell of a table shares one set of draws."""
+    rng = np.random.default_rng(seed)
+    chunks = tuple(rng.integers(0, N, (min(256, n_boot - s), N)) for s in range(0, n_boot, 256))
+    for c in chunks:
+        c.setflags(write=False)
+    return chunks
+
+
 def bootstrap_interval(per_point: np.ndarray, n_boot: int, level: float, seed: int = 0) -> tuple[float, float]:
     """Percentile interval of the mean, resampling test points with replacement."""
-    rng = np.random.default_rng(seed)
-    N = len(per_point)
-    means = np.empty(n_boot)
-    for s in range(0, n_boot, 256):  # chunks keep memory at 256·N
-        idx = rng.integers(0, N, (min(256, n_boot - s), N))
-        means[s:s + len(idx)] = per_point[idx].mean(1)
+    means = np.concatenate([per_point[idx].mean(1) for idx in _resamples(len(per_point), n_boot, seed)])
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 

@@ -183,41 +183,43 @@ def neuron_tables(p: dict[str, Any], replicates: list[Arrays], margins: dict[str
 
 # --- bias-variance (paper B, docs/science.md#b-ce-decomposition) ------------------------------
 
-def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], ce_bias: list[np.ndarray]) -> Table:
-    """Each cell's decomposition (``summaries``) and KD's bias shift against direct training, from the
-    per-point CE bias of each cell (``ce_bias``)."""
+def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: list[Arrays]) -> Table:
+    """Each cell's decomposition (``summaries``), and a distilled student's bias and variance shifts
+    against direct training on the same test points (from each cell's per-point terms, ``points``)."""
     from softlabels.analysis.biasvar import bootstrap_interval
 
+    key = ("experiment", "dataset", "teacher", "method", "student", "width")
     rows = []
-    points = {}
-    for cell, s, b in zip(p["cells"], summaries, ce_bias):
+    by_cell = {}
+    for cell, s, terms in zip(p["cells"], summaries, points):
         s = {k: v for k, v in s.items() if k != "provenance"}
         rows.append({**cell, "resampling": p["resampling"][cell["student"]], **s})
-        points[tuple(cell[k] for k in ("experiment", "dataset", "teacher", "method", "student", "width"))] = b
+        by_cell[tuple(cell[k] for k in key)] = terms
     df = pd.DataFrame(rows)
-    # KD's bias shift relative to direct training (docs/science.md#b-kd-vs-direct): E[log ȳ_ce,y − log ȳ_kd,y] = bias_kd − bias_ce.
-    shift, lo, hi = [], [], []
-    for cell in p["cells"]:
-        ref = points.get((cell["experiment"], cell["dataset"], NO_TEACHER, p["direct_method"], cell["student"],
-                          cell["width"]))
-        if ref is None or cell["teacher"] == NO_TEACHER:
-            shift.append(math.nan), lo.append(math.nan), hi.append(math.nan)
-            continue
-        here = points[tuple(cell[k] for k in ("experiment", "dataset", "teacher", "method", "student", "width"))]
-        d = here - ref
-        a, b = bootstrap_interval(d, p["n_boot"], p["interval"])
-        shift.append(float(d.mean())), lo.append(a), hi.append(b)
-    df["bias_shift_vs_direct"], df["bias_shift_lo"], df["bias_shift_hi"] = shift, lo, hi
+    # Shifts relative to direct training (docs/science.md#b-kd-vs-direct), paired over test points:
+    # E[log ȳ_ce,y − log ȳ_kd,y] = bias_kd − bias_ce, and likewise for the variance.
+    for term, name in (("ce_bias", "bias"), ("ce_variance", "variance")):
+        shift, lo, hi = [], [], []
+        for cell in p["cells"]:
+            ref = by_cell.get((cell["experiment"], cell["dataset"], NO_TEACHER, p["direct_method"], cell["student"],
+                               cell["width"]))
+            if ref is None or cell["teacher"] == NO_TEACHER:
+                shift.append(math.nan), lo.append(math.nan), hi.append(math.nan)
+                continue
+            d = by_cell[tuple(cell[k] for k in key)][term] - ref[term]
+            a, b = bootstrap_interval(d, p["n_boot"], p["interval"])
+            shift.append(float(d.mean())), lo.append(a), hi.append(b)
+        df[f"{name}_shift_vs_direct"], df[f"{name}_shift_lo"], df[f"{name}_shift_hi"] = shift, lo, hi
     cols = ["experiment", "dataset", "teacher", "method", "student", "width", "replicates", "resampling",
             "ce_loss", "ce_loss_lo", "ce_loss_hi", "ce_bias", "ce_bias_lo", "ce_bias_hi",
             "ce_variance", "ce_variance_lo", "ce_variance_hi", "bias_shift_vs_direct", "bias_shift_lo",
-            "bias_shift_hi", "zo_loss", "zo_bias", "zo_variance", "zo_net_variance", "se_loss", "se_bias",
+            "bias_shift_hi", "variance_shift_vs_direct", "variance_shift_lo", "variance_shift_hi", "zo_loss", "zo_bias", "zo_variance", "zo_net_variance", "se_loss", "se_bias",
             "se_variance"]
     return Table(df[cols], "Bias-variance decomposition over replicates",
                 "ce_*: cross-entropy loss = bias + variance exactly (normalised geometric mean); bias includes "
                 "label noise. zo_*: Domingos 0-1 decomposition (loss = bias + net variance). se_*: squared error "
-                f"of probabilities (additive). bias_shift_vs_direct: bias minus the '{p['direct_method']}' "
-                f"student's on the same test points. Intervals: {int(p['interval'] * 100)}% over resampled "
+                f"of probabilities (additive). bias_shift_vs_direct (variance_shift_vs_direct): CE bias (variance) "
+                f"minus the '{p['direct_method']}' student's on the same test points. Intervals: {int(p['interval'] * 100)}% over resampled "
                 "test points.")
 
 

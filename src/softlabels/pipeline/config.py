@@ -185,13 +185,6 @@ def all_cells(cfg: dict[str, Any]) -> list[Cell]:
     return sorted({c for cells in experiment_cells(cfg).values() for c in cells})
 
 
-def teacher_temperatures(cfg: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(dataset, teacher, temperature) triples whose soft labels some cell needs."""
-    variants = method_variants(cfg)
-    return sorted({(c.dataset, c.teacher, fmt_temperature(variants[c.method]["temperature"]))
-                   for c in all_cells(cfg) if c.teacher != NO_TEACHER})
-
-
 # --- slices: what each rule reads --------------------------------------------------------------
 
 def dataset_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
@@ -220,7 +213,15 @@ def method_slice(cfg: dict[str, Any], variant: str) -> dict[str, Any]:
     return copy.deepcopy(method_variants(cfg)[variant])
 
 
+def student_widths(cfg: dict[str, Any], name: str) -> list[int]:
+    """A student setup's widths, each once, in increasing order (the order of its job's outputs)."""
+    return sorted(set(cfg["students"][name]["widths"]))
+
+
 def student_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """A student setup without its width list (adding a width must not re-run the other widths)."""
+    """A student setup. One MLP job trains every width of a setup, so its widths are part of its slice;
+    a CNN job trains one width (its wildcard), so there they are not (adding a width runs only it)."""
     st = {k: v for k, v in cfg["students"][name].items() if k != "widths"}
+    if not is_deep(st["model"]):
+        st["widths"] = student_widths(cfg, name)
     return {**copy.deepcopy(st), "seed": cfg["seed"], "compute": dict(cfg["compute"])}

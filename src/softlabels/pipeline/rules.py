@@ -120,71 +120,68 @@ def train_teacher(snk: Any) -> None:
 
 
 
-
-
-def soft_labels(snk: Any) -> None:
-    """The teacher's probabilities at temperature τ on every split (its logits ride along)."""
-    from softlabels.analysis.biasvar import log_softmax
-    from softlabels.data.common import SPLITS
-
-    d = load_data(snk.input.data)
-    t = io.read_npz(snk.input.logits, required=("fingerprint", "logits_train"))
-    check_fingerprint(snk.input.logits, str(t["fingerprint"]), d)
-    tau = float(snk.wildcards.temperature)
-    out: dict[str, np.ndarray] = {"fingerprint": t["fingerprint"], "temperature": np.array(tau)}
-    for s in SPLITS:
-        if f"logits_{s}" in t:
-            out[f"logits_{s}"] = t[f"logits_{s}"]
-            out[f"probs_{s}"] = np.exp(log_softmax(t[f"logits_{s}"] / tau)).astype(np.float32)
-    io.write_npz(snk.output[0], **out)
-
-
-def student_teacher_logits(snk: Any, d: dict[str, np.ndarray], method: Any) -> np.ndarray | None:
-    """The teacher's training-set logits a distilling method learns from (checked against the data set);
-    None for a method without a teacher."""
+def student_teacher_logits(inputs: Any, d: dict[str, np.ndarray], method: Any) -> np.ndarray | None:
+    """The teacher's training-set logits a distilling method learns from (``inputs.teacher``: its logits.npz,
+    checked against the data set); None for a method without a teacher. The method's temperature is
+    applied by its loss, so one teacher file serves every temperature."""
     if not method.needs_teacher:
         return None
-    soft = io.read_npz(snk.input.soft, required=("logits_train", "fingerprint"))
-    check_fingerprint(snk.input.soft, str(soft["fingerprint"]), d)
-    return soft["logits_train"]
+    t = io.read_npz(inputs.teacher, required=("logits_train", "fingerprint"))
+    check_fingerprint(inputs.teacher, str(t["fingerprint"]), d)
+    return t["logits_train"]
 
 
-def write_students(snk: Any, d: dict[str, np.ndarray], res: Any, config_slice: dict[str, Any], width: int,
-                   seconds: float, device: str, **extra: Any) -> None:
-    """What every student rule writes: each replicate's test logits and probabilities, resample indices,
-    chosen epoch and per-epoch records (``res``: a trainer's result), and the provenance record."""
-    from softlabels.analysis.biasvar import accuracy, log_softmax
+def write_students(out: dict[str, str], cell: dict[str, Any], d: dict[str, np.ndarray], res: Any,
+                   config_slice: dict[str, Any], seconds: float, device: str, **extra: Any) -> None:
+    """What every student rule writes for one cell (``out``: its replicates, points and meta paths):
+    each replicate's test logits and probabilities, resample indices, chosen epoch and per-epoch records
+    (``res``: a trainer's result); the per-test-point bias-variance terms of the replicates
+    (docs/science.md#b-ce-decomposition; the bootstrap over test points is the table's); the provenance."""
+    from softlabels.analysis.biasvar import accuracy, decompose, log_softmax
 
-    w = snk.wildcards
     z = res.logits(d["X_test"]).cpu().numpy()
-    out = {"test_logits": z, "test_probs": np.exp(log_softmax(z)).astype(np.float32),
-           "indices": res.indices, "best_epoch": res.best_epoch, **res.history}
+    arrays = {"test_logits": z, "test_probs": np.exp(log_softmax(z)).astype(np.float32),
+              "indices": res.indices, "best_epoch": res.best_epoch, **res.history}
     if "X_val" in d:
-        out["val_logits"] = res.logits(d["X_val"]).cpu().numpy()
-    io.write_npz(snk.output.replicates, **out)
+        arrays["val_logits"] = res.logits(d["X_val"]).cpu().numpy()
+    io.write_npz(out["replicates"], **arrays)
+    io.write_npz(out["points"], replicates=np.array(z.shape[0]), **decompose(z, d["y_test"]))
     acc = accuracy(z, d["y_test"])
-    io.write_json(snk.output.meta, io.provenance(
-        config_slice, cell=dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width),
-        data_fingerprint=fingerprint(d), test_accuracy=acc.tolist(), seconds=seconds, device=device, **extra))
-    log.info("%s: test accuracy %.4f +- %.4f over %d replicates (%.1fs)", snk.output.replicates, acc.mean(),
+    io.write_json(out["meta"], io.provenance(config_slice, cell=cell, data_fingerprint=fingerprint(d),
+                                             test_accuracy=acc.tolist(), seconds=seconds, device=device, **extra))
+    log.info("%s: test accuracy %.4f +- %.4f over %d replicates (%.1fs)", out["replicates"], acc.mean(),
              acc.std(), len(acc), seconds)
 
 
+def cell_outputs(snk: Any, k: int = 0) -> dict[str, str]:
+    """The output paths of the k-th cell of a student job (one per width, in the order of its widths)."""
+    return {name: list(getattr(snk.output, name))[k] for name in ("replicates", "points", "meta")}
+
+
 def train_students(snk: Any) -> None:
+    """Every width of one (data set, teacher, method, MLP student setup) group, one width after another.
+
+    Each width has its own seed streams, so its numbers are those of a job that trains it alone."""
     from softlabels.data.common import n_classes
     from softlabels.training.methods import make_method
     from softlabels.training.trainer import train_mlp
 
     method_p, hp = dict(snk.params.method), dict(snk.params.student)
+    widths = hp.pop("widths")  # in the order of the rule's outputs
     device = select_device(hp["compute"])
     d = load_data(snk.input.data)
     method = make_method(method_p)
-    width = int(snk.wildcards.width)
-    t0 = time.time()
-    res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])), hp["seed"],
-                    teacher_logits=student_teacher_logits(snk, d, method), X_val=d.get("X_val"),
-                    y_val=d.get("y_val"), n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"]))
-    write_students(snk, d, res, {"method": method_p, "student": hp}, width, time.time() - t0, device)
+    teacher = student_teacher_logits(snk.input, d, method)
+    w = snk.wildcards
+    for k, width in enumerate(widths):
+        log.info("width %d (%d of %d)", width, k + 1, len(widths))
+        t0 = time.time()
+        res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])), hp["seed"],
+                        teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=n_classes(d),
+                        device=device, on_epoch=epoch_logger(hp["epochs"]))
+        cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
+        write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": hp}, time.time() - t0,
+                       device)
 
 
 def train_deep_teacher(snk: Any) -> None:
@@ -223,7 +220,7 @@ def train_deep_students(snk: Any) -> None:
     device = select_device(hp["compute"])
     d = load_data(snk.input.data)
     method = make_method(method_p)
-    teacher = student_teacher_logits(snk, d, method)
+    teacher = student_teacher_logits(snk.input, d, method)
     teacher_model = None
     if teacher is not None and hp["augment"]:  # augmented batches: the teacher sees the student's augmented images
         teacher_model = model_from_checkpoint(load_checkpoint(snk.input.teacher_checkpoint, d),
@@ -237,21 +234,10 @@ def train_deep_students(snk: Any) -> None:
                      on_epoch=epoch_logger(hp["epochs"]))
     seconds = time.time() - t0
     n_par = n_parameters(build_model(hp["model"], C, d["X_train"].shape[1:], width))
-    write_students(snk, d, res, {"method": method_p, "student": hp}, width, seconds, device, model=hp["model"],
-                   n_parameters=n_par, teacher_online=teacher_model is not None)
-
-
-def bias_variance(snk: Any) -> None:
-    from softlabels.analysis.biasvar import decompose, summarise
-
-    d = load_data(snk.input.data)
-    r = io.read_npz(snk.input.replicates, required=("test_logits",))
-    p = dict(snk.params.p)
-    terms = decompose(r["test_logits"], d["y_test"])
-    summary = summarise(terms, p["n_boot"], p["interval"], seed=0)
-    summary["replicates"] = int(r["test_logits"].shape[0])
-    io.write_npz(snk.output.points, **terms)
-    io.write_json(snk.output.summary, {**summary, "provenance": io.provenance(p)})
+    w = snk.wildcards
+    cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
+    write_students(cell_outputs(snk), cell, d, res, {"method": method_p, "student": hp}, seconds, device,
+                   model=hp["model"], n_parameters=n_par, teacher_online=teacher_model is not None)
 
 
 

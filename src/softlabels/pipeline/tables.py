@@ -47,10 +47,18 @@ def neuron_tables(snk: Any) -> None:
 
 
 def biasvar_table(snk: Any) -> None:
+    """Each cell's per-point terms (written by its student job), summarised with intervals over
+    resampled test points."""
+    from softlabels.analysis.biasvar import summarise
+
     p = dict(snk.params.p)
-    summaries = [io.read_json(f) for f in snk.input.summaries]
-    ce_bias = [io.read_npz(f, required=("ce_bias",))["ce_bias"] for f in snk.input.points]
-    write_table(T.biasvar_table(p, summaries, ce_bias), snk.output[0])
+    summaries, points = [], []
+    for f in snk.input.points:
+        terms = io.read_npz(f, required=("replicates", "ce_bias", "ce_variance"))
+        replicates = int(terms.pop("replicates"))
+        summaries.append({**summarise(terms, p["n_boot"], p["interval"], seed=0), "replicates": replicates})
+        points.append(terms)
+    write_table(T.biasvar_table(p, summaries, points), snk.output[0])
 
 
 def regularization_table(snk: Any) -> None:
@@ -79,3 +87,25 @@ def paper_a_figure1(snk: Any) -> None:
 def paper_b_cifar100(snk: Any) -> None:
     p = dict(snk.params.p)
     write_table(T.paper_b_cifar100(p, _accuracy(p, snk), _teachers(p, snk)), snk.output[0])
+
+
+def claims_table(snk: Any) -> None:
+    """The claims of both papers that this run tests, with effects, intervals and verdicts."""
+    from softlabels.analysis.biasvar import accuracy
+    from softlabels.analysis.claims import NOTE
+    from softlabels.analysis.claims import claims_table as build
+
+    p = dict(snk.params.p)
+    labels = dict(zip(p["datasets"], _labels(list(snk.input.data))))
+    gammas = {ds: io.read_json(f).get("gamma") for ds, f in zip(p["datasets"], snk.input.margins)}
+    gammas = {ds: float("nan") if g is None else float(g) for ds, g in gammas.items()}
+    curves, acc, fractions = {}, {}, {}
+    for cell, f in zip(p["cells"], snk.input.replicates):
+        r = io.read_npz(f, required=("train_err", "test_logits", "indices"))
+        key = tuple(cell[k] for k in ("experiment", "dataset", "teacher", "method", "student", "width"))
+        curves[key] = r["train_err"]
+        acc[key] = accuracy(r["test_logits"], labels[cell["dataset"]])
+        if f"reg_{p['rule']}" in r and cell["teacher"] != "none":
+            fractions[key] = r[f"reg_{p['rule']}"][:, -1] / r["indices"].shape[1]
+    df = build(p, curves, acc, fractions, gammas, pd.read_csv(snk.input.scaling), pd.read_csv(snk.input.biasvar))
+    write_table(T.Table(df, "Claims of papers A and B tested by this run", NOTE), snk.output[0])

@@ -16,6 +16,31 @@ from softlabels.report.figplan import NO_TEACHER, first_of_kind
 
 NEURONS = "results/tables/neurons.csv"
 BIASVAR = "results/tables/biasvar.csv"
+CLAIMS = "results/tables/claims.csv"
+VERDICTS = ("supported", "contradicted", "inconclusive", "not tested")
+
+
+def claim_counts(claims: pd.DataFrame) -> pd.DataFrame:
+    """Per (paper, claim): how many of the run's settings got each verdict."""
+    counts = claims.groupby(["paper", "claim", "verdict"], sort=True).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=list(VERDICTS), fill_value=0).reset_index()
+    counts["settings"] = counts[list(VERDICTS)].sum(axis=1)
+    return counts
+
+
+def claims_lines(claims: pd.DataFrame) -> list[str]:
+    """One line per claim: its verdicts over the run's settings."""
+    return [f"  {r['paper']}  {r['claim']}: " + ", ".join(f"{int(r[v])} {v}" for v in VERDICTS if r[v])
+            + f" (of {int(r['settings'])})" for _, r in claim_counts(claims).iterrows()]
+
+
+def claims_markdown(claims: pd.DataFrame) -> str:
+    """The README's results block: the verdict counts of every claim, as a Markdown table."""
+    head = "| paper | claim | " + " | ".join(VERDICTS) + " |"
+    lines = [head, "|---|---|" + "---:|" * len(VERDICTS)]
+    for _, r in claim_counts(claims).iterrows():
+        lines.append(f"| {r['paper']} | {r['claim']} | " + " | ".join(str(int(r[v])) for v in VERDICTS) + " |")
+    return "\n".join(lines)
 
 
 def _pct(v: float) -> str:
@@ -85,6 +110,7 @@ def summary_lines(targets: list[str], kinds: dict[str, str]) -> list[str]:
              f"Markdown), {len(figures)} figure files in results/figures/ (PNG + SVG); per-job logs in logs/."]
     if missing:
         lines.append(f"Missing, not built by this run ({len(missing)}): " + ", ".join(missing))
+    lines += _section("Claims of papers A and B, verdicts over this run's settings", CLAIMS, claims_lines)
     lines += _section("Test accuracy at the smallest width, hard vs soft labels", NEURONS,
                       lambda df: accuracy_lines(df, kinds))
     lines += _section("Bias and variance of the cross-entropy, hard vs KD (widest width)", BIASVAR,

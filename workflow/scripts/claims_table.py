@@ -1,4 +1,4 @@
-# Rule bias_variance: bootstrapped bias-variance decomposition of one cell (softlabels.pipeline.rules.bias_variance).
+# Rule claims_table: the claims of papers A and B this run tests (softlabels.pipeline.tables.claims_table).
 # The job imports softlabels from this checkout's src/, so it runs the code of the workflow that scheduled it.
 import sys
 from pathlib import Path
@@ -6,6 +6,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
 from softlabels.pipeline.entry import run  # noqa: E402
-from softlabels.pipeline.rules import bias_variance  # noqa: E402
+from softlabels.pipeline.tables import claims_table  # noqa: E402
 
-run(snakemake, bias_variance)  # noqa: F821 (injected by Snakemake)
+run(snakemake, claims_table)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,100 @@
+"""The claims table: the verdict rule on hand-made numbers, and each kind of claim on made-up results."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from softlabels.analysis import claims as K
+
+
+@pytest.mark.parametrize("lo,hi,claimed,threshold,expected", [
+    (0.1, 0.5, ">", 0.0, "supported"),
+    (-0.5, -0.1, ">", 0.0, "contradicted"),
+    (-0.1, 0.5, ">", 0.0, "inconclusive"),
+    (-0.5, -0.1, "<", 0.0, "supported"),
+    (0.1, 0.5, "<", 0.0, "contradicted"),
+    (1.0, 1.9, "<", 2.0, "supported"),
+    (2.5, 6.0, "<", 2.0, "contradicted"),
+    (-1.9, 6.5, "<", 4.0, "inconclusive"),
+    (math.nan, math.nan, ">", 0.0, "inconclusive"),
+])
+def test_verdict_rule(lo, hi, claimed, threshold, expected):
+    assert K.verdict(lo, hi, claimed, threshold) == expected
+
+
+def test_paired_t_interval():
+    est, lo, hi = K.paired_t(np.array([1.0, 2.0, 3.0]), 0.95)
+    assert est == 2.0 and lo == pytest.approx(2 - 4.303 / math.sqrt(3), abs=1e-3) and hi > 2
+    assert math.isnan(K.paired_t(np.array([1.0]), 0.95)[1])
+
+
+def test_m_star_is_the_smallest_width_reaching_epsilon():
+    errs = [np.array([0.3, 0.3]), np.array([0.1, 0.05]), np.array([0.0, 0.0])]
+    assert K.m_star([2, 4, 8], errs, 0.1) == 4.0 and K.m_star([2, 4, 8], errs, 0.05) == 8.0
+    assert math.isnan(K.m_star([2, 4, 8], errs, -1.0))
+
+
+def _params(**kw):
+    p = {"method_kinds": {"hard": "hard", "kd": "kd", "wsl": "wsl"}, "direct_method": "hard",
+         "method_params": {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 4.0},
+                           "wsl": {"kind": "wsl", "temperature": 4.0}},
+         "regimes": {"theory": "theory", "prac": "practical"}, "epsilons": [0.1, 0.01], "interval": 0.95,
+         "n_boot": 200, "teacher_ls": {"wide": 0.0, "wide-ls": 0.1}, "data_kinds": {"d": "synthetic"}}
+    p.update(kw)
+    return p
+
+
+def test_soft_needs_fewer_neurons_where_gamma_is_below_epsilon():
+    R, T = 8, 5
+    rng = np.random.default_rng(0)
+    curves = {}
+    for w, (hard, soft) in {2: (0.3, 0.05), 4: (0.2, 0.0), 8: (0.05, 0.0)}.items():
+        curves[("n", "d", "none", "hard", "theory", w)] = hard + 0.01 * rng.random((R, T))
+        curves[("n", "d", "wide", "kd", "theory", w)] = soft + 0.001 * rng.random((R, T))
+    rows = K.neurons_claims(_params(), curves, {"d": 0.05}, np.random.default_rng(1))
+    by_eps = {r["setting"].split("ε ")[1]: r for r in rows}
+    assert by_eps["0.1"]["verdict"] == "supported"  # γ 0.05 ≤ ε 0.1: the premise holds
+    assert by_eps["0.1"]["estimate"] == pytest.approx(math.log2(8 / 2))
+    assert by_eps["0.01"]["verdict"] == "not tested" and "outside the theorem's premise" in by_eps["0.01"]["note"]
+
+
+def test_soft_needs_fewer_neurons_supported_and_censored():
+    R, T = 8, 5
+    curves = {}
+    for w in (2, 4, 8):
+        curves[("n", "d", "none", "hard", "theory", w)] = np.full((R, T), 0.3)  # never reaches ε
+        curves[("n", "d", "wide", "kd", "theory", w)] = np.full((R, T), 0.0 if w >= 4 else 0.2)
+    (row,) = [r for r in K.neurons_claims(_params(epsilons=[0.1]), curves, {"d": 0.01}, np.random.default_rng(0))]
+    assert row["verdict"] == "supported" and row["estimate"] == pytest.approx(math.log2(16 / 4))
+
+
+def test_slope_claims_follow_the_interval():
+    scaling = pd.DataFrame([
+        {"experiment": "n", "teacher": "none", "student": "theory", "method": "hard", "epsilon": 0.1,
+         "datasets_total": 4, "datasets_reached": 4, "slope": 1.0, "slope_lo": 0.5, "slope_hi": 1.5,
+         "intercept": 0.0, "theory_slope": 4.0, "note": ""},
+        {"experiment": "n", "teacher": "wide", "student": "theory", "method": "kd", "epsilon": 0.1,
+         "datasets_total": 4, "datasets_reached": 2, "slope": math.nan, "slope_lo": math.nan, "slope_hi": math.nan,
+         "intercept": math.nan, "theory_slope": 2.0, "note": "needs m* reached on >= 3 data sets"}])
+    a, b = K.slope_claims(_params(), scaling)
+    assert a["verdict"] == "supported" and a["claimed"] == "< 4"
+    assert b["verdict"] == "inconclusive" and "needs m*" in b["note"]
+
+
+def test_accuracy_biasvar_and_regularization_claims():
+    acc = {("b", "d", "wide", "wsl", "prac", 16): np.array([0.8, 0.82, 0.81, 0.83]),
+           ("b", "d", "wide", "kd", "prac", 16): np.array([0.7, 0.71, 0.72, 0.70])}
+    (row,) = K.accuracy_claims(_params(), acc)
+    assert row["paper"] == "B" and row["verdict"] == "supported" and row["estimate"] == pytest.approx(10.75)
+    bv = pd.DataFrame([{"experiment": "b", "dataset": "d", "teacher": "wide", "method": "kd", "student": "prac",
+                        "width": 16, "replicates": 8, "resampling": "bootstrap", "bias_shift_vs_direct": 0.2,
+                        "bias_shift_lo": 0.1, "bias_shift_hi": 0.3, "variance_shift_vs_direct": 0.01,
+                        "variance_shift_lo": -0.01, "variance_shift_hi": 0.03}])
+    bias, var = K.biasvar_claims(_params(), bv)
+    assert bias["verdict"] == "supported" and var["verdict"] == "inconclusive"
+    frac = {("b", "d", "wide-ls", "kd", "prac", 16): np.array([0.3, 0.31, 0.29]),
+            ("b", "d", "wide", "kd", "prac", 16): np.array([0.5, 0.52, 0.49])}
+    (reg,) = K.regularization_claims(_params(), frac)
+    assert reg["verdict"] == "contradicted" and reg["estimate"] == pytest.approx(-0.2033, abs=1e-3)

@@ -1,0 +1,60 @@
+"""The `softlabels` command: validate, margin, summary and readme, run as a user would (a subprocess)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from conftest import ROOT, TINY, micro_config
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "softlabels.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_validate_accepts_a_config_and_names_a_bad_key(tmp_path):
+    ok = cli("validate", TINY)
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    bad = micro_config()
+    bad["students"]["theory"]["replicats"] = 2
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    r = cli("validate", tmp_path / "bad.yaml")
+    assert r.returncode == 1 and "students.theory" in r.stderr and "replicats" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_margin_of_a_users_data_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = (X[:, 0] > 0).astype(int)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    r = cli("margin", tmp_path / "d.npz")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["gamma"] > 0 and rep["gamma_lower"] > 0
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",")
+    assert json.loads(cli("margin", tmp_path / "d.csv").stdout)["gamma"] == rep["gamma"]
+    np.savez(tmp_path / "three.npz", X=X, y=np.arange(60) % 3)
+    r = cli("margin", tmp_path / "three.npz")
+    assert r.returncode == 1 and "binary" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_readme_block_comes_from_the_claims_table(tmp_path):
+    claims = pd.DataFrame([
+        {"paper": "A", "claim": "c1", "verdict": "supported"}, {"paper": "A", "claim": "c1", "verdict": "inconclusive"},
+        {"paper": "B", "claim": "c2", "verdict": "contradicted"}])
+    claims.to_csv(tmp_path / "claims.csv", index=False)
+    (tmp_path / "README.md").write_text("top\n<!-- RESULTS:BEGIN -->\nold\n<!-- RESULTS:END -->\nbottom\n")
+    r = cli("readme", "--claims", tmp_path / "claims.csv", "--readme", tmp_path / "README.md")
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("top\n") and text.endswith("bottom\n") and "old" not in text
+    assert "| A | c1 | 1 | 0 | 1 | 0 |" in text and "| B | c2 | 0 | 1 | 0 | 0 |" in text
+    (tmp_path / "broken.md").write_text("no block\n")
+    r = cli("readme", "--claims", tmp_path / "claims.csv", "--readme", tmp_path / "broken.md")
+    assert r.returncode == 1 and "RESULTS:BEGIN" in r.stderr
