@@ -8,14 +8,16 @@ the functions that need them, so a job imports only what its rule uses.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from softlabels import io
-from softlabels.errors import ConfigError
+from softlabels.errors import ConfigError, DivergenceError
 from softlabels.pipeline.checkpoints import check_fingerprint, fingerprint, load_checkpoint, save_checkpoint
 from softlabels.pipeline.entry import epoch_logger, select_device
 
@@ -26,6 +28,30 @@ TEACHER_REPLICATE_ID = 1_000_000  # the teacher's seed stream, apart from every 
 
 def load_data(path: str) -> dict[str, np.ndarray]:
     return io.read_npz(path, required=("X_train", "y_train", "X_test", "y_test"))
+
+
+@contextmanager
+def in_cell(**cell: Any) -> Iterator[None]:
+    """Prefix a DivergenceError raised inside with the cell it happened in (``in_cell(dataset=..., width=...)``),
+    so that the job's one-line message says which data set, teacher, method, student setup and width diverged."""
+    try:
+        yield
+    except DivergenceError as exc:
+        where = ", ".join(f"{k} {v}" for k, v in cell.items())
+        raise DivergenceError(f"{where}: {exc}") from None
+
+
+def names_its_cell(rule: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A training rule whose DivergenceError names its cell (the job's wildcards)."""
+
+    @functools.wraps(rule)
+    def run(snk: Any) -> None:
+        w = snk.wildcards
+        cell = {k: getattr(w, k) for k in ("dataset", "teacher", "method", "student", "width") if hasattr(w, k)}
+        with in_cell(**cell):
+            rule(snk)
+
+    return run
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -97,6 +123,7 @@ def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits:
     log.info("teacher %s on %s: accuracy %s (%.1fs)", snk.wildcards.teacher, snk.wildcards.dataset, acc, seconds)
 
 
+@names_its_cell
 def train_teacher(snk: Any) -> None:
     from softlabels.data.common import SPLITS, n_classes
     from softlabels.training.trainer import train_mlp
@@ -170,6 +197,7 @@ def write_students(snk: Any, d: dict[str, np.ndarray], res: Any, config_slice: d
              acc.std(), len(acc), seconds)
 
 
+@names_its_cell
 def train_students(snk: Any) -> None:
     from softlabels.data.common import n_classes
     from softlabels.training.methods import make_method
@@ -187,6 +215,7 @@ def train_students(snk: Any) -> None:
     write_students(snk, d, res, {"method": method_p, "student": hp}, width, time.time() - t0, device)
 
 
+@names_its_cell
 def train_deep_teacher(snk: Any) -> None:
     """A CNN teacher (``softlabels.models.cnn``, GPU rules); the same outputs as ``train_teacher``."""
     from softlabels.data.common import SPLITS, n_classes
@@ -212,6 +241,7 @@ def train_deep_teacher(snk: Any) -> None:
                   n_parameters=n_parameters(build_model(p["model"], C, in_shape, width)))
 
 
+@names_its_cell
 def train_deep_students(snk: Any) -> None:
     """R replicates of a CNN student, as one computation; the same outputs as ``train_students``."""
     from softlabels.data.common import n_classes
