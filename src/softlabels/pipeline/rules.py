@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from softlabels import io
-from softlabels.errors import ConfigError, DivergenceError
+from softlabels.errors import ConfigError, DivergenceError, InputError
 from softlabels.pipeline.checkpoints import check_fingerprint, fingerprint, load_checkpoint, save_checkpoint
 from softlabels.pipeline.entry import epoch_logger, select_device
 
@@ -58,9 +58,13 @@ def names_its_cell(rule: Callable[[Any], None]) -> Callable[[Any], None]:
 
 def make_data(snk: Any) -> None:
     from softlabels.data import build
+    from softlabels.data.download import set_aside_bad_download
 
     p = dict(snk.params.p)
-    arrays = build(p["kind"], p, *list(snk.input))
+    try:
+        arrays = build(p["kind"], p, *list(snk.input))
+    except InputError as exc:  # a corrupt cached download is moved aside, to be fetched again
+        raise set_aside_bad_download(exc, list(snk.input)) from None
     io.write_npz(snk.output.data, **arrays)
     extra = {}
     if len(snk.input):  # the raw files it was built from, so a table can be traced to their exact bytes
