@@ -133,7 +133,7 @@ def test_refused_connection_and_bad_arguments(tmp_path):
         fetch(f"http://127.0.0.1:{port}/x.bin", tmp_path / "x.bin", SHA, retries=2, timeout=1.0, backoff=0.0)
     with pytest.raises(DownloadError, match="no valid SHA-256"):
         fetch(f"http://127.0.0.1:{port}/x.bin", tmp_path / "x.bin", "abc")
-    with pytest.raises(DownloadError, match="not a valid URL"):
+    with pytest.raises(DownloadError, match="only http and https URLs"):
         fetch("nonsense", tmp_path / "x.bin", SHA, retries=1)
     assert leftovers(tmp_path) == []
 

@@ -21,6 +21,8 @@ SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 # with it, so a user's config runs only what it names); --config KEY=VALUE overrides either.
 try:
     if workflow.config_settings.configfiles:
+        for _file in workflow.config_settings.configfiles:
+            C.read_yaml(_file)  # Snakemake's own loader keeps the last of a key written twice; ours refuses it
         _config = config
     else:
         _default = Path("config.yaml")

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from softlabels.data.common import SPLITS, Arrays, carve_validation, read_raw, split_fractions, subsample
+from softlabels.data.common import Arrays, carve_validation, read_raw, split_arrays, subsample
 from softlabels.errors import ConfigError, InputError
 from softlabels.registry import raw_files
 
@@ -143,8 +143,7 @@ def make_cifar10_catdog(p: dict[str, Any], *raw_files: str) -> Arrays:
     fractions = tuple(float(f) for f in p["split"])
     if abs(sum(fractions) - 1.0) > 1e-6:
         raise ConfigError(f"data set kind 'cifar10-catdog': split {list(fractions)} must sum to 1")
-    idx = split_fractions(len(y), fractions, np.random.default_rng(p["seed"]))
-    return subsample({f"{a}_{s}": arr[i] for s, i in zip(SPLITS, idx) for a, arr in (("X", X), ("y", y))}, p)
+    return subsample(split_arrays(X, y, fractions, np.random.default_rng(p["seed"]), "cifar10-catdog"), p)
 
 
 def make_cifar100(p: dict[str, Any], *raw_files: str) -> Arrays:

@@ -45,6 +45,22 @@ def split_fractions(n: int, fractions: tuple[float, float, float], rng: np.rando
     return [perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]]
 
 
+def split_arrays(X: np.ndarray, y: np.ndarray, fractions: tuple[float, float, float], rng: np.random.Generator,
+                 kind: str) -> Arrays:
+    """X and y cut into train/val/test by ``split_fractions``; a split of fraction 0 (val only: the config
+    checks that train and test are positive) is left out, and a positive one that gets no point is an error."""
+    idx = split_fractions(len(y), fractions, rng)
+    out: Arrays = {}
+    for split, f, i in zip(SPLITS, fractions, idx):
+        if f == 0:
+            continue
+        if len(i) == 0:
+            raise ConfigError(f"data set kind {kind!r}: split {list(fractions)}: the {split} fraction {f:g} of "
+                              f"{len(y)} points gives an empty {split} split; raise it")
+        out[f"X_{split}"], out[f"y_{split}"] = X[i], y[i]
+    return out
+
+
 def n_classes(arrays: Arrays) -> int:
     return int(max(arrays[k].max() for k in arrays if k.startswith("y_"))) + 1
 

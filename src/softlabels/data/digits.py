@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from softlabels.data.common import SPLITS, Arrays, binary_digit_task, split_fractions
+from softlabels.data.common import Arrays, binary_digit_task, split_arrays
 
 
 def make_digits(p: dict[str, Any]) -> Arrays:
@@ -17,5 +17,4 @@ def make_digits(p: dict[str, Any]) -> Arrays:
     d = load_digits()
     X, y = binary_digit_task((d.data / 16.0).astype(np.float32), d.target, p["reduced"])
     rng = np.random.default_rng(p["seed"])
-    idx = split_fractions(len(X), tuple(p["split"]), rng)
-    return {f"{a}_{s}": arr[i] for s, i in zip(SPLITS, idx) for a, arr in (("X", X), ("y", y))}
+    return split_arrays(X, y, tuple(float(f) for f in p["split"]), rng, "digits")

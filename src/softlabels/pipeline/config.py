@@ -2,12 +2,15 @@
 and the slice of it that each rule reads.
 
 A rule's params are only its slice, so that editing one key re-runs only the jobs that read it
-(PyPSA-eur's ``config_provider`` idea). Slices are plain dicts of plain values.
+(PyPSA-eur's ``config_provider`` idea). Slices are plain dicts of plain values, canonical: keys sorted
+at every level and every ``number`` of the schema a float, so that Snakemake (which compares the repr of
+a rule's params) sees no change when a config differs only in key order or in 4 against 4.0.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -47,6 +50,8 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     cfg = copy.deepcopy(config)
+    _check_sections(cfg, schema)
+    _check_finite(cfg)
     validator = _with_defaults(Draft202012Validator)(schema)
     errors = list(validator.iter_errors(cfg))
     # A bad value inside a kind's if/then also leaves that branch's keys "unevaluated"; report the value.
@@ -54,8 +59,96 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     error = best_match(specific or errors)
     if error is not None:
         raise ConfigError(f"config key {_path(error)}: {_describe(error)}")
+    _check_values(cfg)
     _check_references(cfg)
+    cfg = canonical(cfg, schema)
+    method_variants(cfg)  # every generated method name is unique
     return cfg
+
+
+NESTED_HINT = ("if it came from --config: Snakemake passes nested values as strings; pass nested values in a config "
+               "file (--configfile FILE)")
+
+
+def _check_sections(cfg: dict[str, Any], schema: dict[str, Any]) -> None:
+    """A string where a section's mapping belongs: what ``--config 'tables={...}'`` gives."""
+    for key, value in cfg.items():
+        sub = schema.get("properties", {}).get(key, {})
+        if sub.get("type") == "object" and isinstance(value, str):
+            raise ConfigError(f"config key {key}: got the string {value!r} where a mapping is expected; "
+                              f"{NESTED_HINT}")
+
+
+def _check_finite(node: Any, path: tuple[str, ...] = ()) -> None:
+    """Every number in the config is finite (YAML's .inf and .nan pass the schema's bounds)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, (*path, str(k)))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, (*path, str(i)))
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        try:
+            ok = math.isfinite(float(node))
+        except OverflowError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"config key {'.'.join(path) or '(top level)'}: {node!r} must be a finite number")
+
+
+def canonical(cfg: Any, schema: dict[str, Any]) -> Any:
+    """``cfg`` (valid against ``schema``) with keys sorted at every level and every integer where the
+    schema asks for a ``number`` turned into a float (``integer`` keys stay int)."""
+    from jsonschema import Draft202012Validator
+
+    defs = schema.get("$defs", {})
+
+    def valid(instance: Any, sub: dict[str, Any]) -> bool:
+        return Draft202012Validator({**sub, "$defs": defs}).is_valid(instance)
+
+    def applicable(sub: Any, instance: Any) -> list[dict[str, Any]]:
+        out, todo = [], [sub]
+        while todo:
+            s = todo.pop()
+            if not isinstance(s, dict):
+                continue
+            if "$ref" in s:
+                todo.append(defs[s["$ref"].rsplit("/", 1)[-1]])
+            out.append(s)
+            todo += s.get("allOf", [])
+            todo += [b for b in s.get("oneOf", []) + s.get("anyOf", []) if valid(instance, b)]
+            if "if" in s:
+                todo.append(s.get("then", {}) if valid(instance, s["if"]) else s.get("else", {}))
+        return out
+
+    def walk(instance: Any, sub: Any) -> Any:
+        subs = applicable(sub, instance)
+        if isinstance(instance, dict):
+            out = {}
+            for k in sorted(instance):
+                ks = [s["properties"][k] for s in subs if k in s.get("properties", {})]
+                ks = ks or [s["additionalProperties"] for s in subs if isinstance(s.get("additionalProperties"), dict)]
+                out[k] = walk(instance[k], {"allOf": ks})
+            return out
+        if isinstance(instance, list):
+            items = [s["items"] for s in subs if isinstance(s.get("items"), dict)]
+            return [walk(x, {"allOf": items}) for x in instance]
+        if isinstance(instance, int) and not isinstance(instance, bool):
+            types = {s.get("type") for s in subs}
+            if "number" in types and "integer" not in types:
+                return float(instance)
+        return instance
+
+    return walk(cfg, schema)
+
+
+def sorted_dict(value: Any) -> Any:
+    """``value`` with the keys of every dict in it sorted (the repr Snakemake compares is then canonical)."""
+    if isinstance(value, dict):
+        return {k: sorted_dict(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_dict(v) for v in value]
+    return value
 
 
 def _describe(error: Any) -> str:
@@ -71,7 +164,23 @@ def _describe(error: Any) -> str:
         return f"unknown key(s) {extra}{hint}"
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {error.validator_value}"
+    if error.validator == "type" and isinstance(error.instance, str):
+        return f"{error.message}; {NESTED_HINT}"
     return error.message
+
+
+def _check_values(cfg: dict[str, Any]) -> None:
+    """Domains the schema cannot state: a split's fractions sum to 1 with room for train and test, and a
+    temperature survives the short form it has in names and paths."""
+    for name, d in cfg["datasets"].items():
+        if "split" in d:
+            f = [float(x) for x in d["split"]]
+            if abs(sum(f) - 1.0) > 1e-6:
+                raise ConfigError(f"config key datasets.{name}.split: the train/val/test fractions {d['split']} "
+                                  f"must sum to 1, they sum to {sum(f):g}")
+            if f[0] <= 0 or f[2] <= 0:
+                raise ConfigError(f"config key datasets.{name}.split: the train and test fractions must be "
+                                  f"positive (no split may be empty but val), got {d['split']}")
 
 
 def _check_references(cfg: dict[str, Any]) -> None:
@@ -104,9 +213,30 @@ def _check_references(cfg: dict[str, Any]) -> None:
                                   f"(kinds {list(image_kinds())}), but {flat} are flat vectors; use model 'mlp' for them")
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if first is not None:
+                raise ConfigError(f"{key_node.start_mark.name}, line {line}: key {key!r} is defined twice in the same "
+                                  f"mapping (first at line {first}); a YAML mapping keeps only one, so remove or "
+                                  f"rename one of them")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.load(fh, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
@@ -128,13 +258,23 @@ def fmt_temperature(t: float) -> str:
 def method_variants(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Method name -> params with a scalar temperature; a temperature list expands to NAME-T<τ>."""
     out: dict[str, dict[str, Any]] = {}
+    source: dict[str, str] = {}  # variant name -> where it comes from, for the clash message
+
+    def add(variant: str, origin: str, params: dict[str, Any]) -> None:
+        if variant in out:
+            raise ConfigError(f"config key methods.{variant}: the name {variant!r} is given twice: by "
+                              f"{source[variant]} and by {origin}; rename one (a sweep's variants are named "
+                              f"NAME-T<τ>)")
+        out[variant], source[variant] = params, origin
+
     for name, m in cfg["methods"].items():
         t = m.get("temperature")
         if isinstance(t, list):
             for tau in t:
-                out[f"{name}-T{fmt_temperature(tau)}"] = {**m, "temperature": float(tau)}
+                add(f"{name}-T{fmt_temperature(tau)}", f"the temperature sweep methods.{name} (τ = {tau!r})",
+                    {**m, "temperature": float(tau)})
         else:
-            out[name] = dict(m)
+            add(name, f"method {name!r}", dict(m))
     return out
 
 
@@ -188,7 +328,7 @@ def all_cells(cfg: dict[str, Any]) -> list[Cell]:
 # --- slices: what each rule reads --------------------------------------------------------------
 
 def dataset_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    return copy.deepcopy(cfg["datasets"][name])
+    return sorted_dict(cfg["datasets"][name])
 
 
 def download_slice(cfg: dict[str, Any], source: str, file: str) -> dict[str, Any]:
@@ -201,16 +341,17 @@ def download_slice(cfg: dict[str, Any], source: str, file: str) -> dict[str, Any
     sha, size = s["sha256"].get(file), None
     if sha is None and file in SOURCES[source].files:
         sha, size = SOURCES[source].files[file]
-    return {"url": s["base_url"].rstrip("/") + "/" + file, "sha256": sha.lower() if sha else None, "size": size,
-            "retries": d["retries"], "timeout": float(d["timeout"]), "backoff": float(d["backoff"])}
+    return sorted_dict({"url": s["base_url"].rstrip("/") + "/" + file, "sha256": sha.lower() if sha else None,
+                        "size": size, "retries": d["retries"], "timeout": float(d["timeout"]),
+                        "backoff": float(d["backoff"])})
 
 
 def teacher_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    return {**copy.deepcopy(cfg["teachers"][name]), "seed": cfg["seed"], "compute": dict(cfg["compute"])}
+    return sorted_dict({**cfg["teachers"][name], "seed": cfg["seed"], "compute": cfg["compute"]})
 
 
 def method_slice(cfg: dict[str, Any], variant: str) -> dict[str, Any]:
-    return copy.deepcopy(method_variants(cfg)[variant])
+    return sorted_dict(method_variants(cfg)[variant])
 
 
 def student_widths(cfg: dict[str, Any], name: str) -> list[int]:
@@ -224,4 +365,4 @@ def student_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     st = {k: v for k, v in cfg["students"][name].items() if k != "widths"}
     if not is_deep(st["model"]):
         st["widths"] = student_widths(cfg, name)
-    return {**copy.deepcopy(st), "seed": cfg["seed"], "compute": dict(cfg["compute"])}
+    return sorted_dict({**st, "seed": cfg["seed"], "compute": cfg["compute"]})

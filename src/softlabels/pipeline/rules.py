@@ -8,14 +8,16 @@ the functions that need them, so a job imports only what its rule uses.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from softlabels import io
-from softlabels.errors import ConfigError
+from softlabels.errors import ConfigError, DivergenceError, InputError
 from softlabels.pipeline.checkpoints import check_fingerprint, fingerprint, load_checkpoint, save_checkpoint
 from softlabels.pipeline.entry import epoch_logger, select_device
 
@@ -28,13 +30,41 @@ def load_data(path: str) -> dict[str, np.ndarray]:
     return io.read_npz(path, required=("X_train", "y_train", "X_test", "y_test"))
 
 
+@contextmanager
+def in_cell(**cell: Any) -> Iterator[None]:
+    """Prefix a DivergenceError raised inside with the cell it happened in (``in_cell(dataset=..., width=...)``),
+    so that the job's one-line message says which data set, teacher, method, student setup and width diverged."""
+    try:
+        yield
+    except DivergenceError as exc:
+        where = ", ".join(f"{k} {v}" for k, v in cell.items())
+        raise DivergenceError(f"{where}: {exc}") from None
+
+
+def names_its_cell(rule: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A training rule whose DivergenceError names its cell (the job's wildcards)."""
+
+    @functools.wraps(rule)
+    def run(snk: Any) -> None:
+        w = snk.wildcards
+        cell = {k: getattr(w, k) for k in ("dataset", "teacher", "method", "student", "width") if hasattr(w, k)}
+        with in_cell(**cell):
+            rule(snk)
+
+    return run
+
+
 # --- rules -----------------------------------------------------------------------------------
 
 def make_data(snk: Any) -> None:
     from softlabels.data import build
+    from softlabels.data.download import set_aside_bad_download
 
     p = dict(snk.params.p)
-    arrays = build(p["kind"], p, *list(snk.input))
+    try:
+        arrays = build(p["kind"], p, *list(snk.input))
+    except InputError as exc:  # a corrupt cached download is moved aside, to be fetched again
+        raise set_aside_bad_download(exc, list(snk.input)) from None
     io.write_npz(snk.output.data, **arrays)
     extra = {}
     if len(snk.input):  # the raw files it was built from, so a table can be traced to their exact bytes
@@ -97,6 +127,7 @@ def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits:
     log.info("teacher %s on %s: accuracy %s (%.1fs)", snk.wildcards.teacher, snk.wildcards.dataset, acc, seconds)
 
 
+@names_its_cell
 def train_teacher(snk: Any) -> None:
     from softlabels.data.common import SPLITS, n_classes
     from softlabels.training.trainer import train_mlp
@@ -158,6 +189,7 @@ def cell_outputs(snk: Any, k: int = 0) -> dict[str, str]:
     return {name: list(getattr(snk.output, name))[k] for name in ("replicates", "points", "meta")}
 
 
+@names_its_cell
 def train_students(snk: Any) -> None:
     """Every width of one (data set, teacher, method, MLP student setup) group, one width after another.
 
@@ -176,14 +208,16 @@ def train_students(snk: Any) -> None:
     for k, width in enumerate(widths):
         log.info("width %d (%d of %d)", width, k + 1, len(widths))
         t0 = time.time()
-        res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])), hp["seed"],
-                        teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=n_classes(d),
-                        device=device, on_epoch=epoch_logger(hp["epochs"]))
+        with in_cell(width=width):
+            res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])),
+                            hp["seed"], teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"),
+                            n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"]))
         cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
         write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": hp}, time.time() - t0,
                        device)
 
 
+@names_its_cell
 def train_deep_teacher(snk: Any) -> None:
     """A CNN teacher (``softlabels.models.cnn``, GPU rules); the same outputs as ``train_teacher``."""
     from softlabels.data.common import SPLITS, n_classes
@@ -209,6 +243,7 @@ def train_deep_teacher(snk: Any) -> None:
                   n_parameters=n_parameters(build_model(p["model"], C, in_shape, width)))
 
 
+@names_its_cell
 def train_deep_students(snk: Any) -> None:
     """R replicates of a CNN student, as one computation; the same outputs as ``train_students``."""
     from softlabels.data.common import n_classes

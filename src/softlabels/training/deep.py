@@ -47,7 +47,7 @@ from softlabels.training.methods import (
     regularization_rule,
     true_class_prob,
 )
-from softlabels.training.trainer import History, check_finite, resample_indices
+from softlabels.training.trainer import DivergenceGuard, History, check_finite, resample_indices
 
 SELECTIONS = ("val_loss", "val_acc", "last")
 PAD = 4  # CRD's RandomCrop(32, padding=4)
@@ -230,6 +230,7 @@ def train_group(
     use_vmap = torch.device(device).type != "cpu" if vmap is None else vmap
     result = DeepResult(base, params, buffers, idx_np, {}, best_epoch, amp, hp.get("eval_batch_size", 1000), use_vmap)
 
+    guard = DivergenceGuard()
     for epoch in range(hp["epochs"]):
         base.train()
         perm = torch.as_tensor(np.stack([g.permutation(n_r) for g in order_rngs]), device=device)
@@ -270,6 +271,9 @@ def train_group(
                         reg[rule] += regularization_rule(zb, pt, yb, tau, rule).sum(-1)
         sched.step()
         hist.loss.append((loss_sum / seen).cpu().numpy())
+        guard.check_loss(hist.loss[-1], epoch)
+        with torch.no_grad():
+            guard.check_weights(torch.stack([v.abs().flatten(1).amax(1) for v in params.values()]).amax(0), epoch)
         hist.err.append((wrong / seen).cpu().numpy())
         if (teacher_model is not None or Zt is not None) and tau is not None:
             for rule in REGULARIZATION_RULES:  # counts per epoch, scaled to the n_r samples of the training set

@@ -38,6 +38,14 @@ RESAMPLING = ("bootstrap", "disjoint", "none")
 BLOCK_ELEMENTS = 1 << 18
 #: per-step multiply-adds below which a second thread costs more (synchronisation) than it brings
 THREADS_MIN_WORK = 1 << 22
+#: the divergence guard (``DivergenceGuard``): a replicate has diverged when its training loss exceeds
+#: LOSS_GROWTH times its first-epoch loss, or LOSS_GROWTH times LOSS_FLOOR if that is larger (so that a
+#: tiny first loss does not turn ordinary noise into a divergence), or when one of its trainable weights
+#: exceeds WEIGHT_BOUND in magnitude (inputs are scaled to about unit size; trained weights stay far below)
+LOSS_GROWTH = 1e3
+LOSS_FLOOR = 1.0
+WEIGHT_BOUND = 1e4
+LIKELY_CAUSE = "likely cause: learning rate too high: lower lr (students.<setup>.lr or teachers.<name>.lr)"
 
 
 def resample_indices(n: int, replicate_ids: list[int], seed: int, kind: str, replicates: int) -> np.ndarray:
@@ -167,6 +175,7 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
     best_epoch = np.full(R, hp["epochs"] - 1)
     hist = History()
     records = _Records(obj, Tr, hist, on_epoch, hp["epochs"])
+    records.weights = lambda: net.max_abs_weight()
 
     for epoch in range(hp["epochs"]):
         if full_batch:
@@ -214,6 +223,8 @@ class _Records:
         self.T = T.repeat(self.chunk, 1, 1) if self.chunk > 1 else T
         self.Z = torch.empty(self.chunk * self.R, self.C, self.n, dtype=T.dtype, device=T.device)
         self.pending: list[int] = []
+        self.guard = DivergenceGuard()
+        self.weights: Callable[[], torch.Tensor] | None = None  # each replicate's largest |weight| now
 
     def add(self, epoch: int, zT: torch.Tensor) -> None:
         """Keep epoch ``epoch``'s class-major logits zT (R, C, n) of the training sets."""
@@ -236,12 +247,15 @@ class _Records:
         for i, epoch in enumerate(epochs):
             if not ok[i]:
                 check_finite(torch.as_tensor(loss[i]), epoch)
+            self.guard.check_loss(loss[i], epoch)
             self.hist.loss.append(loss[i])
             self.hist.err.append(err[i])
             for rule, c in reg.items():
                 self.hist.reg[rule].append(c[i])
             if self.on_epoch is not None:
                 self.on_epoch(epoch, {"loss": float(loss[i].mean()), "err": float(err[i].mean())})
+        if self.weights is not None:  # the weights now: those after the chunk's last epoch
+            self.guard.check_weights(self.weights(), epochs[-1])
 
 
 class _FlatMLP:
@@ -270,6 +284,10 @@ class _FlatMLP:
         self.R, self.m, self.d = W.shape
         self.scratch: dict[str, torch.Tensor] = {}
         self.block = BLOCK_ELEMENTS if self.data.device.type == "cpu" else 1 << 27  # GPUs want big kernels
+
+    def max_abs_weight(self) -> torch.Tensor:
+        """Each replicate's largest trainable |weight|, shape (R,)."""
+        return torch.stack([self.p[k].abs().flatten(1).amax(1) for k in self.p]).amax(0)
 
     @property
     def AT(self) -> torch.Tensor:
@@ -472,7 +490,38 @@ def check_finite(loss_r: torch.Tensor, epoch: int) -> None:
     trainer once per step."""
     if not bool(torch.isfinite(loss_r).all()):
         bad = torch.nonzero(~torch.isfinite(loss_r)).flatten().tolist()
-        raise DivergenceError(
-            f"training diverged at epoch {epoch}: non-finite loss in replicate(s) {bad}; "
-            "lower the learning rate (students.<setup>.lr or teachers.<name>.lr)"
-        )
+        raise DivergenceError(f"training diverged at epoch {epoch}: non-finite loss in replicate(s) {bad}; "
+                              f"{LIKELY_CAUSE}")
+
+
+class DivergenceGuard:
+    """Catches a divergence that stays finite: per replicate, a training loss grown by orders of magnitude
+    over its first epoch's (``check_loss``, once per epoch, in order), or weights beyond WEIGHT_BOUND
+    (``check_weights``). Either stops training with a DivergenceError naming the replicate, the epoch, the
+    values and the likely cause, so that no diverged replicate reaches the results."""
+
+    def __init__(self) -> None:
+        self.start: np.ndarray | None = None
+
+    def check_loss(self, loss_r: Any, epoch: int) -> None:
+        loss = np.asarray(torch.as_tensor(loss_r).detach().cpu(), dtype=np.float64).reshape(-1)
+        check_finite(torch.as_tensor(loss), epoch)
+        if self.start is None:
+            self.start = loss.copy()
+            return
+        bad = np.flatnonzero(loss > LOSS_GROWTH * np.maximum(self.start, LOSS_FLOOR))
+        if bad.size:
+            r = int(bad[0])
+            raise DivergenceError(
+                f"training diverged at epoch {epoch}: the training loss of replicate(s) {bad.tolist()} grew by over "
+                f"{LOSS_GROWTH:g}x (replicate {r}: {loss[r]:.3g} now, {self.start[r]:.3g} at the first epoch); "
+                f"{LIKELY_CAUSE}")
+
+    def check_weights(self, max_abs_r: torch.Tensor, epoch: int) -> None:
+        w = np.asarray(torch.as_tensor(max_abs_r).detach().cpu(), dtype=np.float64).reshape(-1)
+        bad = np.flatnonzero(~(w <= WEIGHT_BOUND))  # NaN counts as beyond
+        if bad.size:
+            r = int(bad[0])
+            raise DivergenceError(
+                f"training diverged at epoch {epoch}: replicate(s) {bad.tolist()} have weights beyond the bound "
+                f"{WEIGHT_BOUND:g} (replicate {r}: largest |weight| {w[r]:.3g}); {LIKELY_CAUSE}")
