@@ -80,6 +80,7 @@ def deep_config(raw_dir: Path) -> dict:
     cfg["experiments"]["deep"] = {"datasets": ["catdog"], "teachers": ["cnn"], "methods": ["hard", "kd"],
                                   "students": ["cnn-s"]}
     cfg["deep_resources"] = {"threads": 1}  # small jobs; the test node has few CPUs
+    cfg["compute"] = {"device": "cpu"}  # the GPU rules' `auto` needs CUDA; this throw-away cluster has none
     return cfg
 
 
