@@ -3,6 +3,19 @@
 # figure is in the report (snakemake --report report.html) with its caption from workflow/report/.
 
 
+def figure_methods():
+    """Method variant -> its config method and τ: one colour per config method in every figure."""
+    return {
+        v: {"method": name, "temperature": VARIANTS[v].get("temperature")}
+        for name in config["methods"]
+        for v in C.expand_method_names(config, [name])
+    }
+
+
+def figure_params(**extra):
+    return {"methods": figure_methods(), **extra}
+
+
 rule figure_accuracy_width:
     input:
         neurons="results/tables/neurons.csv",
@@ -18,6 +31,8 @@ rule figure_accuracy_width:
         "logs/figures/accuracy_width.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=figure_params(),
     script:
         "../scripts/figure_accuracy_width.py"
 
@@ -40,7 +55,7 @@ rule figure_neurons_needed:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p=neurons_needed_figure_params(),
+        p=figure_params(**neurons_needed_figure_params(), interval=config["tables"]["interval"]),
     script:
         "../scripts/figure_neurons_needed.py"
 
@@ -62,7 +77,7 @@ rule figure_training_curves:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p={"cells": curve_records()},
+        p=figure_params(cells=curve_records()),
     script:
         "../scripts/figure_training_curves.py"
 
@@ -82,6 +97,8 @@ rule figure_biasvar:
         "logs/figures/biasvar.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=figure_params(interval=config["tables"]["interval"]),
     script:
         "../scripts/figure_biasvar.py"
 
@@ -102,7 +119,7 @@ rule figure_regularization_temperature:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p={"kinds": method_kinds()},
+        p=figure_params(kinds=method_kinds()),
     script:
         "../scripts/figure_regularization_temperature.py"
 
@@ -123,6 +140,8 @@ rule figure_regularization_epochs:
         "logs/figures/regularization_epochs.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p=figure_params(),
     script:
         "../scripts/figure_regularization_epochs.py"
 
@@ -144,5 +163,7 @@ if "results/tables/paperA_figure1.csv" in all_tables():
             "logs/figures/paperA_figure1.log",
         conda:
             "../../envs/softlabels.yaml"
+        params:
+            p=figure_params(),
         script:
             "../scripts/figure_paper_a_figure1.py"
