@@ -2,6 +2,12 @@
 # Same outputs as train_teacher / train_students, so soft labels, bias-variance and the tables work
 # unchanged. They use CUDA when present and declare their resources (deep_resources in the config)
 # so that a cluster profile can route them to GPU nodes and `--resources gpu=N` can limit them.
+# A retried job (the SLURM profile's `retries`) asks for `attempt` times the memory and time.
+
+
+def grows_with_attempt(base):
+    """A resource of `base` on the first attempt, twice that on the second, and so on."""
+    return lambda wildcards, attempt: base * attempt
 
 
 rule train_deep_teacher:
@@ -20,8 +26,8 @@ rule train_deep_teacher:
     threads: DEEP_RESOURCES["threads"]
     resources:
         gpu=DEEP_RESOURCES["gpu"],
-        mem_mb=DEEP_RESOURCES["mem_mb"],
-        runtime=DEEP_RESOURCES["runtime"],
+        mem_mb=grows_with_attempt(DEEP_RESOURCES["mem_mb"]),
+        runtime=grows_with_attempt(DEEP_RESOURCES["runtime"]),
     params:
         p=teacher_params,
     script:
@@ -43,8 +49,8 @@ rule train_deep_students:
     threads: DEEP_RESOURCES["threads"]
     resources:
         gpu=DEEP_RESOURCES["gpu"],
-        mem_mb=DEEP_RESOURCES["mem_mb"],
-        runtime=DEEP_RESOURCES["runtime"],
+        mem_mb=grows_with_attempt(DEEP_RESOURCES["mem_mb"]),
+        runtime=grows_with_attempt(DEEP_RESOURCES["runtime"]),
     params:
         method=method_params,
         student=student_params,
