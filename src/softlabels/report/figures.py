@@ -213,7 +213,7 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
     above the narrowest width; open ▽ at the narrowest width where ε was already reached there (a
     floor: m* ≤ that width); open △ at the widest width where it was not reached (a ceiling: m* is
     larger). Coloured lines: the fitted slope (value and interval in the panel title), only where a
-    fit exists; grey lines: the bounds' slopes 2 (soft labels) and 4 (hard labels) through the fitted
+    fit exists and no point of it is a floor (the table's fit reads a floor as a value); grey lines: the bounds' slopes 2 (soft labels) and 4 (hard labels) through the fitted
     points' centre, only in panels with a fit (docs/science.md#a-bounds)."""
     df = needed[needed["experiment"].isin(experiments)]
     df = df[np.isfinite(df["gamma"].to_numpy(float)) & (df["gamma"] > 0)]
@@ -255,14 +255,15 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
                           & (scaling["method"] == m) & (scaling["student"] == st)
                           & np.isclose(scaling["epsilon"], p["epsilon"])]
             f = fit.iloc[0] if len(fit) else None
-            if _has_fit(f) and point.sum() + floor.sum() >= 2:
+            if floor.any():  # the table's fit took the floors as values; they are bounds: no slope
+                notes.append(f"{lab}: no slope (m* ≤ {int(np.nanmin(lo[floor]))} on {floor.sum()} of {len(c)} "
+                             "data sets)")
+            elif _has_fit(f) and point.sum() >= 2:
                 r = c[np.isfinite(ms)]
                 gx = np.geomspace(r["gamma"].min(), r["gamma"].max(), 20)
                 ax.plot(gx, np.exp(f["intercept"]) * gx ** (-f["slope"]), color=col, lw=1.4, label=f"{lab}: fit")
                 notes.append(f"{lab}: slope {_num(f['slope'])} [{_num(f['slope_lo'])}, {_num(f['slope_hi'])}]")
                 centre.append(r)
-            elif floor.sum() and not point.sum():
-                notes.append(f"{lab}: no slope (m* ≤ {int(np.nanmin(lo[floor]))} on every data set reached)")
             else:
                 notes.append(f"{lab}: no fit (m* above the floor on < 3 data sets)")
         if centre:  # the bounds' steepness, only beside a fitted slope
@@ -287,7 +288,7 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
         several = panels["experiment"].nunique() > 1
         ax.set_title(f"ε = {p['epsilon']:g}" + (f"  ({p['experiment']})" if several else "") + "\n" + "\n".join(notes),
                      fontsize=8)
-    fig.suptitle("Neurons needed against the margin: fitted slopes of log m* on log 1/γ "
+    fig.suptitle("Neurons needed against the margin:\nfitted slopes of log m* on log 1/γ "
                  f"({pct}t-intervals) and the bounds' slopes")
     _legend(fig, axes, ncol=3)
     return fig
