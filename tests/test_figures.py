@@ -158,7 +158,7 @@ def test_regularization_figures(regularization):
     fig = F.plot_regularization_temperature(regularization, KINDS)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 1  # the neurons cell has one temperature
-    kd_lines = [ln for ln in axes[0].get_lines() if ln.get_label().startswith("KD")]
+    kd_lines = [ln for ln in axes[0].get_lines() if ln.get_label().startswith("_KD")]
     assert len(kd_lines) == 2 and all(len(ln.get_xdata()) == 3 for ln in kd_lines)  # τ = 1, 2, 4 per teacher
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert any("LS teacher" in lab for lab in labels) and any("no LS" in lab for lab in labels)

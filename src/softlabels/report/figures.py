@@ -368,7 +368,7 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
     others = sorted(k for k in df["kind"].unique() if k != "kd")
     nudge = {k: 1.0 + 0.04 * (i + 1) for i, k in enumerate(others)}
     _theme()
-    fig, axes = _grid(len(groups), 3, w=5.0, h=3.4)
+    fig, axes = _grid(len(groups), 3, w=6.0 if len(groups) == 1 else 5.0, h=3.4)
     for ax, grp in zip(axes, groups):
         g = df[(df["experiment"] == grp[0]) & (df["dataset"] == grp[1]) & (df["student"] == grp[2])
                & (df["width"] == grp[3])]
@@ -376,7 +376,7 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
             kd = c[c["kind"] == "kd"].groupby("temperature")["fraction_final"].mean()
             if len(kd):
                 ax.plot(kd.index, 100 * kd.to_numpy(), color="0.55", ls=tline[name], lw=1, zorder=2,
-                        label=f"KD over τ, {name}")
+                        label=f"_KD over τ, {name}")
             for m, o in c.groupby("method"):
                 x = o["temperature"] * nudge.get(kinds.get(m, m), 1.0)
                 ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.color(m), s=36, zorder=3,
@@ -389,7 +389,8 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
     fig.suptitle(f"Regularization samples at the end of training\nagainst τ (rule '{rule}')")
     extra = {methods.base(m): Line2D([], [], color=methods.color(m), marker="o", ls="none")
              for m in sorted(df["method"].unique(), key=methods.base)}
-    extra.update({f"teacher {n}": Line2D([], [], color="0.3", marker=tmark[n], ls="none") for n in names})
+    extra.update({f"teacher {n}; KD over τ": Line2D([], [], color="0.55", ls=tline[n], marker=tmark[n], mfc="0.3",
+                                                   mec="0.3") for n in names})
     _legend(fig, axes, ncol=2, extra=extra)
     return fig
 
