@@ -224,6 +224,11 @@ def test_one_colour_per_method_in_every_figure(neurons, biasvar, regularization)
                          "kd-T4": {"method": "kd-tau", "temperature": 4.0},
                          "wsl": {"method": "wsl", "temperature": None}, "ls": {"method": "ls", "temperature": None}})
     assert methods.color("kd-T1") == methods.color("kd-T4") != methods.color("kd")
+    cfg = {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 2.0},
+           "kd-tau": {"kind": "kd", "temperature": [1.0, 4.0]}}
+    assert figplan.method_names(cfg, ["hard", "kd", "kd-tau-T1", "kd-tau-T4"]) == {
+        "hard": {"method": "hard", "temperature": None}, "kd": {"method": "kd", "temperature": 2.0},
+        "kd-tau-T1": {"method": "kd-tau", "temperature": 1.0}, "kd-tau-T4": {"method": "kd-tau", "temperature": 4.0}}
     assert methods.name("kd-T1") == "kd-tau (τ=1)" and F.Methods().name("kd-tau-T4") == "kd-tau (τ=4)"
     from matplotlib.colors import to_rgb
 

@@ -5,11 +5,6 @@
 # A retried job (the SLURM profile's `retries`) asks for `attempt` times the memory and time.
 
 
-def grows_with_attempt(base):
-    """A resource of `base` on the first attempt, twice that on the second, and so on."""
-    return lambda wildcards, attempt: base * attempt
-
-
 rule train_deep_teacher:
     input:
         data="results/data/{dataset}/data.npz",
@@ -26,8 +21,8 @@ rule train_deep_teacher:
     threads: DEEP_RESOURCES["threads"]
     resources:
         gpu=DEEP_RESOURCES["gpu"],
-        mem_mb=grows_with_attempt(DEEP_RESOURCES["mem_mb"]),
-        runtime=grows_with_attempt(DEEP_RESOURCES["runtime"]),
+        mem_mb=lambda wc, attempt: DEEP_RESOURCES["mem_mb"] * attempt,
+        runtime=lambda wc, attempt: DEEP_RESOURCES["runtime"] * attempt,
     params:
         p=teacher_params,
     script:
@@ -49,8 +44,8 @@ rule train_deep_students:
     threads: DEEP_RESOURCES["threads"]
     resources:
         gpu=DEEP_RESOURCES["gpu"],
-        mem_mb=grows_with_attempt(DEEP_RESOURCES["mem_mb"]),
-        runtime=grows_with_attempt(DEEP_RESOURCES["runtime"]),
+        mem_mb=lambda wc, attempt: DEEP_RESOURCES["mem_mb"] * attempt,
+        runtime=lambda wc, attempt: DEEP_RESOURCES["runtime"] * attempt,
     params:
         method=method_params,
         student=student_params,

@@ -2,18 +2,8 @@
 # Which figures a config gets is decided by all_figures() in common.smk (softlabels.report.figplan); every
 # figure is in the report (snakemake --report report.html) with its caption from workflow/report/.
 
-
-def figure_methods():
-    """Method variant -> its config method and τ: one colour per config method in every figure."""
-    return {
-        v: {"method": name, "temperature": VARIANTS[v].get("temperature")}
-        for name in config["methods"]
-        for v in C.expand_method_names(config, [name])
-    }
-
-
-def figure_params(**extra):
-    return {"methods": figure_methods(), **extra}
+# One colour per config method in every figure, and names that say τ (softlabels.report.figures.Methods).
+FIGURE_METHODS = FP.method_names(config["methods"], VARIANTS)
 
 
 rule figure_accuracy_width:
@@ -32,7 +22,7 @@ rule figure_accuracy_width:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p=figure_params(),
+        p={"methods": FIGURE_METHODS},
     script:
         "../scripts/figure_accuracy_width.py"
 
@@ -55,7 +45,11 @@ rule figure_neurons_needed:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p=figure_params(**neurons_needed_figure_params(), interval=config["tables"]["interval"]),
+        p={
+            **neurons_needed_figure_params(),
+            "methods": FIGURE_METHODS,
+            "interval": config["tables"]["interval"],
+        },
     script:
         "../scripts/figure_neurons_needed.py"
 
@@ -77,7 +71,7 @@ rule figure_training_curves:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p=figure_params(cells=curve_records()),
+        p={"methods": FIGURE_METHODS, "cells": curve_records()},
     script:
         "../scripts/figure_training_curves.py"
 
@@ -98,7 +92,7 @@ rule figure_biasvar:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p=figure_params(interval=config["tables"]["interval"]),
+        p={"methods": FIGURE_METHODS, "interval": config["tables"]["interval"]},
     script:
         "../scripts/figure_biasvar.py"
 
@@ -119,7 +113,7 @@ rule figure_regularization_temperature:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p=figure_params(kinds=method_kinds()),
+        p={"methods": FIGURE_METHODS, "kinds": method_kinds()},
     script:
         "../scripts/figure_regularization_temperature.py"
 
@@ -141,7 +135,7 @@ rule figure_regularization_epochs:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p=figure_params(),
+        p={"methods": FIGURE_METHODS},
     script:
         "../scripts/figure_regularization_epochs.py"
 
@@ -164,6 +158,6 @@ if "results/tables/paperA_figure1.csv" in all_tables():
         conda:
             "../../envs/softlabels.yaml"
         params:
-            p=figure_params(),
+            p={"methods": FIGURE_METHODS},
         script:
             "../scripts/figure_paper_a_figure1.py"
