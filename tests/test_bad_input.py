@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import SCHEMA, TINY, micro_config, snakemake, write_config
+from conftest import ROOT, SCHEMA, TINY, micro_config, snakemake, write_config
 
 from softlabels.data import build
 from softlabels.data import download as D
@@ -90,6 +90,10 @@ def test_duplicate_yaml_keys_are_an_error_with_file_and_line(tmp_path):
     path.write_text("methods:\n  kd: {kind: kd}\n  hard: {kind: hard}\n  kd: {kind: hard}\n")
     with pytest.raises(ConfigError, match=r"dup\.yaml, line 4: key 'kd' is defined twice .*first at line 2"):
         C.read_yaml(path)
+    merged = tmp_path / "merge.yaml"  # a merge key's keys may be overridden: that is not a duplicate
+    merged.write_text("base: &b {lr: 0.1, epochs: 3}\nteachers:\n  t: {<<: *b, lr: 0.2}\n")
+    assert C.read_yaml(merged)["teachers"]["t"] == {"lr": 0.2, "epochs": 3}
+    assert C.read_yaml(ROOT / "config" / "paper.yaml")["teachers"]  # the paper preset uses merge keys
 
 
 def test_the_workflow_refuses_a_configfile_with_a_duplicate_key_and_nested_config(micro_run, tmp_path):

@@ -46,6 +46,7 @@ def deep_config() -> dict:
         },
         "tables": {"n_boot": 20, "epsilons": [0.3]},
         "deep_resources": {"threads": 1},
+        "compute": {"device": "cpu"},  # the GPU rules' `auto` needs CUDA; the test trains on the CPU on purpose
     }
 
 

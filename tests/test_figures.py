@@ -117,12 +117,30 @@ def test_neurons_needed_draws_fits_bounds_and_censored_points(needed, scaling, n
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title().split("\n")[0] for ax in axes] == ["ε = 0.1", "ε = 0.02"]
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
-    assert {"bound's slope 2 (soft labels)", "bound's slope 4 (hard labels)", "hard: fit", "kd (wide): fit"} <= labels
-    assert any("not reached" in lab for lab in labels)
+    assert {"bound's slope 2 (soft labels)", "bound's slope 4 (hard labels)", "hard: fit"} <= labels
+    assert "kd, teacher wide: fit" not in labels  # kd reaches ε=0.1 at the narrowest width on easy: a floor
+    assert "kd, teacher wide: no slope (m* ≤ 2 on 1 of 3 data sets)" in axes[0].get_title()
+    assert any(lab.startswith("ceiling: m* > widest width") for lab in labels)
+    assert any(lab.startswith("floor: m* ≤ narrowest width") for lab in labels)  # kd reaches ε at m=2 on easy
     assert "hard: slope 0.70 [0.40, 1.00]" in axes[0].get_title()  # the fit and its interval, per panel
     assert axes[0].get_xscale() == "log" and axes[0].get_yscale() == "log"
     with pytest.raises(InputError, match="neurons_needed"):
         F.plot_neurons_needed(needed, scaling, neurons, ["biasvar"])
+
+
+def test_neurons_needed_draws_floors_as_floors_and_no_bounds_without_a_fit(needed, scaling, neurons):
+    """m* at the narrowest width on every data set is a floor (m* ≤ 2), not a point with a slope of
+    0.00 [0.00, 0.00]; with no fitted slope in a panel, no bounds' lines either."""
+    floor = needed.assign(m_star=2.0, reached="yes")
+    flat = scaling.assign(slope=0.0, slope_lo=0.0, slope_hi=0.0)
+    fig = F.plot_neurons_needed(floor, flat, neurons, ["neurons"], level=0.95)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    titles = "\n".join(ax.get_title() for ax in axes)
+    assert "0.00 [0.00, 0.00]" not in titles and "hard: no slope (m* ≤ 2 on 3 of 3 data sets)" in titles
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert not any("bound's slope" in lab or lab.endswith(": fit") for lab in labels)
+    assert all(not ax.get_lines() for ax in axes)  # no fitted line, no bound line: only the open ▽ markers
+    assert "95% t-intervals" in fig.get_suptitle()
 
 
 def test_biasvar_draws_bias_and_variance_of_the_method_comparison(biasvar):
@@ -131,6 +149,7 @@ def test_biasvar_draws_bias_and_variance_of_the_method_comparison(biasvar):
     assert len(axes) == 2 and axes[0].get_ylabel() == "CE bias" and axes[1].get_ylabel() == "CE variance"
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["hard", "ls", "kd", "wsl"]
     assert _plotted(fig) > 0
+    assert "90% intervals" in F.plot_biasvar(biasvar, level=0.9).get_suptitle()  # the interval level is stated
     with pytest.raises(InputError):
         F.plot_biasvar(biasvar.iloc[:0])
 
@@ -139,10 +158,11 @@ def test_regularization_figures(regularization):
     fig = F.plot_regularization_temperature(regularization, KINDS)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 1  # the neurons cell has one temperature
-    kd_lines = [ln for ln in axes[0].get_lines() if ln.get_label().startswith("KD")]
+    kd_lines = [ln for ln in axes[0].get_lines() if ln.get_label().startswith("_KD")]
     assert len(kd_lines) == 2 and all(len(ln.get_xdata()) == 3 for ln in kd_lines)  # τ = 1, 2, 4 per teacher
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert any("LS teacher" in lab for lab in labels) and any("no LS" in lab for lab in labels)
+    assert "kd-T1" not in labels and {"kd", "wsl"} <= labels  # a method's name, its τ on the x axis
 
     epochs = pd.DataFrame([{**{k: r[k] for k in F.CELL}, "rule": "gt", "epoch": e, "count": e * r["fraction_final"],
                             "fraction": e * r["fraction_final"] / 10} for _, r in regularization.iterrows()
@@ -150,6 +170,8 @@ def test_regularization_figures(regularization):
     fig = F.plot_regularization_epochs(regularization, epochs)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 2 and all(len(ax.get_lines()) == 4 for ax in axes)  # one panel per teacher
+    names = {ln.get_label() for ln in axes[0].get_lines()}
+    assert names == {"kd (τ=1)", "kd (τ=2)", "kd (τ=4)", "wsl (τ=4)"}  # labels say what τ is, not "kd-T1"
     with pytest.raises(InputError):
         F.plot_regularization_epochs(regularization, epochs.iloc[:0])
 
@@ -188,8 +210,41 @@ def test_training_curves_of_the_hardest_data_set(neurons, tmp_path):
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 4 and "hard (neurons)" in axes[0].get_title()  # two experiments, loss and error each
     assert {ln.get_linestyle() for ln in axes[0].get_lines()} == {"-", "--"}
+    assert "first epoch" in axes[0].get_ylabel()  # the methods' objectives differ: each relative to its start
+    assert all(abs(ln.get_ydata()[0] - 1) < 1e-9 for ln in axes[0].get_lines())
     with pytest.raises(InputError):
         F.plot_training_curves(curves, {"neurons": "nowhere"})
+
+
+def test_one_colour_per_method_in_every_figure(neurons, biasvar, regularization):
+    """The palette is keyed by the config's methods: a method has the same colour in every figure,
+    whichever methods a figure shows, and a temperature variant the colour of its method."""
+    methods = F.Methods({"hard": {"method": "hard", "temperature": None}, "kd": {"method": "kd", "temperature": 2.0},
+                         "kd-T1": {"method": "kd-tau", "temperature": 1.0},
+                         "kd-T4": {"method": "kd-tau", "temperature": 4.0},
+                         "wsl": {"method": "wsl", "temperature": None}, "ls": {"method": "ls", "temperature": None}})
+    assert methods.color("kd-T1") == methods.color("kd-T4") != methods.color("kd")
+    cfg = {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 2.0},
+           "kd-tau": {"kind": "kd", "temperature": [1.0, 4.0]}}
+    assert figplan.method_names(cfg, ["hard", "kd", "kd-tau-T1", "kd-tau-T4"]) == {
+        "hard": {"method": "hard", "temperature": None}, "kd": {"method": "kd", "temperature": 2.0},
+        "kd-tau-T1": {"method": "kd-tau", "temperature": 1.0}, "kd-tau-T4": {"method": "kd-tau", "temperature": 4.0}}
+    assert methods.name("kd-T1") == "kd-tau (τ=1)" and F.Methods().name("kd-tau-T4") == "kd-tau (τ=4)"
+    from matplotlib.colors import to_rgb
+
+    def colours(fig) -> dict[str, tuple]:
+        out = {}
+        for ax in fig.axes:
+            for ln in ax.get_lines():
+                if not ln.get_label().startswith("_") and "bound" not in ln.get_label():
+                    out[ln.get_label().split(",")[0].split(":")[0]] = to_rgb(ln.get_color())
+        return out
+
+    a = colours(F.plot_accuracy_width(neurons, methods))
+    assert a["hard"] == to_rgb(methods.color("hard")) and a["kd (τ=2)"] == to_rgb(methods.color("kd"))
+    fig = F.plot_biasvar(biasvar, methods)
+    legend = {t.get_text(): h for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)}
+    assert to_rgb(legend["kd (τ=2)"].get_color()) == a["kd (τ=2)"] and to_rgb(legend["hard"].get_color()) == a["hard"]
 
 
 def test_save_writes_png_and_svg(neurons, tmp_path):
@@ -286,7 +341,7 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_copy):
     assert not re.search(r"\((ERROR|WARNING|SEVERE)/\d\)", proc.stdout + proc.stderr), proc.stderr  # clean RST
     html = (tiny_copy / "report.html").read_text()
     results = _report_results(html)
-    produced = sorted(str(p.relative_to(tiny_copy)) for p in (tiny_copy / "results" / "tables").glob("*.csv"))
+    produced = sorted(str(p.relative_to(tiny_copy)) for p in (tiny_copy / "results" / "tables").glob("*.html"))
     produced += sorted(str(p.relative_to(tiny_copy)) for p in (tiny_copy / "results" / "figures").glob("*.png"))
     assert len(produced) == 8 + len(TINY_FIGURES)
     assert sorted(results) == sorted(produced)

@@ -81,6 +81,7 @@ def deep_config(raw_dir: Path) -> dict:
     cfg["experiments"]["deep"] = {"datasets": ["catdog"], "teachers": ["cnn"], "methods": ["hard", "kd"],
                                   "students": ["cnn-s"]}
     cfg["deep_resources"] = {"threads": 1}  # small jobs; the test node has few CPUs
+    cfg["compute"] = {"device": "cpu"}  # the GPU rules' `auto` needs CUDA; this throw-away cluster has none
     return cfg
 
 
@@ -244,10 +245,15 @@ def test_profile_reads_partitions_account_and_gpu_model_from_the_environment(tmp
     for rule, resources in default.items():
         for r in resources:
             assert "slurm_account" not in r and "gpu_model" not in r, (rule, r)
-            assert r["slurm_partition"] == ("gpu" if rule in GPU_RULES else "cpu"), (rule, r)
+            assert not r.get("slurm_partition"), (rule, r)  # unset: the cluster's default partition
             assert r.get("gpu") == ("1" if rule in GPU_RULES else None), (rule, r)
-    monkeypatch.setenv("SOFTLABELS_SLURM_ACCOUNT", "proj42")
+            if rule in GPU_RULES:  # the rule's deep_resources on the first attempt (they grow on a retry)
+                assert (r["mem_mb"], r["runtime"]) == ("16000", "720"), r
     monkeypatch.setenv("SOFTLABELS_SLURM_PARTITION", "short")
+    for rule, resources in planned_resources().items():  # the CPU partition only: GPU jobs stay unset
+        for r in resources:
+            assert r.get("slurm_partition", "") == ("" if rule in GPU_RULES else "short"), (rule, r)
+    monkeypatch.setenv("SOFTLABELS_SLURM_ACCOUNT", "proj42")
     monkeypatch.setenv("SOFTLABELS_SLURM_GPU_PARTITION", "gpu-a100")
     monkeypatch.setenv("SOFTLABELS_SLURM_GPU_MODEL", "a100")
     custom = planned_resources()

@@ -2,6 +2,7 @@
 # Same outputs as train_teacher / train_students, so soft labels, bias-variance and the tables work
 # unchanged. They use CUDA when present and declare their resources (deep_resources in the config)
 # so that a cluster profile can route them to GPU nodes and `--resources gpu=N` can limit them.
+# A retried job (the SLURM profile's `retries`) asks for `attempt` times the memory and time.
 
 
 rule train_deep_teacher:
@@ -20,8 +21,8 @@ rule train_deep_teacher:
     threads: DEEP_RESOURCES["threads"]
     resources:
         gpu=DEEP_RESOURCES["gpu"],
-        mem_mb=DEEP_RESOURCES["mem_mb"],
-        runtime=DEEP_RESOURCES["runtime"],
+        mem_mb=lambda wc, attempt: DEEP_RESOURCES["mem_mb"] * attempt,
+        runtime=lambda wc, attempt: DEEP_RESOURCES["runtime"] * attempt,
     params:
         p=teacher_params,
     script:
@@ -44,8 +45,8 @@ rule train_deep_students:
     threads: DEEP_RESOURCES["threads"]
     resources:
         gpu=DEEP_RESOURCES["gpu"],
-        mem_mb=DEEP_RESOURCES["mem_mb"],
-        runtime=DEEP_RESOURCES["runtime"],
+        mem_mb=lambda wc, attempt: DEEP_RESOURCES["mem_mb"] * attempt,
+        runtime=lambda wc, attempt: DEEP_RESOURCES["runtime"] * attempt,
     params:
         method=method_params,
         student=student_params,

@@ -2,6 +2,9 @@
 # Which figures a config gets is decided by all_figures() in common.smk (softlabels.report.figplan); every
 # figure is in the report (snakemake --report report.html) with its caption from workflow/report/.
 
+# One colour per config method in every figure, and names that say τ (softlabels.report.figures.Methods).
+FIGURE_METHODS = FP.method_names(config["methods"], VARIANTS)
+
 
 rule figure_accuracy_width:
     input:
@@ -18,6 +21,8 @@ rule figure_accuracy_width:
         "logs/figures/accuracy_width.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p={"methods": FIGURE_METHODS},
     script:
         "../scripts/figure_accuracy_width.py"
 
@@ -40,7 +45,11 @@ rule figure_neurons_needed:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p=neurons_needed_figure_params(),
+        p={
+            **neurons_needed_figure_params(),
+            "methods": FIGURE_METHODS,
+            "interval": config["tables"]["interval"],
+        },
     script:
         "../scripts/figure_neurons_needed.py"
 
@@ -62,7 +71,7 @@ rule figure_training_curves:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p={"cells": curve_records()},
+        p={"methods": FIGURE_METHODS, "cells": curve_records()},
     script:
         "../scripts/figure_training_curves.py"
 
@@ -82,6 +91,8 @@ rule figure_biasvar:
         "logs/figures/biasvar.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p={"methods": FIGURE_METHODS, "interval": config["tables"]["interval"]},
     script:
         "../scripts/figure_biasvar.py"
 
@@ -102,7 +113,7 @@ rule figure_regularization_temperature:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p={"kinds": method_kinds()},
+        p={"methods": FIGURE_METHODS, "kinds": method_kinds()},
     script:
         "../scripts/figure_regularization_temperature.py"
 
@@ -123,6 +134,8 @@ rule figure_regularization_epochs:
         "logs/figures/regularization_epochs.log",
     conda:
         "../../envs/softlabels.yaml"
+    params:
+        p={"methods": FIGURE_METHODS},
     script:
         "../scripts/figure_regularization_epochs.py"
 
@@ -144,5 +157,7 @@ if "results/tables/paperA_figure1.csv" in all_tables():
             "logs/figures/paperA_figure1.log",
         conda:
             "../../envs/softlabels.yaml"
+        params:
+            p={"methods": FIGURE_METHODS},
         script:
             "../scripts/figure_paper_a_figure1.py"

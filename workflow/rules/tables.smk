@@ -1,4 +1,4 @@
-# Stage 5: tables (CSV + Markdown) under results/tables/.
+# Stage 5: tables (CSV + Markdown + HTML) under results/tables/; the report shows the HTML.
 
 
 rule neuron_tables:
@@ -7,20 +7,23 @@ rule neuron_tables:
         data=[data_path(d) for d in datasets_used()],
         margins=[f"results/data/{d}/margin.json" for d in datasets_used()],
     output:
-        neurons=report(
-            "results/tables/neurons.csv",
+        neurons="results/tables/neurons.csv",
+        neurons_html=report(
+            "results/tables/neurons.html",
             caption="../report/tables/neurons.rst",
             category="Paper A (neurons)",
             subcategory="Tables",
         ),
-        needed=report(
-            "results/tables/neurons_needed.csv",
+        needed="results/tables/neurons_needed.csv",
+        needed_html=report(
+            "results/tables/neurons_needed.html",
             caption="../report/tables/neurons_needed.rst",
             category="Paper A (neurons)",
             subcategory="Tables",
         ),
-        scaling=report(
-            "results/tables/scaling.csv",
+        scaling="results/tables/scaling.csv",
+        scaling_html=report(
+            "results/tables/scaling.html",
             caption="../report/tables/scaling.rst",
             category="Paper A (neurons)",
             subcategory="Tables",
@@ -39,8 +42,9 @@ rule biasvar_table:
     input:
         points=record_files("biasvar_points.npz"),
     output:
+        "results/tables/biasvar.csv",
         report(
-            "results/tables/biasvar.csv",
+            "results/tables/biasvar.html",
             caption="../report/tables/biasvar.rst",
             category="Paper B (bias-variance)",
             subcategory="Tables",
@@ -60,14 +64,16 @@ rule regularization_table:
         replicates=record_files("replicates.npz", regularization_records()),
         data=[data_path(r["dataset"]) for r in regularization_records()],
     output:
-        table=report(
-            "results/tables/regularization.csv",
+        table="results/tables/regularization.csv",
+        table_html=report(
+            "results/tables/regularization.html",
             caption="../report/tables/regularization.rst",
             category="Paper B (regularization samples)",
             subcategory="Tables",
         ),
-        epochs=report(
-            "results/tables/regularization_epochs.csv",
+        epochs="results/tables/regularization_epochs.csv",
+        epochs_html=report(
+            "results/tables/regularization_epochs.html",
             caption="../report/tables/regularization_epochs.rst",
             category="Paper B (regularization samples)",
             subcategory="Tables",
@@ -87,8 +93,9 @@ rule wsl_table:
         replicates=record_files("replicates.npz"),
         data=[data_path(r["dataset"]) for r in cell_records()],
     output:
+        "results/tables/wsl.csv",
         report(
-            "results/tables/wsl.csv",
+            "results/tables/wsl.html",
             caption="../report/tables/wsl.rst",
             category="Paper B (methods)",
             subcategory="Tables",
@@ -109,8 +116,9 @@ rule paper_a_table1:
         data=[data_path(r["dataset"]) for r in paper_a_records()],
         teachers=teacher_files(paper_a_records()),
     output:
+        "results/tables/paperA_table1.csv",
         report(
-            "results/tables/paperA_table1.csv",
+            "results/tables/paperA_table1.html",
             caption="../report/tables/paperA_table1.rst",
             category="Paper tables",
             subcategory="Paper A, Table 1",
@@ -131,8 +139,9 @@ rule paper_a_figure1:
         data=[data_path(r["dataset"]) for r in kind_records("cifar10-catdog")],
         teachers=teacher_files(kind_records("cifar10-catdog")),
     output:
+        "results/tables/paperA_figure1.csv",
         report(
-            "results/tables/paperA_figure1.csv",
+            "results/tables/paperA_figure1.html",
             caption="../report/tables/paperA_figure1.rst",
             category="Paper tables",
             subcategory="Paper A, Figure 1",
@@ -153,8 +162,9 @@ rule paper_b_cifar100:
         data=[data_path(r["dataset"]) for r in kind_records("cifar100")],
         teachers=teacher_files(kind_records("cifar100")),
     output:
+        "results/tables/paperB_cifar100.csv",
         report(
-            "results/tables/paperB_cifar100.csv",
+            "results/tables/paperB_cifar100.html",
             caption="../report/tables/paperB_cifar100.rst",
             category="Paper tables",
             subcategory="Paper B, CIFAR-100",
@@ -177,8 +187,9 @@ rule claims_table:
         scaling="results/tables/scaling.csv",
         biasvar="results/tables/biasvar.csv",
     output:
+        "results/tables/claims.csv",
         report(
-            "results/tables/claims.csv",
+            "results/tables/claims.html",
             caption="../report/tables/claims.rst",
             category="Claims",
             subcategory="Tables",

@@ -79,6 +79,87 @@ def markdown(df: pd.DataFrame, title: str = "", notes: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _people(v: Any, digits: int = 4) -> str:
+    """A value for people: floats to ``digits`` significant digits, missing values as an en dash."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        if v == int(v) and abs(v) < 1e6 or abs(v) >= 10 ** digits:
+            return f"{v:.0f}"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _intervals(cols: list[str]) -> dict[str, tuple[str, str]]:
+    """Estimate column -> (its _lo, its _hi column): ``x, x_lo, x_hi``, or ``x_more, x_lo, x_hi``
+    where the interval columns follow the estimate (bias_shift_vs_direct, bias_shift_lo, ...)."""
+    out = {}
+    for i, c in enumerate(cols):
+        if not c.endswith("_lo") or f"{c[:-3]}_hi" not in cols:
+            continue
+        stem = c[:-3]
+        base = stem if stem in cols else (cols[i - 1] if i and cols[i - 1].startswith(stem) else None)
+        if base is not None and base not in out:
+            out[base] = (c, f"{stem}_hi")
+    return out
+
+
+HTML_MAX_ROWS = 2000
+HTML_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1em; color: #222; }
+h1 { font-size: 1.2em; margin: 0 0 .4em 0; }
+p.note { max-width: 70em; color: #444; font-size: .9em; margin: .3em 0 .8em 0; }
+table { border-collapse: collapse; font-size: .85em; }
+th, td { padding: .25em .6em; border-bottom: 1px solid #ddd; white-space: nowrap; }
+th { background: #f0f0f0; border-bottom: 2px solid #999; text-align: left; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr:nth-child(even) td { background: #fafafa; }
+tr:hover td { background: #eef4fb; }
+"""
+
+
+def html(table: Table, max_rows: int = HTML_MAX_ROWS) -> str:
+    """A small self-contained HTML page of the table for the report: its title, its note and the rows,
+    numbers to 4 significant digits and each ``x, x_lo, x_hi`` shown as one column ``x [lo, hi]``."""
+    from html import escape
+
+    df = table.frame
+    cols = [str(c) for c in df.columns]
+    ivals = _intervals(cols)
+    hidden = {c for lo_hi in ivals.values() for c in lo_hi}
+    shown = [c for c in cols if c not in hidden]
+    numeric = {c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
+
+    def cell(row: dict[str, Any], c: str) -> str:
+        if c in ivals:
+            lo, hi = (row[k] for k in ivals[c])
+            text = _people(row[c])
+            if not (pd.isna(lo) and pd.isna(hi)):
+                text += f" [{_people(lo, 3)}, {_people(hi, 3)}]"
+            return text
+        return _people(row[c])
+
+    head = "".join(f"<th>{escape(c + (' [lo, hi]' if c in ivals else ''))}</th>" for c in shown)
+    body = []
+    records = df.iloc[:max_rows].to_dict("records")
+    for row in records:
+        tds = "".join(("<td class=\"num\">" if c in numeric else "<td>") + f"{escape(cell(row, c))}</td>" for c in shown)
+        body.append(f"<tr>{tds}</tr>")
+    more = (f'<p class="note">The first {max_rows} of {len(df)} rows; the CSV of the same name has them all.</p>'
+            if len(df) > max_rows else "")
+    title = escape(table.title or "table")
+    note = f'<p class="note">{escape(table.notes)}</p>' if table.notes else ""
+    rows = "\n".join(body) if body else f'<tr><td colspan="{len(shown)}">(no rows)</td></tr>'
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{HTML_STYLE}</style></head>\n<body>\n<h1>{title}</h1>\n{note}\n"
+            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n{more}\n</body></html>\n")
+
+
 # --- neurons (paper A, docs/science.md#a-neurons-needed) ----------------------------------
 
 def neuron_rows(cells: list[dict[str, Any]], replicates: list[Arrays], margins: dict[str, dict[str, Any]],

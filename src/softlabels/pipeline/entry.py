@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Any, Callable
 
 from softlabels.errors import SoftlabelsError
@@ -33,26 +34,68 @@ def run(snk: Any, fn: Callable[[Any], None]) -> None:
         sys.exit(1)
 
 
-def select_device(compute: dict[str, Any]) -> str:
+NO_CUDA = "no CUDA device on this node; set compute.device: cpu to train on the CPU (slow)"
+
+
+def select_device(compute: dict[str, Any], gpu_rule: bool = False) -> str:
+    """The torch device of a training rule from ``compute.device``: ``cuda``, ``cpu`` or ``auto``.
+    ``auto`` is CUDA if present, else the CPU, for the MLP rules; for a GPU rule (``gpu_rule``: the CNN
+    rules, which SLURM sends to GPU nodes) ``auto`` without CUDA is an error, not hours on a CPU."""
     import torch
 
     want = compute.get("device", "auto")
-    dev = "cuda" if (want == "cuda" or (want == "auto" and torch.cuda.is_available())) else "cpu"
-    if dev == "cuda":
-        if not torch.cuda.is_available():
-            raise SoftlabelsError("compute.device is 'cuda' but no CUDA device is available")
-        if compute.get("deterministic", True):
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True)
-            torch.backends.cudnn.benchmark = False
+    has_cuda = torch.cuda.is_available()
+    if want == "cuda" or (want == "auto" and gpu_rule):
+        if not has_cuda:
+            raise SoftlabelsError(NO_CUDA if want == "auto" else f"compute.device is 'cuda' but {NO_CUDA}")
+        dev = "cuda"
+    else:
+        dev = "cuda" if (want == "auto" and has_cuda) else "cpu"
+    if dev == "cuda" and compute.get("deterministic", True):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
     return dev
 
 
-def epoch_logger(epochs: int) -> Callable[[int, dict[str, float]], None]:
-    every = max(1, epochs // 10)
+def duration(seconds: float) -> str:
+    """A duration for people: 42s, 3m05s, 2h07m."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def epoch_line(epoch: int, epochs: int, rec: dict[str, float], device: str, elapsed: float) -> str:
+    """One progress line: epoch k/N, training loss and error, validation metrics if any, device, time."""
+    k = epoch + 1
+    parts = [f"epoch {k}/{epochs}", f"loss {rec['loss']:.4g}", f"train err {100 * rec['err']:.2f}%"]
+    if "val_loss" in rec:
+        parts.append(f"val loss {rec['val_loss']:.4g}")
+    if "val_acc" in rec:
+        parts.append(f"val acc {100 * rec['val_acc']:.2f}%")
+    if device:
+        parts.append(device)
+    left = elapsed / k * (epochs - k)
+    parts.append(f"{duration(elapsed)} elapsed" + (f", ~{duration(left)} left" if k < epochs else ""))
+    return "  ".join(parts)
+
+
+def epoch_logger(epochs: int, device: str = "", every_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> Callable[[int, dict[str, float]], None]:
+    """An ``on_epoch`` callback that logs a progress line (``epoch_line``) for the first and last epoch,
+    every ~10% of the epochs, and whenever ``every_s`` seconds have passed since the last line, so a
+    long job shows a line at least once a minute (early stopping may end before the last epoch)."""
+    step = max(1, epochs // 10)
+    start = clock()
+    last = [start]
 
     def on_epoch(epoch: int, rec: dict[str, float]) -> None:
-        if epoch % every == 0 or epoch == epochs - 1:
-            log.info("epoch %d  loss %.5f  train 0-1 error %.4f", epoch, rec["loss"], rec["err"])
+        now = clock()
+        if epoch == 0 or epoch == epochs - 1 or (epoch + 1) % step == 0 or now - last[0] >= every_s:
+            last[0] = now
+            log.info("%s", epoch_line(epoch, epochs, rec, device, now - start))
 
     return on_epoch

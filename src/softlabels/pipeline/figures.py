@@ -14,6 +14,7 @@ from softlabels.errors import InputError
 from softlabels.report.figures import (
     CELL,
     Figure,
+    Methods,
     curve_frame,
     hardest_datasets,
     plot_accuracy_width,
@@ -51,8 +52,14 @@ def _out(snk: Any, fig: Figure) -> None:
              snk.output.png, snk.output.svg)
 
 
+def _methods(snk: Any) -> Methods:
+    """The config's methods (one colour each in every figure), from the rule's params."""
+    return Methods(dict(snk.params.p.get("methods") or {}))
+
+
 def figure_accuracy_width(snk: Any) -> None:
-    _out(snk, plot_accuracy_width(read_table(snk.input.neurons, CELL + ["gamma", "test_acc_mean", "test_acc_std"])))
+    _out(snk, plot_accuracy_width(read_table(snk.input.neurons, CELL + ["gamma", "test_acc_mean", "test_acc_std"]),
+                                  _methods(snk)))
 
 
 def figure_neurons_needed(snk: Any) -> None:
@@ -61,24 +68,26 @@ def figure_neurons_needed(snk: Any) -> None:
     scaling = read_table(snk.input.scaling, ["experiment", "method", "teacher", "student", "epsilon", "slope",
                                              "slope_lo", "slope_hi", "intercept"])
     neurons = read_table(snk.input.neurons, CELL)
-    _out(snk, plot_neurons_needed(needed, scaling, neurons, list(snk.params.p["experiments"])))
+    _out(snk, plot_neurons_needed(needed, scaling, neurons, list(snk.params.p["experiments"]), _methods(snk),
+                                  snk.params.p.get("interval")))
 
 
 def figure_biasvar(snk: Any) -> None:
     cols = [f"ce_{t}{s}" for t in ("bias", "variance") for s in ("", "_lo", "_hi")]
-    _out(snk, plot_biasvar(read_table(snk.input[0], CELL + cols)))
+    _out(snk, plot_biasvar(read_table(snk.input[0], CELL + cols), _methods(snk), snk.params.p.get("interval")))
 
 
 REG_COLUMNS = CELL + ["temperature", "teacher_label_smoothing", "fraction_final"]
 
 
 def figure_regularization_temperature(snk: Any) -> None:
-    _out(snk, plot_regularization_temperature(read_table(snk.input.table, REG_COLUMNS), dict(snk.params.p["kinds"])))
+    _out(snk, plot_regularization_temperature(read_table(snk.input.table, REG_COLUMNS), dict(snk.params.p["kinds"]),
+                                              _methods(snk)))
 
 
 def figure_regularization_epochs(snk: Any) -> None:
     _out(snk, plot_regularization_epochs(read_table(snk.input.table, REG_COLUMNS),
-                                         read_table(snk.input.epochs, CELL + ["epoch", "fraction"])))
+                                         read_table(snk.input.epochs, CELL + ["epoch", "fraction"]), _methods(snk)))
 
 
 def figure_paper_a_figure1(snk: Any) -> None:
@@ -89,4 +98,4 @@ def figure_training_curves(snk: Any) -> None:
     neurons = read_table(snk.input.neurons, CELL + ["gamma", "test_acc_mean"])
     curves = curve_frame(list(snk.params.p["cells"]),
                          [io.read_npz(f, required=("train_loss", "train_err")) for f in snk.input.replicates])
-    _out(snk, plot_training_curves(curves, hardest_datasets(neurons)))
+    _out(snk, plot_training_curves(curves, hardest_datasets(neurons), _methods(snk)))

@@ -19,7 +19,7 @@ import numpy as np
 from softlabels import io
 from softlabels.errors import ConfigError, DivergenceError, InputError
 from softlabels.pipeline.checkpoints import check_fingerprint, fingerprint, load_checkpoint, save_checkpoint
-from softlabels.pipeline.entry import epoch_logger, select_device
+from softlabels.pipeline.entry import duration, epoch_logger, select_device
 
 log = logging.getLogger("softlabels")
 
@@ -124,7 +124,9 @@ def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits:
     io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
                                                  accuracy=acc, best_epoch=best_epoch, seconds=seconds, device=device,
                                                  **extra))
-    log.info("teacher %s on %s: accuracy %s (%.1fs)", snk.wildcards.teacher, snk.wildcards.dataset, acc, seconds)
+    log.info("teacher %s on %s: accuracy %s; best epoch %d of %d; %s on %s", snk.wildcards.teacher,
+             snk.wildcards.dataset, ", ".join(f"{s} {100 * a:.2f}%" for s, a in acc.items()), best_epoch + 1,
+             p["epochs"], duration(seconds), device)
 
 
 @names_its_cell
@@ -140,7 +142,7 @@ def train_teacher(snk: Any) -> None:
     t0 = time.time()
     res = train_mlp(d["X_train"], d["y_train"], teacher_method(p), hp, p["width"], [TEACHER_REPLICATE_ID], p["seed"],
                     X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
-                    on_epoch=epoch_logger(p["epochs"]))
+                    on_epoch=epoch_logger(p["epochs"], device))
     seconds = time.time() - t0
     logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
     state = {k: v[0].cpu() for k, v in {**res.params, **res.fixed}.items()}
@@ -211,7 +213,7 @@ def train_students(snk: Any) -> None:
         with in_cell(width=width):
             res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])),
                             hp["seed"], teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"),
-                            n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"]))
+                            n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"], device))
         cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
         write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": hp}, time.time() - t0,
                        device)
@@ -226,14 +228,14 @@ def train_deep_teacher(snk: Any) -> None:
     from softlabels.training.deep import train_deep
 
     p = dict(snk.params.p)
-    device = select_device(p["compute"])
+    device = select_device(p["compute"], gpu_rule=True)
     d = load_data(snk.input.data)
     C = n_classes(d)
     hp = {**p, "resampling": "none", "replicates": 1, "replicate_group": 0}
     t0 = time.time()
     res = train_deep(d["X_train"], d["y_train"], teacher_method(p), hp, [TEACHER_REPLICATE_ID], p["seed"],
                      X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device, amp=p["compute"]["amp"],
-                     on_epoch=epoch_logger(p["epochs"]))
+                     on_epoch=epoch_logger(p["epochs"], device))
     seconds = time.time() - t0
     logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
     width = p.get("width") or MODELS[p["model"]].base_width
@@ -252,7 +254,7 @@ def train_deep_students(snk: Any) -> None:
     from softlabels.training.methods import make_method
 
     method_p, hp = dict(snk.params.method), dict(snk.params.student)
-    device = select_device(hp["compute"])
+    device = select_device(hp["compute"], gpu_rule=True)
     d = load_data(snk.input.data)
     method = make_method(method_p)
     teacher = student_teacher_logits(snk.input, d, method)
@@ -266,7 +268,7 @@ def train_deep_students(snk: Any) -> None:
     res = train_deep(d["X_train"], d["y_train"], method, {**hp, "width": width}, list(range(hp["replicates"])),
                      hp["seed"], teacher_logits=teacher, teacher_model=teacher_model, X_val=d.get("X_val"),
                      y_val=d.get("y_val"), n_classes=C, device=device, amp=hp["compute"]["amp"],
-                     on_epoch=epoch_logger(hp["epochs"]))
+                     on_epoch=epoch_logger(hp["epochs"], device))
     seconds = time.time() - t0
     n_par = n_parameters(build_model(hp["model"], C, d["X_train"].shape[1:], width))
     w = snk.wildcards

@@ -1,5 +1,5 @@
 """The table rules: read each rule's input files, build the tables with ``softlabels.analysis.tables``
-and write them as CSV and Markdown (atomically). Each input file is read once."""
+and write them as CSV, Markdown and a small HTML page for the report (atomically). Each input file is read once."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from softlabels.analysis import tables as T
 
 
 def write_table(table: T.Table, csv_path: str | Path) -> None:
+    """The table as CSV (for programs), Markdown and HTML (for people: the report shows the .html)."""
     io.write_text(csv_path, table.frame.to_csv(index=False))
     io.write_text(Path(csv_path).with_suffix(".md"), T.markdown(table.frame, table.title, table.notes))
+    io.write_text(Path(csv_path).with_suffix(".html"), T.html(table))
 
 
 def _labels(paths: list[str]) -> list[np.ndarray]:
@@ -66,7 +68,8 @@ def regularization_table(snk: Any) -> None:
     reps = [io.read_npz(f) for f in snk.input.replicates]
     table, epochs = T.regularization_table(p, reps, _labels(list(snk.input.data)))
     write_table(table, snk.output.table)
-    io.write_text(snk.output.epochs, epochs.to_csv(index=False))
+    write_table(T.Table(epochs, "Regularization samples per epoch",
+                        f"{table.notes} One row per cell and epoch, the mean over replicates."), snk.output.epochs)
 
 
 def wsl_table(snk: Any) -> None:

@@ -108,3 +108,21 @@ def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Itera
     if "results/tables/paperA_figure1.csv" in tables:
         out.append("paperA_figure1")
     return out
+
+
+def method_names(methods: dict[str, dict[str, Any]], variants: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each method variant -> {"method": its config method, "temperature": τ or None}, in the config's
+    order: what the figures need for one colour per config method and names that say τ (a temperature
+    list expands a method NAME into variants NAME-T<τ>)."""
+    variants = list(variants)
+    out: dict[str, dict[str, Any]] = {}
+    for name, m in methods.items():
+        t = m.get("temperature")
+        if isinstance(t, list):
+            for v in variants:
+                if v.startswith(f"{name}-T") and v not in out:
+                    tau = v[len(name) + 2:]
+                    out[v] = {"method": name, "temperature": float(tau)}
+        elif name in variants:
+            out[name] = {"method": name, "temperature": None if t is None else float(t)}
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -57,20 +58,63 @@ def _select(df: pd.DataFrame, keys: set[tuple[Any, ...]], fields: list[str]) -> 
     return df[np.asarray(mask, dtype=bool)]
 
 
-def label(method: str, teacher: str) -> str:
-    """A cell's legend name: the method, with its teacher in brackets when it has one."""
-    return method if teacher == NO_TEACHER else f"{method} ({teacher})"
+_VARIANT = re.compile(r"^(?P<base>.+)-T(?P<tau>[0-9][0-9.eE+-]*)$")
 
 
-def _labels(df: pd.DataFrame) -> pd.Series:
-    return pd.Series([label(m, t) for m, t in zip(df["method"], df["teacher"])], index=df.index, dtype=object)
+class Methods:
+    """The config's methods as the figures show them: ONE colour per config method in every figure (a
+    fixed palette over the config's method list, in its order, so a figure showing a few methods gives
+    them the colours they have everywhere), and names that say what τ is ("kd-tau (τ=1)", not "kd-tau-T1").
+
+    ``variants``: method variant -> {"method": its config method, "temperature": τ or None} (the
+    pipeline passes the config's; without it, ``NAME-T<τ>`` is read as NAME at τ)."""
+
+    def __init__(self, variants: dict[str, dict[str, Any]] | None = None) -> None:
+        self.variants = dict(variants or {})
+        self.order = list(dict.fromkeys(v["method"] for v in self.variants.values()))
+
+    def base(self, m: str) -> str:
+        if m in self.variants:
+            return str(self.variants[m]["method"])
+        v = _VARIANT.match(m)
+        return v["base"] if v else m
+
+    def tau(self, m: str) -> float | None:
+        if m in self.variants:
+            t = self.variants[m].get("temperature")
+            return None if t is None else float(t)
+        v = _VARIANT.match(m)
+        return float(v["tau"]) if v else None
+
+    def name(self, m: str) -> str:
+        t = self.tau(m)
+        return self.base(m) if t is None else f"{self.base(m)} (τ={t:g})"
+
+    def color(self, m: str) -> Any:
+        """The colour of method (variant) ``m``: its config method's place in the config's list."""
+        base = self.base(m)
+        if base not in self.order:
+            self.order.append(base)  # a method the config does not name (unit tests): after the config's
+        i = self.order.index(base)
+        pal = sns.color_palette("colorblind", 10)
+        return pal[i] if i < len(pal) else sns.color_palette("husl", i + 1)[i]
 
 
-def _palette(names: Iterable[str]) -> dict[str, Any]:
-    """A colour per legend name, teacher-free methods first, the same order in every figure."""
-    names = sorted(set(names), key=lambda n: ("(" in n, n))
-    colors = sns.color_palette("colorblind", max(len(names), 1))
-    return dict(zip(names, colors))
+def label(method: str, teacher: str, methods: Methods | None = None) -> str:
+    """A cell's legend name: the method (with its τ), and its teacher when it has one."""
+    name = (methods or Methods()).name(method)
+    return name if teacher == NO_TEACHER else f"{name}, teacher {teacher}"
+
+
+def _labels(df: pd.DataFrame, methods: Methods) -> pd.Series:
+    return pd.Series([label(m, t, methods) for m, t in zip(df["method"], df["teacher"])], index=df.index,
+                     dtype=object)
+
+
+def _teacher_markers(teachers: Iterable[str]) -> dict[str, str]:
+    """A marker per teacher (no teacher first): the colour says the method, the marker the teacher."""
+    ts = sorted(set(teachers), key=lambda t: (t != NO_TEACHER, t))
+    return dict(zip(ts, "osD^vPX" * 3))
 
 
 def _grid(n: int, ncols: int, w: float = 3.4, h: float = 2.7, sharey: bool = False) -> tuple[Figure, list[Any]]:
@@ -116,28 +160,30 @@ def save(fig: Figure, png: str | Path, svg: str | Path) -> None:
 
 # --- paper A: accuracy against width, neurons needed ----------------------------------------
 
-def plot_accuracy_width(neurons: pd.DataFrame) -> Figure:
+def plot_accuracy_width(neurons: pd.DataFrame, methods: Methods | None = None) -> Figure:
     """Test accuracy against width per data set (sorted by margin, easiest first), one line per
     method, the band ± one standard deviation over replicates (table neurons.csv)."""
     df = _select(neurons, figplan.width_sweeps(neurons.to_dict("records")), ["experiment", "dataset", "student"])
     df = _need(df, "accuracy_width (no data set is swept over two or more widths)").copy()
-    df["label"] = _labels(df)
+    methods = methods or Methods()
+    df["label"] = _labels(df, methods)
     panels = (df.groupby(["experiment", "dataset"], sort=False)["gamma"].first().reset_index()
               .sort_values(["experiment", "gamma"], ascending=[True, False], na_position="last"))
     several_students = bool((df.groupby(["experiment", "dataset"])["student"].nunique() > 1).any())
     _theme()
     fig, axes = _grid(len(panels), 4)
-    pal = _palette(df["label"])
+    marks = _teacher_markers(df["teacher"])
     for ax, (_, p) in zip(axes, panels.iterrows()):
         g = df[(df["experiment"] == p["experiment"]) & (df["dataset"] == p["dataset"])]
-        for (lab, st), c in g.groupby(["label", "student"], sort=True):
+        for (lab, st, m, t), c in g.groupby(["label", "student", "method", "teacher"], sort=True):
             c = c.sort_values("width")
             x = c["width"].to_numpy(float)
             y, s = 100 * c["test_acc_mean"].to_numpy(float), 100 * c["test_acc_std"].to_numpy(float)
             name = f"{lab}, {st}" if several_students else lab
-            ax.plot(x, y, marker="o", ms=4, color=pal[lab], label=name,
+            ax.plot(x, y, marker=marks[t], ms=4, color=methods.color(m), label=name,
                     ls="-" if st == sorted(g["student"].unique())[0] else "--")
-            ax.fill_between(x, np.clip(y - s, 0, 100), np.clip(y + s, 0, 100), color=pal[lab], alpha=0.2, lw=0)
+            ax.fill_between(x, np.clip(y - s, 0, 100), np.clip(y + s, 0, 100), color=methods.color(m), alpha=0.2,
+                            lw=0)
         _log2_axis(ax, g["width"])
         gamma = p["gamma"]
         ax.set_title(f"{p['dataset']}" + (f"  (γ={gamma:.3g})" if pd.notna(gamma) else "")
@@ -153,49 +199,75 @@ def _num(v: float) -> str:
     return "n/a" if pd.isna(v) else f"{v:.2f}"
 
 
+def _has_fit(f: pd.Series | None) -> bool:
+    """A slope worth drawing: finite, with an interval of positive width (m* equal on every data set,
+    e.g. all at the narrowest width, gives a degenerate 0 [0, 0]: that is a floor, not a fit)."""
+    if f is None or any(pd.isna(f[k]) for k in ("slope", "slope_lo", "slope_hi")):
+        return False
+    return bool(f["slope_hi"] - f["slope_lo"] > 1e-9)
+
+
 def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd.DataFrame,
-                        experiments: list[str]) -> Figure:
-    """m*(ε) against γ on log-log axes, one panel per (experiment, ε); filled markers where ε was
-    reached, open triangles at the widest width where it was not (m* is larger); coloured lines the
-    fitted slope (its value and interval in the panel's title), grey lines the bounds' slopes 2 (soft labels)
-    and 4 (hard labels) through the points' centre (docs/science.md#a-bounds)."""
+                        experiments: list[str], methods: Methods | None = None, level: float | None = None) -> Figure:
+    """m*(ε) against γ on log-log axes, one panel per (experiment, ε). Filled markers: m* reached
+    above the narrowest width; open ▽ at the narrowest width where ε was already reached there (a
+    floor: m* ≤ that width); open △ at the widest width where it was not reached (a ceiling: m* is
+    larger). Coloured lines: the fitted slope (value and interval in the panel title), only where a
+    fit exists and no point of it is a floor (the table's fit reads a floor as a value); grey lines: the bounds' slopes 2 (soft labels) and 4 (hard labels) through the fitted
+    points' centre, only in panels with a fit (docs/science.md#a-bounds)."""
     df = needed[needed["experiment"].isin(experiments)]
     df = df[np.isfinite(df["gamma"].to_numpy(float)) & (df["gamma"] > 0)]
     df = _need(df, "neurons_needed (no experiment sweeps width on data sets with a measured margin)").copy()
-    df["label"] = _labels(df)
-    widest = neurons.groupby(["experiment", "dataset", "teacher", "method", "student"])["width"].max()
+    methods = methods or Methods()
+    df["label"] = _labels(df, methods)
+    cell = ["experiment", "dataset", "teacher", "method", "student"]
+    widest = neurons.groupby(cell)["width"].max()
+    narrowest = neurons.groupby(cell)["width"].min()
     panels = df[["experiment", "epsilon"]].drop_duplicates().sort_values(["experiment", "epsilon"],
                                                                           ascending=[True, False])
     _theme()
     fig, axes = _grid(len(panels), int(panels.groupby("experiment").size().max()), w=3.8, h=3.1)
-    labels = sorted(df["label"].unique(), key=lambda n: ("(" in n, n))
-    pal = _palette(labels)
-    marks = dict(zip(labels, "osD^vP"))
+    labels = sorted(df["label"].unique(), key=lambda n: ("teacher" in n, n))
+    marks = dict(zip(labels, "osDvP*"))
     dodge = {lab: 1.0 + 0.025 * (i - (len(labels) - 1) / 2) for i, lab in enumerate(labels)}
+    pct = f"{100 * level:g}% " if level else ""
     for ax, (_, p) in zip(axes, panels.iterrows()):
         g = df[(df["experiment"] == p["experiment"]) & (df["epsilon"] == p["epsilon"])]
-        ok = g.dropna(subset=["m_star"])
-        notes = []
+        notes, centre = [], []
         for (lab, t, m, st), c in g.groupby(["label", "teacher", "method", "student"], sort=True):
-            r = c.dropna(subset=["m_star"])
-            ax.scatter(r["gamma"] * dodge[lab], r["m_star"], color=pal[lab], marker=marks.get(lab, "o"), s=30,
-                       zorder=3, label=lab)
-            nr = c[c["m_star"].isna()]
-            if len(nr):
-                top = [widest.get((p["experiment"], d, t, m, st), np.nan) for d in nr["dataset"]]
-                ax.scatter(nr["gamma"] * dodge[lab], top, facecolors="none", edgecolors=pal[lab], marker="^", s=40,
-                           zorder=3, label="not reached: m* > widest width (open ▲)")
+            col = methods.color(m)
+            key = [(p["experiment"], d, t, m, st) for d in c["dataset"]]
+            lo = np.array([narrowest.get(k, np.nan) for k in key], float)
+            hi = np.array([widest.get(k, np.nan) for k in key], float)
+            ms = c["m_star"].to_numpy(float)
+            x = c["gamma"].to_numpy(float) * dodge[lab]
+            point = np.isfinite(ms) & (ms > lo)
+            floor = np.isfinite(ms) & (ms <= lo)
+            ceiling = ~np.isfinite(ms)
+            ax.scatter(x[point], ms[point], color=col, marker=marks.get(lab, "o"), s=30, zorder=3, label=lab)
+            if floor.any():
+                ax.scatter(x[floor], lo[floor], facecolors="none", edgecolors=col, marker="v", s=40, zorder=3,
+                           label="floor: m* ≤ narrowest width (open ▽)")
+            if ceiling.any():
+                ax.scatter(x[ceiling], hi[ceiling], facecolors="none", edgecolors=col, marker="^", s=40, zorder=3,
+                           label="ceiling: m* > widest width (open △)")
             fit = scaling[(scaling["experiment"] == p["experiment"]) & (scaling["teacher"] == t)
                           & (scaling["method"] == m) & (scaling["student"] == st)
                           & np.isclose(scaling["epsilon"], p["epsilon"])]
-            if len(fit) and pd.notna(fit["slope"].iloc[0]) and len(r) >= 2:
-                f = fit.iloc[0]
+            f = fit.iloc[0] if len(fit) else None
+            if floor.any():  # the table's fit took the floors as values; they are bounds: no slope
+                notes.append(f"{lab}: no slope (m* ≤ {int(np.nanmin(lo[floor]))} on {floor.sum()} of {len(c)} "
+                             "data sets)")
+            elif _has_fit(f) and point.sum() >= 2:
+                r = c[np.isfinite(ms)]
                 gx = np.geomspace(r["gamma"].min(), r["gamma"].max(), 20)
-                ax.plot(gx, np.exp(f["intercept"]) * gx ** (-f["slope"]), color=pal[lab], lw=1.4, label=f"{lab}: fit")
+                ax.plot(gx, np.exp(f["intercept"]) * gx ** (-f["slope"]), color=col, lw=1.4, label=f"{lab}: fit")
                 notes.append(f"{lab}: slope {_num(f['slope'])} [{_num(f['slope_lo'])}, {_num(f['slope_hi'])}]")
+                centre.append(r)
             else:
-                notes.append(f"{lab}: no fit (m* on < 3 data sets)")
-        if len(ok):
+                notes.append(f"{lab}: no fit (m* above the floor on < 3 data sets)")
+        if centre:  # the bounds' steepness, only beside a fitted slope
+            ok = pd.concat(centre)
             gc = float(np.exp(np.log(ok["gamma"]).mean()))
             mc = float(np.exp(np.log(ok["m_star"].astype(float)).mean()))
             gx = np.geomspace(g["gamma"].min(), g["gamma"].max(), 20)
@@ -216,21 +288,24 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
         several = panels["experiment"].nunique() > 1
         ax.set_title(f"ε = {p['epsilon']:g}" + (f"  ({p['experiment']})" if several else "") + "\n" + "\n".join(notes),
                      fontsize=8)
-    fig.suptitle("Neurons needed against the margin: fitted slopes of log m* on log 1/γ and the bounds' slopes")
+    fig.suptitle("Neurons needed against the margin:\nfitted slopes of log m* on log 1/γ "
+                 f"({pct}t-intervals) and the bounds' slopes")
     _legend(fig, axes, ncol=3)
     return fig
 
 
 # --- paper B: bias and variance, regularization samples --------------------------------------
 
-def plot_biasvar(biasvar: pd.DataFrame) -> Figure:
-    """Cross-entropy bias and variance per method with their intervals over resampled test points,
-    for the experiments that compare the most methods, each at its widest width (docs/science.md#b-ce-decomposition)."""
+def plot_biasvar(biasvar: pd.DataFrame, methods: Methods | None = None, level: float | None = None) -> Figure:
+    """Cross-entropy bias and variance per method (its colour) and teacher (the marker) with their
+    ``level`` intervals over resampled test points, for the experiments that compare the most methods,
+    each at its widest width (docs/science.md#b-ce-decomposition)."""
     keys = figplan.method_comparisons(biasvar.to_dict("records"))
     df = _need(_select(biasvar, keys, ["experiment", "dataset", "student", "width"]), "biasvar").copy()
     groups = sorted(keys)
+    methods = methods or Methods()
     teachers = sorted(df["teacher"].unique(), key=lambda t: (t != NO_TEACHER, t))
-    tpal = dict(zip(teachers, sns.color_palette("colorblind", len(teachers))))
+    tmark = _teacher_markers(teachers)
     terms = [("ce_bias", "bias"), ("ce_variance", "variance")]
     _theme()
     n_methods = df["method"].nunique()
@@ -239,25 +314,30 @@ def plot_biasvar(biasvar: pd.DataFrame) -> Figure:
         g = df[(df["experiment"] == grp[0]) & (df["dataset"] == grp[1]) & (df["student"] == grp[2])
                & (df["width"] == grp[3])]
         distilled = set(g.loc[g["teacher"] != NO_TEACHER, "method"])
-        methods = sorted(g["method"].unique(), key=lambda m: (m in distilled, m))  # teacher-free methods first
-        xpos = {m: j for j, m in enumerate(methods)}
+        order = sorted(g["method"].unique(), key=lambda m: (m in distilled, m))  # teacher-free methods first
+        xpos = {m: j for j, m in enumerate(order)}
         for ax, (col, name) in zip(axes[2 * i:2 * i + 2], terms):
             step = 0.7 / max(len(teachers), 1)
             for k, t in enumerate(teachers):
                 c = g[g["teacher"] == t]
                 if c.empty:
                     continue
-                x = np.array([xpos[m] for m in c["method"]]) + (k - (len(teachers) - 1) / 2) * step
-                y = c[col].to_numpy(float)
-                err = np.vstack([y - c[f"{col}_lo"].to_numpy(float), c[f"{col}_hi"].to_numpy(float) - y])
-                ax.errorbar(x, y, yerr=np.clip(err, 0, None), fmt="o", ms=4, capsize=2, color=tpal[t],
-                            label="no teacher" if t == NO_TEACHER else f"teacher {t}")
-            ax.set_xticks(range(len(methods)))
-            ax.set_xticklabels(methods, rotation=35, ha="right")
+                for _, r in c.iterrows():
+                    x = xpos[r["method"]] + (k - (len(teachers) - 1) / 2) * step
+                    y = float(r[col])
+                    err = np.clip([[y - float(r[f"{col}_lo"])], [float(r[f"{col}_hi"]) - y]], 0, None)
+                    ax.errorbar([x], [y], yerr=err, fmt=tmark[t], ms=4, capsize=2, color=methods.color(r["method"]), label="_")
+            ax.set_xticks(range(len(order)))
+            ax.set_xticklabels([methods.name(m) for m in order], rotation=35, ha="right")
             ax.set_ylabel(f"CE {name}")
             ax.set_title(f"{name}: {grp[1]}, {grp[2]} m={grp[3]}")
-    fig.suptitle("Bias and variance of the cross-entropy per method (intervals over test points)")
-    _legend(fig, axes)
+    pct = f"{100 * level:g}% " if level else ""
+    fig.suptitle(f"Bias and variance of the cross-entropy per method ({pct}intervals over resampled test points)")
+    style = {("no teacher" if t == NO_TEACHER else f"teacher {t}"):
+             Line2D([], [], color="0.3", marker=tmark[t], ls="none") for t in teachers}
+    style.update({methods.name(m): Line2D([], [], color=methods.color(m), lw=6)
+                  for m in sorted(df["method"].unique(), key=lambda m: (methods.base(m), methods.tau(m) or 0))})
+    _legend(fig, axes, extra=style)
     return fig
 
 
@@ -271,42 +351,51 @@ def _teacher_name(t: str, ls: float) -> str:
     return f"{t} (LS teacher, ε={ls:g})" if ls > 0 else f"{t} (no LS)"
 
 
-def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str]) -> Figure:
+def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], methods: Methods | None = None
+                                    ) -> Figure:
     """Fraction of training samples that are regularization samples at the end of training against
-    τ, one colour per teacher (with / without label smoothing, LS); KD joined by a line, other
-    distilling methods (WSL, filtered KD) as other markers, nudged sideways (docs/science.md#b-regularization-samples)."""
+    τ. Colour: the method (as in every figure); marker and line style: the teacher (with / without
+    label smoothing, LS); per teacher a grey line joins the KD-kind points over τ; other distilling
+    methods (WSL, filtered KD) are nudged sideways (docs/science.md#b-regularization-samples)."""
     df, groups = _reg_groups(reg)
     df = df.copy()
+    methods = methods or Methods()
     df["teacher_name"] = [_teacher_name(t, ls) for t, ls in zip(df["teacher"], df["teacher_label_smoothing"])]
     df["kind"] = [kinds.get(m, m) for m in df["method"]]
     names = sorted(df["teacher_name"].unique(), key=lambda n: ("LS teacher" in n, n))
-    pal = dict(zip(names, sns.color_palette("colorblind", len(names))))
+    tmark = dict(zip(names, "osD^vP"))
+    tline = dict(zip(names, ["-", "--", ":", "-."] * 3))
     others = sorted(k for k in df["kind"].unique() if k != "kd")
-    markers = dict(zip(others, "sDvPX"))
     nudge = {k: 1.0 + 0.04 * (i + 1) for i, k in enumerate(others)}
     _theme()
-    fig, axes = _grid(len(groups), 3, w=5.0, h=3.4)
+    fig, axes = _grid(len(groups), 3, w=6.0 if len(groups) == 1 else 5.0, h=3.4)
     for ax, grp in zip(axes, groups):
         g = df[(df["experiment"] == grp[0]) & (df["dataset"] == grp[1]) & (df["student"] == grp[2])
                & (df["width"] == grp[3])]
         for name, c in g.groupby("teacher_name", sort=True):
             kd = c[c["kind"] == "kd"].groupby("temperature")["fraction_final"].mean()
             if len(kd):
-                ax.plot(kd.index, 100 * kd.to_numpy(), marker="o", color=pal[name], label=f"KD, {name}")
-            for kind, o in c[c["kind"] != "kd"].groupby("kind"):
-                ax.scatter(o["temperature"] * nudge[kind], 100 * o["fraction_final"], marker=markers.get(kind, "s"),
-                           color=pal[name], s=36, zorder=3, label=f"{kind}, {name}")
+                ax.plot(kd.index, 100 * kd.to_numpy(), color="0.55", ls=tline[name], lw=1, zorder=2,
+                        label=f"_KD over τ, {name}")
+            for m, o in c.groupby("method"):
+                x = o["temperature"] * nudge.get(kinds.get(m, m), 1.0)
+                ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.color(m), s=36, zorder=3,
+                           label="_")
         _log2_axis(ax, g["temperature"])
         ax.set_xlabel("temperature τ")
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{grp[1]}, {grp[2]} m={grp[3]}" + (f" ({grp[0]})" if len({k[0] for k in groups}) > 1 else ""))
     rule = df["rule"].iloc[0] if "rule" in df else "gt"
     fig.suptitle(f"Regularization samples at the end of training\nagainst τ (rule '{rule}')")
-    _legend(fig, axes, ncol=2)
+    extra = {methods.base(m): Line2D([], [], color=methods.color(m), marker="o", ls="none")
+             for m in sorted(df["method"].unique(), key=methods.base)}
+    extra.update({f"teacher {n}; KD over τ": Line2D([], [], color="0.55", ls=tline[n], marker=tmark[n], mfc="0.3",
+                                                   mec="0.3") for n in names})
+    _legend(fig, axes, ncol=2, extra=extra)
     return fig
 
 
-def plot_regularization_epochs(reg: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
+def plot_regularization_epochs(reg: pd.DataFrame, epochs: pd.DataFrame, methods: Methods | None = None) -> Figure:
     """Per-epoch fraction of regularization samples, one line per method, one panel per teacher
     (with / without label smoothing), for the same cells as the temperature figure."""
     df, groups = _reg_groups(reg)
@@ -314,7 +403,7 @@ def plot_regularization_epochs(reg: pd.DataFrame, epochs: pd.DataFrame) -> Figur
     ep = _need(ep, "regularization_epochs (no per-epoch counts for the selected cells)")
     panels = ep[["experiment", "dataset", "student", "width", "teacher", "teacher_label_smoothing"]].drop_duplicates()
     panels = panels.sort_values(["experiment", "dataset", "student", "width", "teacher_label_smoothing", "teacher"])
-    pal = _palette(ep["method"])
+    methods = methods or Methods()
     _theme()
     fig, axes = _grid(len(panels), 2, w=4.2, h=3.0, sharey=True)
     for ax, (_, p) in zip(axes, panels.iterrows()):
@@ -323,7 +412,10 @@ def plot_regularization_epochs(reg: pd.DataFrame, epochs: pd.DataFrame) -> Figur
         for m, c in g.groupby("method", sort=True):
             c = c.sort_values("epoch")
             tau = c["temperature"].iloc[0]
-            ax.plot(c["epoch"], 100 * c["fraction"], color=pal[m], lw=1.2, label=f"{m} (τ={tau:g})")
+            ax.plot(c["epoch"], 100 * c["fraction"], color=methods.color(m), lw=1.2,
+                    ls=["-", "--", ":", "-."][sorted(g.loc[g["method"].map(methods.base) == methods.base(m),
+                                                         "temperature"].unique()).index(tau) % 4],
+                    label=f"{methods.base(m)} (τ={tau:g})")
         ax.set_xlabel("epoch")
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{_teacher_name(p['teacher'], p['teacher_label_smoothing'])}\n{p['dataset']}, {p['student']} "
@@ -404,32 +496,39 @@ def hardest_datasets(neurons: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def plot_training_curves(curves: pd.DataFrame, hardest: dict[str, str]) -> Figure:
-    """Training loss and 0-1 error per epoch (mean ± std over replicates) for each experiment's
-    hardest data set, hard vs KD, widest width solid and narrowest dashed."""
+def plot_training_curves(curves: pd.DataFrame, hardest: dict[str, str], methods: Methods | None = None) -> Figure:
+    """Training curves (mean ± std over replicates) for each experiment's hardest data set, hard vs
+    KD, widest width solid and narrowest dashed. Left: each method's training loss divided by its
+    mean at the first epoch (methods minimise different objectives, whose levels are not comparable;
+    their shapes are); right: the 0-1 training error, comparable across methods."""
     keep = np.array([hardest.get(e) == d for e, d in zip(curves["experiment"], curves["dataset"])], dtype=bool)
     df = _need(curves[keep] if len(curves) else curves, "training_curves").copy()
-    df["label"] = _labels(df)
+    methods = methods or Methods()
+    df["label"] = _labels(df, methods)
+    first = df[df["epoch"] == df["epoch"].min()].groupby(CELL)["loss"].mean().rename("loss0")
+    df = df.merge(first, left_on=CELL, right_index=True, how="left")
+    df["loss_rel"] = df["loss"] / df["loss0"].where(df["loss0"].abs() > 0)
     rows = sorted(df[["experiment", "dataset"]].drop_duplicates().itertuples(index=False, name=None))
-    pal = _palette(df["label"])
     _theme()
     fig, axes = _grid(2 * len(rows), 2, w=4.4, h=2.8)
     for i, (exp, ds) in enumerate(rows):
         g = df[(df["experiment"] == exp) & (df["dataset"] == ds)]
         widths = sorted(g["width"].unique())
-        for ax, (col, name) in zip(axes[2 * i:2 * i + 2], [("loss", "training loss"), ("err", "training 0-1 error")]):
-            for (lab, st, w), c in g.groupby(["label", "student", "width"], sort=True):
+        for ax, (col, name) in zip(axes[2 * i:2 * i + 2], [("loss_rel", "training loss / its first epoch's"),
+                                                              ("err", "training 0-1 error")]):
+            for (lab, m, st, w), c in g.groupby(["label", "method", "student", "width"], sort=True):
                 s = c.groupby("epoch")[col].agg(["mean", "std"]).fillna(0)
                 widest = w == widths[-1]  # the legend shows the solid line; the style legend says what dashes are
-                ax.plot(s.index, s["mean"], color=pal[lab], ls="-" if widest else "--", lw=1.2,
+                ax.plot(s.index, s["mean"], color=methods.color(m), ls="-" if widest else "--", lw=1.2,
                         label=lab if widest else f"_{lab}")
-                low = s["mean"] - s["std"] if col == "loss" else (s["mean"] - s["std"]).clip(lower=0)
-                ax.fill_between(s.index, low, s["mean"] + s["std"], color=pal[lab], alpha=0.15, lw=0)
+                low = (s["mean"] - s["std"]).clip(lower=0)
+                ax.fill_between(s.index, low, s["mean"] + s["std"], color=methods.color(m), alpha=0.15, lw=0)
             ax.set_xlabel("epoch")
             ax.set_ylabel(name)
             m = f"m={widths[-1]}" if len(widths) == 1 else f"m={widths[-1]} solid, m={widths[0]} dashed"
             ax.set_title(f"{ds} ({exp}): {m}")
-    fig.suptitle("Training curves of the hardest data set per experiment (mean ± std over replicates)")
+    fig.suptitle("Training curves of the hardest data set per experiment (mean ± std over replicates);\n"
+                 "loss relative to each method's first epoch, since the methods' objectives differ")
     style = {"widest width": Line2D([], [], color="0.3", ls="-"),
              "narrowest width": Line2D([], [], color="0.3", ls="--")}
     _legend(fig, axes, ncol=5, extra=style)

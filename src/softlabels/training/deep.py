@@ -280,8 +280,10 @@ def train_group(
                 hist.reg[rule].append((reg[rule] * (n_r / seen)).cpu().numpy())
         if use_val:
             zv = result.logits(Xv).to(device)
-            vl = ce_per_sample(zv, yv).mean(-1) if selection == "val_loss" else (zv.argmax(-1) != yv).float().mean(-1)
-            hist.val_loss.append(ce_per_sample(zv, yv).mean(-1).cpu().numpy())
+            v_ce, v_err = ce_per_sample(zv, yv).mean(-1), (zv.argmax(-1) != yv).float().mean(-1)
+            vl = v_ce if selection == "val_loss" else v_err
+            hist.val_loss.append(v_ce.cpu().numpy())
+            val_rec = {"val_loss": float(v_ce.mean()), "val_acc": float(1 - v_err.mean())}
             # a replicate whose patience ran out is finished: later epochs cannot change its result
             better = vl < best_val
             if patience:
@@ -295,7 +297,8 @@ def train_group(
             if patience and bool((waited > patience).all()):
                 break
         if on_epoch is not None:
-            on_epoch(epoch, {"loss": float(hist.loss[-1].mean()), "err": float(hist.err[-1].mean())})
+            on_epoch(epoch, {"loss": float(hist.loss[-1].mean()), "err": float(hist.err[-1].mean()),
+                             **(val_rec if use_val else {})})
 
     final = {k: (best[k] if use_val else v.detach()) for k, v in {**params, **buffers}.items()}
     result.params = {k: final[k] for k in params}

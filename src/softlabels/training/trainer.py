@@ -253,7 +253,9 @@ class _Records:
             for rule, c in reg.items():
                 self.hist.reg[rule].append(c[i])
             if self.on_epoch is not None:
-                self.on_epoch(epoch, {"loss": float(loss[i].mean()), "err": float(err[i].mean())})
+                val = self.hist.val_loss[epoch] if epoch < len(self.hist.val_loss) else None  # computed already
+                self.on_epoch(epoch, {"loss": float(loss[i].mean()), "err": float(err[i].mean()),
+                                      **({"val_loss": float(val.mean())} if val is not None else {})})
         if self.weights is not None:  # the weights now: those after the chunk's last epoch
             self.guard.check_weights(self.weights(), epochs[-1])
 

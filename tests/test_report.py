@@ -1,0 +1,96 @@
+"""The tables as people see them in the report: each table's small HTML page (title, note, rounded
+numbers, compact intervals) beside its unchanged CSV, and the report of the tiny run rendered by a
+real browser (headless Chromium), landing page and a table page."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import snakemake
+
+from softlabels.analysis import tables as T
+from softlabels.pipeline.tables import write_table
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+
+def _table() -> T.Table:
+    df = pd.DataFrame({"method": ["hard", "kd <τ>"], "width": [2, 8], "ce_bias": [0.512345678, np.nan],
+                       "ce_bias_lo": [0.4012345, np.nan], "ce_bias_hi": [0.6098765, np.nan],
+                       "bias_shift_vs_direct": [0.1, 0.2], "bias_shift_lo": [0.05, 0.1], "bias_shift_hi": [0.2, 0.3],
+                       "acc": [97.123456, 12345678.9]})
+    return T.Table(df, "Bias & variance", "Intervals: 95% over resampled test points.")
+
+
+def test_table_html_is_a_readable_page():
+    page = T.html(_table())
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page and "<table>" in page
+    assert "<h1>Bias &amp; variance</h1>" in page and "Intervals: 95% over resampled test points." in page
+    assert "kd &lt;τ&gt;" in page  # escaped
+    assert "<th>ce_bias [lo, hi]</th>" in page and "ce_bias_lo" not in page  # one column per interval
+    assert "0.5123 [0.401, 0.61]" in page  # 4 significant digits, the interval's ends 3
+    assert "<th>bias_shift_vs_direct [lo, hi]</th>" in page and "0.1 [0.05, 0.2]" in page
+    assert ">97.12<" in page and ">12345679<" in page and ">–<" in page  # missing: an en dash
+    long = T.Table(pd.DataFrame({"epoch": range(30)}), "long")
+    assert "The first 10 of 30 rows" in T.html(long, max_rows=10)
+
+
+def test_write_table_keeps_the_csv_and_adds_the_html(tmp_path):
+    t = _table()
+    write_table(t, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_bytes() == t.frame.to_csv(index=False).encode()  # the CSV is unchanged
+    assert (tmp_path / "t.html").read_text() == T.html(t)
+    assert (tmp_path / "t.md").read_text().startswith("# Bias & variance")
+
+
+def _screenshot(page: Path, png: Path) -> None:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={tempfile.mkdtemp()}",
+           "--virtual-time-budget=5000", f"--screenshot={png}", "--window-size=1400,1000", page.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0 and png.exists(), proc.stderr[-2000:]
+
+
+def _non_trivial_png(png: Path) -> None:
+    from matplotlib.image import imread
+
+    img = imread(png)
+    assert img.shape[:2] == (1000, 1400), img.shape
+    assert len(np.unique(img.reshape(-1, img.shape[-1])[::97], axis=0)) > 20, f"{png}: a blank page"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+def test_report_shows_the_tables_in_a_browser(tiny_copy, tmp_path):
+    snakemake(tiny_copy, "--configfile", str(tiny_copy / "config.yaml"), "--report", "report.html")
+    report = tiny_copy / "report.html"
+    html = report.read_text()
+    for name in ("neurons", "biasvar", "regularization_epochs", "wsl"):
+        page = (tiny_copy / "results" / "tables" / f"{name}.html").read_text()
+        assert "<table>" in page and "<h1>" in page
+        assert f"filename={name}.html" in html  # embedded in the report, shown inline
+    biasvar = (tiny_copy / "results" / "tables" / "biasvar.html").read_text()
+    assert "Bias-variance decomposition" in biasvar and "ce_bias [lo, hi]" in biasvar
+    assert re.search(r"<td class=\"num\">0\.\d{1,4} \[0\.\d{1,3}, 0\.\d{1,3}\]</td>", biasvar), biasvar[:3000]
+
+    _screenshot(report, tmp_path / "landing.png")
+    _non_trivial_png(tmp_path / "landing.png")
+    # the page a click on a table opens: the report's own view of that result
+    path = "results/tables/biasvar.html"
+    show = (f'<script>setTimeout(function () {{ app.setView({{navbarMode: "resultinfo", content: "html", '
+            f'contentPath: results["{path}"].data_uri, resultPath: "{path}"}}); }}, 300);</script>')
+    table_page = tiny_copy / "report_table.html"
+    table_page.write_text(html[:html.rindex("</body>")] + show + html[html.rindex("</body>"):])
+    _screenshot(table_page, tmp_path / "table.png")
+    _non_trivial_png(tmp_path / "table.png")
+    keep = Path(tempfile.gettempdir()) / "softlabels-report-screenshots"  # for people to look at
+    keep.mkdir(exist_ok=True)
+    for f in ("landing.png", "table.png"):
+        shutil.copy(tmp_path / f, keep / f)
