@@ -69,7 +69,9 @@ def measure_margin(snk: Any) -> None:
     if d["y_train"].max() > 1:
         rep = {"gamma": float("nan"), "gamma_is": "not defined: the margin is for binary tasks"}
     else:
-        rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=snk.params.p["max_points"])
+        p = dict(snk.params.p)  # the solver's settings (docs/science.md#a-margin-solve) may be given beside max_points
+        solver = {k: p[k] for k in ("n_directions", "max_iter", "rel_tol", "fresh_directions", "max_seconds") if k in p}
+        rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=p["max_points"], **solver)
     io.write_json(snk.output[0], {**rep, "provenance": io.provenance(dict(snk.params.p))})
 
 
