@@ -70,7 +70,8 @@ def measure_margin(snk: Any) -> None:
         rep = {"gamma": float("nan"), "gamma_is": "not defined: the margin is for binary tasks"}
     else:
         p = dict(snk.params.p)  # the solver's settings (docs/science.md#a-margin-solve) may be given beside max_points
-        solver = {k: p[k] for k in ("n_directions", "max_iter", "rel_tol", "fresh_directions", "max_seconds") if k in p}
+        keys = ("n_directions", "max_iter", "rel_tol", "fresh_directions", "max_work", "max_seconds")
+        solver = {k: p[k] for k in keys if k in p}
         rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=p["max_points"], **solver)
     io.write_json(snk.output[0], {**rep, "provenance": io.provenance(dict(snk.params.p))})
 

@@ -80,7 +80,7 @@ def max_margin(K: np.ndarray, y: np.ndarray, C: float = 1e8, max_iter: int = 200
 
 def kernel_margin_report(X: np.ndarray, y: np.ndarray, max_points: int = 2000, n_directions: int = 4000,
                          max_iter: int = 500, rel_tol: float = 1e-3, fresh_directions: int = 20000,
-                         max_seconds: float = 120.0) -> dict[str, Any]:
+                         max_work: float = 1e11, max_seconds: float = float("inf")) -> dict[str, Any]:
     """γ of a data set's training inputs: solved (Monte-Carlo program), with an upper bound (SVM on H) and a
     lower bound (the solver's certificate on fresh directions, or half the linear margin if larger).
 
@@ -96,7 +96,7 @@ def kernel_margin_report(X: np.ndarray, y: np.ndarray, max_points: int = 2000, n
     lin = max_margin(X @ X.T, y)
     lower_linear = max(lin["margin"], 0.0) / 2
     mc = solve_mc_margin(X, y, n_directions=n_directions, max_iter=max_iter, rel_tol=rel_tol,
-                         fresh_directions=fresh_directions, max_seconds=max_seconds)
+                         fresh_directions=fresh_directions, max_work=max_work, max_seconds=max_seconds)
     lower = max(lower_linear, mc["population_lower"])
     return {
         "gamma": mc["primal"],
@@ -112,6 +112,7 @@ def kernel_margin_report(X: np.ndarray, y: np.ndarray, max_points: int = 2000, n
         "gamma_mc_dual": mc["dual"],
         "gamma_mc_directions": mc["n_directions"],
         "gamma_mc_iterations": mc["iterations"],
+        "gamma_mc_converged": mc["converged"],
         "gamma_mc_seconds": mc["seconds"],
         "gamma_mc_support": mc["n_support"],
         "gamma_certificate": mc["population_min"],

@@ -158,11 +158,17 @@ class MCMarginProblem:
 
 
 def solve_mc_margin(X: np.ndarray, y: np.ndarray, n_directions: int = 4000, seed: int = 0, max_iter: int = 500,
-                    rel_tol: float = 1e-3, fresh_directions: int = 20000,
+                    rel_tol: float = 1e-3, fresh_directions: int = 20000, max_work: float = 1e11,
                     max_seconds: float = float("inf")) -> dict[str, float]:
-    """Solve the program and estimate its certificate's population margin; ‖x‖ ≤ 1 is assumed."""
+    """Solve the program and estimate its certificate's population margin; ‖x‖ ≤ 1 is assumed.
+
+    The iterations are capped by ``max_iter`` and by a work budget: an iteration costs about 3·n·M·d
+    multiply-adds, and at most ``max_work`` of them are spent (so high-dimensional data sets stop early, with
+    a wider gap, but the result stays deterministic; ``max_seconds`` is a wall-clock cap, off by default).
+    """
     prob = MCMarginProblem(X, y, n_directions, seed)
-    sol = prob.solve(max_iter, rel_tol, max_seconds)
+    per_iter = 3.0 * prob.A.size * prob.X.shape[1]
+    sol = prob.solve(max(1, min(max_iter, int(max_work // per_iter))), rel_tol, max_seconds)
     mean, se = prob.population_margins(sol.lam, fresh_directions)
     i = int(np.argmin(mean))
     return {
@@ -171,4 +177,5 @@ def solve_mc_margin(X: np.ndarray, y: np.ndarray, n_directions: int = 4000, seed
         "population_min": float(mean[i]), "population_se": float(se[i]),
         "population_lower": float(np.min(mean - 3 * se)),
         "n_support": int(np.sum(sol.lam > 1e-6 * sol.lam.max())),
+        "converged": bool(sol.gap <= rel_tol * abs(sol.dual)),
     }
