@@ -100,11 +100,29 @@ def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits:
     log.info("teacher %s on %s: accuracy %s (%.1fs)", snk.wildcards.teacher, snk.wildcards.dataset, acc, seconds)
 
 
+def kernel_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray]) -> None:
+    """Paper A's kernel-limit teacher (docs/science.md#kernel-teacher): logits [0, z] on every split, z the
+    kernel target's values E_w[1(wᵀx > 0) v(w)ᵀx] stored with the data, so softmax gives σ(z) for class 1.
+    Nothing is trained; the checkpoint holds only what it is."""
+    from softlabels.data.common import SPLITS
+
+    splits = [s for s in SPLITS if f"X_{s}" in d]
+    if any(f"z_{s}" not in d for s in splits):
+        raise ConfigError(f"teacher {snk.wildcards.teacher!r}: model kernel needs a data set with target kernel "
+                          f"(kind synthetic, target: kernel), which stores the kernel values z; data set "
+                          f"{snk.wildcards.dataset!r} has none")
+    logits = {s: np.stack([np.zeros_like(d[f"z_{s}"]), d[f"z_{s}"]], 1).astype(np.float32) for s in splits}
+    write_teacher(snk, p, d, logits, {"model": "kernel", "n_classes": 2}, 0, 0.0, "cpu", model="kernel",
+                  max_abs_z=float(max(np.abs(d[f"z_{s}"]).max() for s in splits)))
+
+
 def train_teacher(snk: Any) -> None:
+    p = dict(snk.params.p)
+    if p["model"] == "kernel":
+        return kernel_teacher(snk, p, load_data(snk.input.data))
     from softlabels.data.common import SPLITS, n_classes
     from softlabels.training.trainer import train_mlp
 
-    p = dict(snk.params.p)
     device = select_device(p["compute"])
     d = load_data(snk.input.data)
     C = n_classes(d)
