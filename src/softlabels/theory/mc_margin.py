@@ -75,6 +75,8 @@ class MCMarginProblem:
     def smoothed_value(G: np.ndarray, mu: float) -> float:
         """D_μ = (1/M) Σ_k h_μ(‖g_k‖), h_μ(r) = r for r ≥ μ and r²/(2μ) + μ/2 below: D ≤ D_μ ≤ D + μ/2."""
         r = np.linalg.norm(G, axis=1)
+        if mu <= 0:
+            return float(r.mean())
         return float(np.where(r >= mu, r, r * r / (2 * mu) + mu / 2).mean())
 
     def margins(self, G: np.ndarray, mu: float = 0.0) -> np.ndarray:
@@ -113,11 +115,11 @@ class MCMarginProblem:
                 best_d = min(best_d, self.dual_value(G_y))
             if best_d - best_p <= rel_tol * abs(best_d) or time.time() - t0 > max_seconds:
                 break
-            f_y = self.smoothed_value(G_y, mu) if mu > 0 else float(yv @ m_y)
+            f_y = self.smoothed_value(G_y, mu)
             while True:  # backtracking on the local Lipschitz constant
                 new = project_simplex(yv - m_y / L)
                 G_new = self.g(new)
-                f_new = self.smoothed_value(G_new, mu) if mu > 0 else self.dual_value(G_new)
+                f_new = self.smoothed_value(G_new, mu)
                 step = new - yv
                 if f_new <= f_y + m_y @ step + 0.5 * L * (step @ step) + 1e-15 * abs(f_y):
                     break
