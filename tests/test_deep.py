@@ -54,7 +54,7 @@ HP = dict(model="vgg2+3", width=4, optimizer="adam", lr=0.01, momentum=0.9, weig
 
 def test_registry_matches_the_config_and_the_schema():
     schema = yaml.safe_load(SCHEMA.read_text())
-    assert set(schema["$defs"]["model"]["enum"]) == {"mlp", *MODELS}
+    assert set(schema["$defs"]["model"]["enum"]) == {"mlp", "kernel", *MODELS}
     assert {k: s.base_width for k, s in MODELS.items()} == deep_models()
     assert set(PARAM_RANGE) == set(MODELS)
 

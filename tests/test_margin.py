@@ -48,4 +48,7 @@ def test_report_brackets_gamma_between_its_bounds():
     rep = kernel_margin_report(d["X_train"], d["y_train"])
     assert 0 < rep["gamma_lower"] <= rep["svm_margin"] <= rep["svm_margin_upper"] * (1 + 1e-6)
     assert rep["gamma_lower"] >= 0.15 / 2 - 1e-6  # linear margin >= requested margin, halved
-    assert "upper bound" in rep["gamma_is"] and "lower bound" in rep["gamma_lower_is"]
+    assert "upper bound" in rep["gamma_upper_is"] and "lower bound" in rep["gamma_lower_is"]
+    assert rep["gamma_upper"] == rep["svm_margin_upper"] and rep["gamma_lower_linear"] >= 0.15 / 2 - 1e-6
+    assert rep["gamma_lower"] <= rep["gamma"] <= rep["gamma_upper"] + 4 * rep["gamma_certificate_se"]
+    assert "solved" in rep["gamma_is"] and 0 <= rep["gamma_gap"] <= 1e-3 * rep["gamma_mc_dual"] + 1e-12

@@ -31,7 +31,7 @@ def test_neurons_table(tiny_run, cfg):
     assert df["train_err_mean_iter"].between(0, 1).all() and df["test_acc_mean"].between(0, 1).all()
     margins = {d: json.loads((tiny_run / f"results/data/{d}/margin.json").read_text()) for d in cfg["datasets"]}
     for _, row in df.iterrows():
-        assert row["gamma"] == pytest.approx(margins[row["dataset"]]["svm_margin"])
+        assert row["gamma"] == pytest.approx(margins[row["dataset"]]["gamma"])
         r = read_npz(tiny_run / C.Cell(row["dataset"], row["teacher"], row["method"], row["student"],
                                        int(row["width"])).path / "replicates.npz")
         assert row["train_err_mean_iter"] == pytest.approx(r["train_err"].mean())

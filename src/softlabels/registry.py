@@ -58,6 +58,8 @@ MODELS: dict[str, ModelKind] = {
     "vgg2+3": ModelKind(True, 32, "paper A's student: 2 conv layers (BN) + 3 FC layers"),
     **{f"resnet{d}": ModelKind(True, 16, f"CRD's resnet{d} (CIFAR)") for d in (8, 14, 20, 32, 44, 56, 110)},
     **{f"resnet{d}x4": ModelKind(True, 32, f"CRD's resnet{d}x4 (CIFAR)") for d in (8, 32)},
+    # a teacher only, with nothing to train (base width 0: none); docs/science.md#kernel-teacher
+    "kernel": ModelKind(False, 0, "paper A's kernel-limit teacher: logits [0, z] with z the kernel target's values"),
 }
 
 

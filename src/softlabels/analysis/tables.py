@@ -171,7 +171,7 @@ def neuron_rows(cells: list[dict[str, Any]], replicates: list[Arrays], margins: 
         m = margins[cell["dataset"]]
         rows.append({
             **cell,
-            "gamma": m.get("gamma"), "gamma_lower": m.get("gamma_lower"),
+            "gamma": m.get("gamma"), "gamma_lower": m.get("gamma_lower"), "gamma_upper": m.get("gamma_upper"),
             "train_err_mean_iter": float(r["train_err"].mean()),
             "train_err_final": float(r["train_err"][:, -1].mean()),
             "final_train_loss": float(r["train_loss"][:, -1].mean()),
@@ -247,7 +247,9 @@ def neuron_tables(p: dict[str, Any], replicates: list[Arrays], margins: dict[str
     out = {}
     out["neurons"] = Table(df, "Students per width",
                 "train_err_mean_iter: 0-1 training error averaged over iterations and replicates (docs/science.md#a-neurons-needed). "
-                "gamma: SVM margin on the limiting kernel (an upper bound on γ); gamma_lower: a lower bound.")
+                "gamma: γ solved by the Monte-Carlo program of Assumption 1 (docs/science.md#a-margin-solve); "
+                "gamma_lower / gamma_upper: a lower bound (its certificate on fresh directions, or half the linear "
+                "margin) and an upper bound (SVM margin on the limiting kernel).")
     needed = neurons_needed(df, p["epsilons"])
     needed["m_star"] = needed["m_star"].astype("Int64")
     out["needed"] = Table(needed, "Neurons needed m*(ε)",

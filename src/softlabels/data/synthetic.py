@@ -1,5 +1,9 @@
-"""The margin-controlled synthetic generator (docs/science.md#3-synthetic-data): points on the unit
-sphere labelled by a fixed target function, with the points near its boundary rejected."""
+"""The margin-controlled synthetic generator (docs/science.md#synthetic-data): points on the unit
+sphere labelled by a fixed target function, with the points near its boundary rejected.
+
+The ``kernel`` target (docs/science.md#kernel-target) is a function of paper A's limiting kernel class,
+z(x) = E_w[1(wᵀx > 0) v(w)ᵀx] for an explicit map v with ‖v(w)‖ ≤ 1, so rejecting |z| < margin
+certifies that the data's margin γ (Assumption 1) is at least the requested margin."""
 
 from __future__ import annotations
 
@@ -17,11 +21,29 @@ def unit_sphere(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def kernel_component(X: np.ndarray, U: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """E_w[1(wᵀx > 0) sign(a_jᵀw)] (u_jᵀx) for w ~ N(0, I), every point x (rows of X) and pair (u_j, a_j).
+
+    With θ = ∠(a, x): P(wᵀx > 0, aᵀw > 0) = (π − θ)/(2π) and P(wᵀx > 0) = ½, so
+    E[1(wᵀx > 0) sign(aᵀw)] = (π − θ)/(2π) − θ/(2π) = (π − 2θ)/(2π) = arcsin(cos θ)/π.
+    Returns an (n, J) array.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    nx = np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-300)
+    cos = np.clip((X / nx) @ A.T, -1.0, 1.0)
+    return (X @ U.T) * np.arcsin(cos) / np.pi
+
+
 class TargetFunction:
     """The fixed labelling function f*: a unit linear direction or a small random ReLU network.
 
     The ReLU target is f*(x) = (1/sqrt(k)) * sum_j c_j relu(v_j . x) - b with c_j = +-1 in equal numbers
     and b its median over the sphere, so the classes are balanced.
+
+    The kernel target is z(x) = E_w[1(wᵀx > 0) v(w)ᵀx] with v(w) = Σ_j c_j u_j sign(a_jᵀw), J = ``hidden``
+    pairs of unit vectors with u_j ⟂ a_j, and c_j Gaussian normalised to Σ|c_j| = 1, so ‖v(w)‖ ≤ 1 for
+    every w. In closed form z(x) = Σ_j c_j (u_jᵀx)(π − 2∠(a_j, x))/(2π) (``kernel_component``). It has no
+    offset (an offset is not of the form E[φ_xᵀv]); u_j ⟂ a_j makes its mean over the sphere exactly 0.
     """
 
     def __init__(self, kind: str, dim: int, rng: np.random.Generator, hidden: int = 8):
@@ -35,12 +57,25 @@ class TargetFunction:
             self.c = np.concatenate([np.ones(hidden // 2), -np.ones(hidden // 2)]) / np.sqrt(hidden)
             self.b = 0.0
             self.b = float(np.median(self(unit_sphere(rng, 20000, dim))))
+        elif kind == "kernel":
+            self.A = unit_sphere(rng, hidden, dim)
+            U = rng.standard_normal((hidden, dim))
+            U -= np.sum(U * self.A, axis=1, keepdims=True) * self.A  # u_j ⟂ a_j: mean of z over the sphere is 0
+            self.U = U / np.linalg.norm(U, axis=1, keepdims=True)
+            c = rng.standard_normal(hidden)
+            self.c = c / np.abs(c).sum()
         else:
-            raise ConfigError(f"target must be 'linear' or 'relu', got {kind!r}")
+            raise ConfigError(f"target must be 'linear', 'relu' or 'kernel', got {kind!r}")
+
+    def v(self, w: np.ndarray) -> np.ndarray:
+        """The kernel target's map v(w) = Σ_j c_j u_j sign(a_jᵀw), one row per row of w (norm ≤ 1)."""
+        return (np.sign(w @ self.A.T) * self.c) @ self.U
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "linear":
             return x @ self.u
+        if self.kind == "kernel":
+            return kernel_component(x, self.U, self.A) @ self.c
         return np.maximum(x @ self.V.T, 0.0) @ self.c - self.b
 
 
@@ -49,6 +84,8 @@ def make_synthetic(p: dict[str, Any]) -> Arrays:
 
     Keys of ``p`` (config ``datasets.<name>``): dim, n_train, n_val, n_test, margin, target,
     target_hidden, label_noise, seed. Label noise flips each label (every split) with that probability.
+    The kernel target also stores its values z(x) on every split as ``z_<split>`` (float64), the logits of
+    the kernel-limit teacher (docs/science.md#kernel-teacher).
     """
     rng = np.random.default_rng(p["seed"])
     dim, margin = p["dim"], p["margin"]
@@ -59,6 +96,8 @@ def make_synthetic(p: dict[str, Any]) -> Arrays:
     while have < need:
         x = unit_sphere(rng, 4096, dim)
         drawn += len(x)
+        if p["target"] == "kernel":  # test the points as stored, so min |z| >= margin holds for the float32 data
+            x = x.astype(np.float32).astype(np.float64)
         x = x[np.abs(f(x)) >= margin]
         kept.append(x)
         have += len(x)
@@ -73,4 +112,8 @@ def make_synthetic(p: dict[str, Any]) -> Arrays:
     y = (fx > 0).astype(np.int64)
     flip = rng.random(need) < p.get("label_noise", 0.0)
     y = np.where(flip, 1 - y, y)
-    return split_head(X, y, p["n_train"], p.get("n_val", 0))
+    out = split_head(X, y, p["n_train"], p.get("n_val", 0))
+    if p["target"] == "kernel":
+        z = split_head(X, fx, p["n_train"], p.get("n_val", 0))
+        out.update({f"z_{k[2:]}": v for k, v in z.items() if k.startswith("y_")})
+    return out

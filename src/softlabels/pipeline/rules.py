@@ -99,7 +99,10 @@ def measure_margin(snk: Any) -> None:
     if d["y_train"].max() > 1:
         rep = {"gamma": float("nan"), "gamma_is": "not defined: the margin is for binary tasks"}
     else:
-        rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=snk.params.p["max_points"])
+        p = dict(snk.params.p)  # the solver's settings (docs/science.md#a-margin-solve) may be given beside max_points
+        keys = ("n_directions", "max_iter", "rel_tol", "fresh_directions", "max_work", "max_seconds")
+        solver = {k: p[k] for k in keys if k in p}
+        rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=p["max_points"], **solver)
     io.write_json(snk.output[0], {**rep, "provenance": io.provenance(dict(snk.params.p))})
 
 
@@ -124,17 +127,35 @@ def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits:
     io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
                                                  accuracy=acc, best_epoch=best_epoch, seconds=seconds, device=device,
                                                  **extra))
-    log.info("teacher %s on %s: accuracy %s; best epoch %d of %d; %s on %s", snk.wildcards.teacher,
-             snk.wildcards.dataset, ", ".join(f"{s} {100 * a:.2f}%" for s, a in acc.items()), best_epoch + 1,
-             p["epochs"], duration(seconds), device)
+    trained = f"best epoch {best_epoch + 1} of {p['epochs']}; " if "epochs" in p else "not trained; "
+    log.info("teacher %s on %s: accuracy %s; %s%s on %s", snk.wildcards.teacher, snk.wildcards.dataset,
+             ", ".join(f"{s} {100 * a:.2f}%" for s, a in acc.items()), trained, duration(seconds), device)
+
+
+def kernel_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray]) -> None:
+    """Paper A's kernel-limit teacher (docs/science.md#kernel-teacher): logits [0, z] on every split, z the
+    kernel target's values E_w[1(wᵀx > 0) v(w)ᵀx] stored with the data, so softmax gives σ(z) for class 1.
+    Nothing is trained; the checkpoint holds only what it is."""
+    from softlabels.data.common import SPLITS
+
+    splits = [s for s in SPLITS if f"X_{s}" in d]
+    if any(f"z_{s}" not in d for s in splits):
+        raise ConfigError(f"teacher {snk.wildcards.teacher!r}: model kernel needs a data set with target kernel "
+                          f"(kind synthetic, target: kernel), which stores the kernel values z; data set "
+                          f"{snk.wildcards.dataset!r} has none")
+    logits = {s: np.stack([np.zeros_like(d[f"z_{s}"]), d[f"z_{s}"]], 1).astype(np.float32) for s in splits}
+    write_teacher(snk, p, d, logits, {"model": "kernel", "n_classes": 2}, 0, 0.0, "cpu", model="kernel",
+                  max_abs_z=float(max(np.abs(d[f"z_{s}"]).max() for s in splits)))
 
 
 @names_its_cell
 def train_teacher(snk: Any) -> None:
+    p = dict(snk.params.p)
+    if p["model"] == "kernel":
+        return kernel_teacher(snk, p, load_data(snk.input.data))
     from softlabels.data.common import SPLITS, n_classes
     from softlabels.training.trainer import train_mlp
 
-    p = dict(snk.params.p)
     device = select_device(p["compute"])
     d = load_data(snk.input.data)
     C = n_classes(d)
