@@ -130,3 +130,22 @@ def test_scaling_table_without_fits_still_names_its_columns(tmp_path):
     with pytest.raises(ValueError, match="has no columns"):
         write_table(Table(pd.DataFrame()), tmp_path / "broken.csv")
     assert not (tmp_path / "broken.csv").exists()
+
+
+def test_scaling_refuses_a_slope_through_floors_or_a_flat_grid():
+    """m* at the narrowest width is an upper bound, and equal m* everywhere carry no slope: no fitted number."""
+    import pandas as pd
+
+    from softlabels.analysis.tables import scaling
+
+    def needed(m_stars, reached):
+        return pd.DataFrame([{"experiment": "n", "dataset": f"d{i}", "teacher": "none", "method": "hard",
+                              "student": "theory", "gamma": g, "epsilon": 0.1, "m_star": m, "reached": r}
+                             for i, (g, m, r) in enumerate(zip([0.2, 0.1, 0.05], m_stars, reached))])
+
+    fit = scaling(needed([4, 16, 64], ["yes"] * 3), {"hard": "hard"}, 0.95).iloc[0]
+    assert fit["slope"] == pytest.approx(2.0) and fit["note"] == ""
+    floor = scaling(needed([2, 16, 64], ["at the narrowest width (m* ≤ it)", "yes", "yes"]), {"hard": "hard"}, 0.95)
+    assert floor["slope"].isna().all() and "upper bound" in floor["note"].iloc[0]
+    flat = scaling(needed([8, 8, 8], ["yes"] * 3), {"hard": "hard"}, 0.95)
+    assert flat["slope"].isna().all() and "same m*" in flat["note"].iloc[0]

@@ -112,6 +112,8 @@ def student_inputs(wildcards):
     inputs = {"data": data_path(wildcards.dataset)}
     if wildcards.teacher != C.NO_TEACHER:
         inputs["teacher"] = teacher_logits_path(wildcards.dataset, wildcards.teacher)
+    if config["students"][wildcards.student].get("radius") == "auto":  # B from the data set's solved margin
+        inputs["margin"] = f"results/data/{wildcards.dataset}/margin.json"
     return inputs
 
 

@@ -189,9 +189,11 @@ def neurons_needed(df: pd.DataFrame, epsilons: list[float]) -> pd.DataFrame:
         g = g.sort_values("width")
         for eps in epsilons:
             ok = g[g["train_err_mean_iter"] <= eps]
+            floor = len(ok) and ok["width"].iloc[0] == g["width"].iloc[0]
             rows.append({**dict(zip(keys, k)), "gamma": g["gamma"].iloc[0], "epsilon": eps,
                          "m_star": int(ok["width"].iloc[0]) if len(ok) else None,
-                         "reached": "yes" if len(ok) else f"not reached (widest {int(g['width'].max())})"})
+                         "reached": ("at the narrowest width (m* ≤ it)" if floor else "yes") if len(ok)
+                         else f"not reached (widest {int(g['width'].max())})"})
     return pd.DataFrame(rows)
 
 
@@ -232,11 +234,17 @@ def scaling(needed: pd.DataFrame, kinds: dict[str, str], level: float) -> pd.Dat
         x = np.log(1.0 / ok["gamma"].to_numpy(float))
         y = np.log(ok["m_star"].to_numpy(float))
         slope, lo, hi, icpt = fit_slope(x, y, level)
+        note = "" if not math.isnan(slope) else "needs m* reached on >= 3 data sets with distinct γ"
+        floors = ok["reached"].astype(str).str.startswith("at the narrowest")
+        if not math.isnan(slope) and (floors.any() or np.ptp(y) == 0):
+            # an m* at the narrowest width is only an upper bound, and equal m* everywhere carry no slope
+            slope = lo = hi = icpt = math.nan
+            note = ("m* at the narrowest width on some data set (an upper bound only): widen the grid downwards"
+                    if floors.any() else "the same m* on every data set: no slope to fit at this grid")
         kind = kinds.get(k[3], "")
         rows.append({**dict(zip(keys, k)), "datasets_total": g["dataset"].nunique(), "datasets_reached": len(ok),
                      "slope": slope, "slope_lo": lo, "slope_hi": hi, "intercept": icpt,
-                     "theory_slope": _theory_slope(kind),
-                     "note": "" if not math.isnan(slope) else "needs m* reached on >= 3 data sets with distinct γ"})
+                     "theory_slope": _theory_slope(kind), "note": note})
     return pd.DataFrame(rows, columns=SCALING_COLUMNS)
 
 

@@ -367,4 +367,6 @@ def student_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     st = {k: v for k, v in cfg["students"][name].items() if k != "widths"}
     if not is_deep(st["model"]):
         st["widths"] = student_widths(cfg, name)
+    if st.get("radius") == "auto":  # the rule reads the run's smallest target error
+        st["radius_epsilon"] = min(cfg["tables"]["epsilons"])
     return sorted_dict({**st, "seed": cfg["seed"], "compute": cfg["compute"]})

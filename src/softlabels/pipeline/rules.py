@@ -207,6 +207,21 @@ def write_students(out: dict[str, str], cell: dict[str, Any], d: dict[str, np.nd
              acc.std(), len(acc), seconds)
 
 
+def auto_radius(margin_file: str, d: dict[str, np.ndarray], method: Any, teacher: np.ndarray | None,
+                eps: float) -> tuple[float, str]:
+    """The theory regime's radius B by the rule of ``softlabels.theory.radius`` (docs/science.md#a-radius)."""
+    from softlabels.theory.radius import choose_radius
+
+    gamma = io.read_json(margin_file).get("gamma")
+    if gamma is None or not gamma > 0:
+        raise InputError(f"{margin_file}: radius auto needs the data set's solved margin gamma > 0, found {gamma}; "
+                         "give the student setup a number as radius")
+    zt = None
+    if teacher is not None:  # the teacher's logit difference at the method's temperature
+        zt = float(np.abs(teacher[:, 1] - teacher[:, 0]).max()) / float(method.temperature or 1.0)
+    return choose_radius(float(gamma), len(d["y_train"]), eps, zt)
+
+
 def cell_outputs(snk: Any, k: int = 0) -> dict[str, str]:
     """The output paths of the k-th cell of a student job (one per width, in the order of its widths)."""
     return {name: list(getattr(snk.output, name))[k] for name in ("replicates", "points", "meta")}
@@ -227,6 +242,10 @@ def train_students(snk: Any) -> None:
     d = load_data(snk.input.data)
     method = make_method(method_p)
     teacher = student_teacher_logits(snk.input, d, method)
+    extra: dict[str, Any] = {}
+    if hp.get("radius") == "auto":
+        hp["radius"], extra["radius_rule"] = auto_radius(snk.input.margin, d, method, teacher, hp["radius_epsilon"])
+        log.info("radius B = %.4g (%s)", hp["radius"], extra["radius_rule"])
     w = snk.wildcards
     for k, width in enumerate(widths):
         log.info("width %d (%d of %d)", width, k + 1, len(widths))
@@ -237,7 +256,7 @@ def train_students(snk: Any) -> None:
                             n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"], device))
         cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
         write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": hp}, time.time() - t0,
-                       device)
+                       device, **extra)
 
 
 @names_its_cell
