@@ -128,22 +128,22 @@ def deep_student_inputs(wildcards):
 def student_group_outputs(setup):
     """The per-width outputs of one MLP student job: every width of ``setup``, for one (data set,
     teacher, method); the {student} wildcard is constrained to ``setup`` alone."""
-    cell = "results/students/{dataset}/{teacher}/{method}/{student}/m%d/"
     widths = C.student_widths(config, setup)
-    return {name: [cell % w + f for w in widths] for name, f in STUDENT_FILES.items()}
-
-
-def student_rule_name(setup):
-    """The rule of one MLP student setup: train_students_<setup>, '_' for what a rule name cannot hold."""
-    return "train_students_" + re.sub(r"\W", "_", setup)
+    cell = "results/students/{{dataset}}/{{teacher}}/{{method}}/{{student}}/m{width}/{file}"
+    return {name: [cell.format(width=w, file=f) for w in widths] for name, f in STUDENT_FILES.items()}
 
 
 # What a student job writes for each cell (softlabels.pipeline.rules.write_students).
 STUDENT_FILES = {"replicates": "replicates.npz", "points": "biasvar_points.npz", "meta": "meta.json"}
-MLP_SETUPS = [s for s, v in config["students"].items() if not C.is_deep(v["model"])]
-if len({student_rule_name(s) for s in MLP_SETUPS}) < len(MLP_SETUPS):
+# The MLP student setups and their rules: train_students_<setup>, '_' for what a rule name cannot hold.
+MLP_SETUPS = {
+    s: "train_students_{}".format(re.sub(r"\W", "_", s))
+    for s, v in config["students"].items()
+    if not C.is_deep(v["model"])
+}
+if len(set(MLP_SETUPS.values())) < len(MLP_SETUPS):
     raise WorkflowError(
-        f"invalid config: student setups {MLP_SETUPS} differ only in characters other than "
+        f"invalid config: student setups {sorted(MLP_SETUPS)} differ only in characters other than "
         "letters, digits and '_'; rename one"
     )
 

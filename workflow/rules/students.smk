@@ -4,11 +4,11 @@
 # rule's outputs (one set per width) are fixed when it is defined; all run the same script.
 
 
-for _setup in MLP_SETUPS:
+for _setup, _rule in MLP_SETUPS.items():
 
     rule:
         name:
-            student_rule_name(_setup)
+            _rule
         input:
             unpack(student_inputs),
         output:

@@ -236,7 +236,8 @@ def train_students(snk: Any) -> None:
     from softlabels.training.methods import make_method
     from softlabels.training.trainer import train_mlp
 
-    method_p, hp = dict(snk.params.method), dict(snk.params.student)
+    method_p, student_p = dict(snk.params.method), dict(snk.params.student)  # the config slices, as recorded
+    hp = dict(student_p)  # what the trainer gets
     widths = hp.pop("widths")  # in the order of the rule's outputs
     device = select_device(hp["compute"])
     d = load_data(snk.input.data)
@@ -245,6 +246,7 @@ def train_students(snk: Any) -> None:
     extra: dict[str, Any] = {}
     if hp.get("radius") == "auto":
         hp["radius"], extra["radius_rule"] = auto_radius(snk.input.margin, d, method, teacher, hp["radius_epsilon"])
+        extra["radius_used"] = hp["radius"]
         log.info("radius B = %.4g (%s)", hp["radius"], extra["radius_rule"])
     w = snk.wildcards
     for k, width in enumerate(widths):
@@ -255,8 +257,8 @@ def train_students(snk: Any) -> None:
                             hp["seed"], teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"),
                             n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"], device))
         cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
-        write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": hp}, time.time() - t0,
-                       device, **extra)
+        write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": student_p},
+                       time.time() - t0, device, **extra)
 
 
 @names_its_cell
