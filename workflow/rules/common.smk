@@ -176,7 +176,13 @@ def kind_records(kind):
 
 
 def regularization_records():
-    return [r for r in cell_records() if r["teacher"] != C.NO_TEACHER and "temperature" in VARIANTS[r["method"]]]
+    """Distilled cells whose method has a numeric temperature: the regularization table and its figures
+    (a method with temperature 'auto' has a τ per teacher, not one τ of a sweep: it is left out)."""
+    return [
+        r
+        for r in cell_records()
+        if r["teacher"] != C.NO_TEACHER and C.numeric_temperature(VARIANTS[r["method"]]) is not None
+    ]
 
 
 def paper_a_records():

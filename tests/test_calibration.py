@@ -1,0 +1,123 @@
+"""A teacher's calibration (softlabels.analysis.calibration): τ* chosen on the validation NLL, the expected
+calibration error; ``temperature: auto`` in the config (a validation split is required) and in the student
+job (it reads the teacher's τ* and records it)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import SCHEMA, micro_config, snakemake, write_config
+
+from softlabels import io
+from softlabels.analysis.calibration import expected_calibration_error, nll, select_temperature
+from softlabels.errors import ConfigError
+from softlabels.pipeline.config import validate
+
+
+def _calibrated(n: int = 4000, C: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels drawn from softmax(logits): a calibrated model (τ* = 1 up to sampling)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 2.0, (n, C))
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    y = np.array([rng.choice(C, p=row) for row in p])
+    return z, y
+
+
+def test_tau_star_undoes_a_scaling_of_calibrated_logits():
+    z, y = _calibrated()
+    tau1, _ = select_temperature(z, y)
+    assert tau1 == pytest.approx(1.0, rel=0.1)
+    tau5, at5 = select_temperature(5 * z, y)  # overconfident by 5: τ* ≈ 5
+    assert tau5 == pytest.approx(5 * tau1, rel=1e-3)
+    assert at5 == pytest.approx(nll(z, y, tau1), rel=1e-6) and at5 < nll(5 * z, y)
+    taus, _ = select_temperature(z / 4, y)  # underconfident: τ* ≈ 1/4
+    assert taus == pytest.approx(tau1 / 4, rel=1e-3)
+    assert select_temperature(5 * z, y) == select_temperature(5 * z, y)  # deterministic
+
+
+def test_tau_star_stays_in_the_schemas_range():
+    z = np.array([[0.0, 1.0], [0.0, -1.0]])  # separable: the NLL falls as τ → 0
+    tau, _ = select_temperature(z, np.array([1, 0]))
+    assert tau == pytest.approx(0.01, rel=1e-3)
+
+
+def test_ece_on_hand_made_predictions():
+    # two points at confidence 0.9 (one right: bin acc 0.5), two at 0.6 (both right: bin acc 1)
+    p = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]])
+    y = np.array([0, 1, 1, 1])
+    ece = expected_calibration_error(np.log(p), y)
+    assert ece == pytest.approx(0.5 * abs(0.5 - 0.9) + 0.5 * abs(1.0 - 0.6))
+    assert expected_calibration_error(np.log(p[:1]), y[:1]) == pytest.approx(0.1)
+    assert nll(np.log(p), y) == pytest.approx(-np.mean(np.log([0.9, 0.1, 0.6, 0.6])))
+
+
+def _auto_config(n_val: int) -> dict:
+    cfg = micro_config()
+    cfg["datasets"]["easy"]["n_val"] = n_val
+    cfg["methods"]["kd-auto"] = {"kind": "kd", "temperature": "auto"}
+    cfg["experiments"]["e"]["methods"].append("kd-auto")
+    return cfg
+
+
+def test_auto_needs_a_validation_split():
+    cfg = validate(_auto_config(20), SCHEMA)
+    assert cfg["methods"]["kd-auto"]["temperature"] == "auto"
+    with pytest.raises(ConfigError, match=r"experiments\.e: method 'kd-auto' has temperature 'auto'.*data set 'easy' "
+                                          r"has no validation split \(set n_val > 0\)"):
+        validate(_auto_config(0), SCHEMA)
+    digits = _auto_config(20)
+    digits["datasets"]["easy"] = {"kind": "digits", "split": [0.9, 0.0, 0.1]}
+    with pytest.raises(ConfigError, match=r"'easy' has no validation split \(set split\[1\] > 0\)"):
+        validate(digits, SCHEMA)
+    sweep = _auto_config(20)
+    sweep["methods"]["kd-auto"]["temperature"] = [1.0, "auto"]  # a sweep stays numeric
+    with pytest.raises(ConfigError, match="methods.kd-auto.temperature"):
+        validate(sweep, SCHEMA)
+    for kind in ("wsl", "kd-filtered"):
+        other = _auto_config(20)
+        other["methods"]["kd-auto"]["kind"] = kind
+        validate(other, SCHEMA)
+
+
+def test_student_method_reads_the_teachers_tau(tmp_path):
+    from softlabels.pipeline.rules import student_method
+
+    io.write_npz(tmp_path / "logits.npz", logits_train=np.zeros((3, 2)), temperature_nll=np.array(2.5))
+    inputs = SimpleNamespace(teacher=str(tmp_path / "logits.npz"))
+    method, used = student_method(inputs, {"kind": "kd", "temperature": "auto", "alpha": 1.0})
+    assert method.temperature == 2.5 and used == {"temperature_used": 2.5}
+    assert student_method(inputs, {"kind": "kd", "temperature": 3.0, "alpha": 1.0})[1] == {"temperature_used": 3.0}
+    assert student_method(inputs, {"kind": "hard"})[1] == {}
+    io.write_npz(tmp_path / "logits.npz", logits_train=np.zeros((3, 2)))
+    with pytest.raises(ConfigError, match="no validation split"):
+        student_method(inputs, {"kind": "kd", "temperature": "auto", "alpha": 1.0})
+
+
+@pytest.mark.slow
+def test_auto_temperature_workflow(tmp_path):
+    """A micro run with a kd-auto method: the teacher records τ* in logits.npz and teacher.json, the student's
+    meta.json records the τ it used (the teacher's), the regularization table leaves kd-auto out, and the
+    teachers table has the teacher's row."""
+    write_config(tmp_path, _auto_config(24))
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(tmp_path / "config.yaml"))
+    res = tmp_path / "results"
+    teacher = json.loads((res / "teachers/easy/wide/teacher.json").read_text())
+    tau = teacher["temperature_nll"]
+    assert 0.01 <= tau <= 100 and teacher["val_nll_at_tau"] <= teacher["val_nll_at_1"] + 1e-12
+    assert float(io.read_npz(res / "teachers/easy/wide/logits.npz")["temperature_nll"]) == tau
+    meta = json.loads((res / "students/easy/wide/kd-auto/theory/m4/meta.json").read_text())
+    assert meta["temperature_used"] == pytest.approx(tau) and meta["config"]["method"]["temperature"] == "auto"
+    kd = json.loads((res / "students/easy/wide/kd/theory/m4/meta.json").read_text())
+    assert kd["temperature_used"] == 2.0
+    import pandas as pd
+
+    reg = pd.read_csv(res / "tables/regularization.csv")
+    assert set(reg["method"]) == {"kd"}
+    teachers = pd.read_csv(res / "tables/teachers.csv")
+    row = teachers.set_index(["dataset", "teacher"]).loc[("easy", "wide")]
+    assert row["temperature_nll"] == pytest.approx(tau) and 0 <= row["test_ece"] <= 1
+    assert (res / "tables/teachers.html").exists() and (res / "tables/teachers.md").exists()
