@@ -55,6 +55,33 @@ def test_ece_on_hand_made_predictions():
     assert nll(np.log(p), y) == pytest.approx(-np.mean(np.log([0.9, 0.1, 0.6, 0.6])))
 
 
+def test_teachers_table_rows_ece_and_memorisation_note():
+    from softlabels.analysis.tables import MEMORISED_NOTE, memorisation_note, teachers_table
+
+    assert memorisation_note(1.0, 0.85, 0.05) == MEMORISED_NOTE  # fits training labels, 15 points lower on test
+    assert memorisation_note(1.0, 0.95, 0.05) == ""  # fits them, generalises
+    assert memorisation_note(0.95, 0.80, 0.005) == MEMORISED_NOTE  # training NLL below 0.01
+    assert memorisation_note(0.998, 0.5, 0.2) == ""
+    p_test = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]])
+    y = {"y_train": np.array([0, 1]), "y_test": np.array([0, 1, 1, 1])}
+    sharp = {"logits_train": np.array([[20.0, 0.0], [0.0, 20.0]]), "logits_test": np.log(p_test)}
+    soft = {"logits_train": np.array([[0.5, 0.0], [0.0, 0.5]]), "logits_val": np.array([[1.0, 0.0]]),
+            "logits_test": np.log([[0.9, 0.1], [0.1, 0.9], [0.4, 0.6], [0.4, 0.6]])}  # all right
+    p = {"teacher_cells": [{"dataset": "d", "teacher": "a"}, {"dataset": "d", "teacher": "b"}],
+         "teachers": {"a": {"model": "mlp", "label_smoothing": 0.0}, "b": {"model": "kernel", "label_smoothing": 0.1}}}
+    recs = [{}, {"temperature_nll": 0.5, "val_nll_at_tau": 0.1, "val_nll_at_1": 0.3}]
+    table = teachers_table(p, recs, [sharp, soft], [y, {**y, "y_val": np.array([0])}])
+    df = table.frame.set_index("teacher")
+    assert list(df.index) == ["a", "b"] and df.loc["b", "model"] == "kernel"
+    assert df.loc["a", "train_acc"] == 100.0 and df.loc["a", "test_acc"] == 75.0
+    assert df.loc["a", "test_ece"] == pytest.approx(0.4)
+    assert df.loc["a", "train_nll"] < 0.01 and df.loc["a", "note"] == MEMORISED_NOTE
+    assert df.loc["b", "note"] == "" and df.loc["b", "val_acc"] == 100.0 and df.loc["b", "test_acc"] == 100.0
+    assert df.loc["b", "test_ece"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.4)
+    assert df.loc["b", "temperature_nll"] == 0.5 and np.isnan(df.loc["a", "temperature_nll"])
+    assert np.isnan(df.loc["a", "val_nll"])
+
+
 def _auto_config(n_val: int) -> dict:
     cfg = micro_config()
     cfg["datasets"]["easy"]["n_val"] = n_val

@@ -29,7 +29,7 @@ def nll(logits: np.ndarray, y: np.ndarray, tau: float = 1.0) -> float:
     if len(y) == 0:
         return math.nan
     lp = _log_softmax(np.asarray(logits, dtype=np.float64) / float(tau))
-    return float(-lp[np.arange(len(y)), y].mean())
+    return float(-lp[np.arange(len(y)), y].mean()) + 0.0  # + 0.0: no "-0" for a perfect fit
 
 
 def select_temperature(logits: np.ndarray, y: np.ndarray, tau_min: float = TAU_MIN, tau_max: float = TAU_MAX,
@@ -55,7 +55,7 @@ def select_temperature(logits: np.ndarray, y: np.ndarray, tau_min: float = TAU_M
                               options={"xatol": 1e-6})
         if res.fun < best:
             best_log, best = float(res.x), float(res.fun)
-    return math.exp(best_log), best
+    return min(max(math.exp(best_log), tau_min), tau_max), best
 
 
 def expected_calibration_error(logits: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
