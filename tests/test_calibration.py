@@ -148,3 +148,28 @@ def test_auto_temperature_workflow(tmp_path):
     row = teachers.set_index(["dataset", "teacher"]).loc[("easy", "wide")]
     assert row["temperature_nll"] == pytest.approx(tau) and 0 <= row["test_ece"] <= 1
     assert (res / "tables/teachers.html").exists() and (res / "tables/teachers.md").exists()
+
+
+def test_the_kernel_teacher_gets_its_tau_star_from_its_validation_logits(tmp_path):
+    from test_kernel_teacher import KERNEL, _snk
+
+    from softlabels.pipeline.rules import train_teacher
+
+    snk, d = _snk(tmp_path, {**KERNEL, "n_val": 200, "label_noise": 0.1})
+    train_teacher(snk)
+    meta = json.loads((tmp_path / "teacher.json").read_text())
+    z_val = io.read_npz(snk.output.logits)["logits_val"]
+    tau, at_tau = select_temperature(z_val, d["y_val"])
+    assert meta["temperature_nll"] == pytest.approx(tau) and meta["val_nll_at_tau"] == pytest.approx(at_tau)
+    assert meta["val_nll_at_1"] == pytest.approx(nll(z_val, d["y_val"])) and at_tau <= meta["val_nll_at_1"]
+    assert float(io.read_npz(snk.output.logits)["temperature_nll"]) == pytest.approx(tau)
+
+
+def test_auto_is_no_single_temperature_downstream():
+    from softlabels.pipeline.config import fmt_temperature, numeric_temperature
+    from softlabels.report.figplan import method_names
+
+    assert fmt_temperature("auto") == "auto" and fmt_temperature(4) == "4"
+    assert numeric_temperature({"temperature": "auto"}) is None and numeric_temperature({"temperature": 2}) == 2.0
+    names = method_names({"kd-auto": {"kind": "kd", "temperature": "auto"}}, ["kd-auto"])
+    assert names == {"kd-auto": {"method": "kd-auto", "temperature": None}}
