@@ -241,8 +241,13 @@ def write_students(out: dict[str, str], cell: dict[str, Any], d: dict[str, np.nd
 
 
 def cell_outputs(snk: Any, k: int = 0) -> dict[str, str]:
-    """The output paths of the k-th cell of a student job (one per width, in the order of its widths)."""
-    return {name: list(getattr(snk.output, name))[k] for name in ("replicates", "points", "meta")}
+    """The output paths of the k-th cell of a student job (one per width, in the order of its widths); a
+    CNN student job has one cell, its outputs one path each (a str, not a list of its characters)."""
+    out = {}
+    for name in ("replicates", "points", "meta"):
+        paths = getattr(snk.output, name)
+        out[name] = paths if isinstance(paths, str) else list(paths)[k]
+    return out
 
 
 @names_its_cell
