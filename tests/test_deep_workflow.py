@@ -89,4 +89,12 @@ def test_paper_tables_put_the_papers_numbers_beside_ours(deep_run):
     assert (row["paper_teacher"], row["paper_student"], row["paper_kd"], row["paper_wsl"]) == (72.34, 69.06, 70.66, 72.15)
     for col in ("teacher_acc", "student_acc", "kd_acc", "wsl_acc"):
         assert 0 <= row[col] <= 100, col
-    assert "wsl_acc: method 'wsl' (wsl, temperature 4, alpha 2.25)" in (deep_run / "results/tables/paperB_cifar100.md").read_text()
+    assert "wsl_acc: method 'wsl' (wsl, alpha 2.25, temperature 4)" in (deep_run / "results/tables/paperB_cifar100.md").read_text()
+
+
+def test_the_teachers_table_has_every_cnn_teacher_with_its_tau_star(deep_run):
+    t = pd.read_csv(deep_run / "results/tables/teachers.csv")
+    assert sorted(zip(t["dataset"], t["teacher"], t["model"])) == [("c100", "r56", "resnet56"),
+                                                                  ("catdog-0.01", "vgg83", "vgg8+3")]
+    assert t["temperature_nll"].between(0.01, 100).all() and (t["val_nll_at_tau"] <= t["val_nll_at_1"] + 1e-9).all()
+    assert t["test_ece"].between(0, 1).all()

@@ -49,14 +49,16 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
             os.fsync(fh.fileno())
 
 
-def read_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """Load every array of an .npz file; a truncated, corrupt or incomplete file raises InputError."""
+def read_npz(path: str | os.PathLike, required: tuple[str, ...] = (),
+             only: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Load every array of an .npz file (``only``: just those of these names it has, e.g. the labels of a
+    data set without its images); a truncated, corrupt or incomplete file raises InputError."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
     try:
         with np.load(path, allow_pickle=False) as z:
-            out = {k: z[k] for k in z.files}
+            out = {k: z[k] for k in z.files if only is None or k in only or k in required}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise InputError(f"{path}: not a readable .npz array file (truncated or corrupt?): {exc}") from None
     missing = [k for k in required if k not in out]

@@ -161,6 +161,8 @@ def download_params(wildcards):
 
 def all_tables():
     out = [f"results/tables/{t}.csv" for t in ("neurons", "neurons_needed", "scaling", "biasvar", "wsl", "claims")]
+    if teacher_cells(cell_records()):
+        out.append("results/tables/teachers.csv")
     if regularization_records():
         out.append("results/tables/regularization.csv")
     if paper_a_records():
@@ -178,7 +180,13 @@ def kind_records(kind):
 
 
 def regularization_records():
-    return [r for r in cell_records() if r["teacher"] != C.NO_TEACHER and "temperature" in VARIANTS[r["method"]]]
+    """Distilled cells whose method has a numeric temperature: the regularization table and its figures
+    (a method with temperature 'auto' has a τ per teacher, not one τ of a sweep: it is left out)."""
+    return [
+        r
+        for r in cell_records()
+        if r["teacher"] != C.NO_TEACHER and C.numeric_temperature(VARIANTS[r["method"]]) is not None
+    ]
 
 
 def paper_a_records():
@@ -256,6 +264,19 @@ def teacher_cells(records):
 def teacher_files(records):
     """teacher.json of every teacher these cells distil from, in ``teacher_cells`` order."""
     return [f"results/teachers/{c['dataset']}/{c['teacher']}/teacher.json" for c in teacher_cells(records)]
+
+
+def teacher_table_params():
+    """The teachers table: every (data set, teacher) a cell distils from, with each teacher's model and
+    label smoothing."""
+    cells = teacher_cells(cell_records())
+    return {
+        "teacher_cells": cells,
+        "teachers": {
+            t: {"model": config["teachers"][t]["model"], "label_smoothing": config["teachers"][t]["label_smoothing"]}
+            for t in sorted({c["teacher"] for c in cells})
+        },
+    }
 
 
 def first_method(records, kind):

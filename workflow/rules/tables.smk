@@ -110,6 +110,29 @@ rule wsl_table:
         "../scripts/wsl_table.py"
 
 
+rule teachers_table:
+    input:
+        logits=[teacher_logits_path(c["dataset"], c["teacher"]) for c in teacher_cells(cell_records())],
+        meta=teacher_files(cell_records()),
+        data=[data_path(c["dataset"]) for c in teacher_cells(cell_records())],
+    output:
+        "results/tables/teachers.csv",
+        report(
+            "results/tables/teachers.html",
+            caption="../report/tables/teachers.rst",
+            category="Teachers",
+            subcategory="Tables",
+        ),
+    log:
+        "logs/tables/teachers.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    params:
+        p=teacher_table_params(),
+    script:
+        "../scripts/teachers_table.py"
+
+
 rule paper_a_table1:
     input:
         replicates=record_files("replicates.npz", paper_a_records()),

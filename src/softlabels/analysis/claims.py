@@ -222,6 +222,11 @@ def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _tau(t: Any) -> str:
+    """A method's temperature for people: 4.0 -> '4'; 'auto' (the teacher's τ* on its validation NLL) stays."""
+    return t if isinstance(t, str) else f"{t:g}"
+
+
 def regularization_claims(p: dict[str, Any], fractions: dict[tuple, np.ndarray]) -> list[dict]:
     """A label-smoothing teacher yields more regularization samples than a plain one, at the same τ.
 
@@ -230,14 +235,14 @@ def regularization_claims(p: dict[str, Any], fractions: dict[tuple, np.ndarray])
     ls = p["teacher_ls"]
     for key in sorted(fractions):
         exp, ds, t, m, st, w = key
-        if ls.get(t, 0) <= 0:
-            continue
+        if ls.get(t, 0) <= 0 or isinstance(p["method_params"][m].get("temperature"), str):
+            continue  # 'auto': each teacher its own τ*, so the two teachers are not compared at the same τ
         for plain in sorted(x for x in ls if ls[x] == 0 and (exp, ds, x, m, st, w) in fractions):
             a, b = fractions[key], fractions[(exp, ds, plain, m, st, w)]
             R = min(len(a), len(b))
             est, lo, hi = paired_t(a[:R] - b[:R], p["interval"])
             out.append(_row("B", "a label-smoothing teacher yields more regularization samples", exp,
-                            f"{ds}, {m} (τ {p['method_params'][m].get('temperature'):g}), teacher {t} "
+                            f"{ds}, {m} (τ {_tau(p['method_params'][m].get('temperature'))}), teacher {t} "
                             f"(ε {ls[t]:g}) vs {plain}, {st}, m={w}", "fraction of regularization samples: "
                             "LS − plain", est, lo, hi, ">", 0.0, R, f"{p['interval']:.0%} paired t over replicates"))
     return out

@@ -475,3 +475,58 @@ def paper_b_cifar100(p: dict[str, Any], df: pd.DataFrame, teacher_acc: dict[tupl
                 "SGD, WSL τ = 4, α = 2.25), shown only for its pairs at the models' own widths; independent "
                 "reproductions land 0.1-1.3 points lower. "
                 + _method_note(p, {"student_acc": "hard", "kd_acc": "kd", "wsl_acc": "wsl"}) + ".")
+
+
+# --- teachers (docs/science.md#teachers) ---------------------------------------------------------
+
+TEACHER_COLUMNS = ["dataset", "teacher", "model", "label_smoothing", "train_acc", "val_acc", "test_acc",
+                   "train_nll", "val_nll", "test_nll", "test_ece", "temperature_nll", "val_nll_at_tau",
+                   "val_nll_at_1", "note"]
+#: a teacher has memorised its training labels: training accuracy at least this ...
+MEMORISED_TRAIN_ACC = 0.999
+#: ... with test accuracy more than this below it, or a training NLL below MEMORISED_TRAIN_NLL
+MEMORISED_GAP = 0.10
+MEMORISED_TRAIN_NLL = 0.01
+MEMORISED_NOTE = "memorised its training labels: its soft labels on the training set are near one-hot"
+
+
+def memorisation_note(train_acc: float, test_acc: float, train_nll: float) -> str:
+    """The teachers table's note (accuracies as fractions): a teacher that fits its training labels
+    (accuracy ≥ 0.999) while its test accuracy is more than 10 points lower, or whose training NLL is
+    below 0.01, gives students near one-hot soft labels on the training set."""
+    fits = train_acc >= MEMORISED_TRAIN_ACC and train_acc - test_acc > MEMORISED_GAP
+    return MEMORISED_NOTE if fits or train_nll < MEMORISED_TRAIN_NLL else ""
+
+
+def teachers_table(p: dict[str, Any], records: list[dict[str, Any]], logits: list[Arrays],
+                   labels: list[Arrays]) -> Table:
+    """One row per (data set, teacher) of ``p["teacher_cells"]``: accuracy and NLL per split, test ECE,
+    τ* on the validation NLL. ``records``: each teacher's teacher.json; ``logits``: its logits.npz;
+    ``labels``: its data set's ``y_<split>`` arrays; all in ``p["teacher_cells"]`` order.
+    ``p["teachers"]``: teacher name -> {"model", "label_smoothing"}."""
+    from softlabels.analysis.calibration import ECE_BINS, expected_calibration_error, nll
+
+    rows = []
+    for cell, rec, z, y in zip(p["teacher_cells"], records, logits, labels):
+        t = p["teachers"][cell["teacher"]]
+        row: dict[str, Any] = {"dataset": cell["dataset"], "teacher": cell["teacher"], "model": t["model"],
+                               "label_smoothing": float(t["label_smoothing"])}
+        for s in ("train", "val", "test"):
+            have = f"logits_{s}" in z and f"y_{s}" in y and len(y[f"y_{s}"]) > 0
+            row[f"{s}_acc"] = float(accuracy(z[f"logits_{s}"], y[f"y_{s}"])) * 100 if have else math.nan
+            row[f"{s}_nll"] = nll(z[f"logits_{s}"], y[f"y_{s}"]) if have else math.nan
+        have_test = "logits_test" in z and len(y.get("y_test", ())) > 0
+        row["test_ece"] = expected_calibration_error(z["logits_test"], y["y_test"]) if have_test else math.nan
+        for k in ("temperature_nll", "val_nll_at_tau", "val_nll_at_1"):
+            row[k] = float(rec[k]) if rec.get(k) is not None else math.nan
+        row["note"] = memorisation_note(row["train_acc"] / 100, row["test_acc"] / 100, row["train_nll"])
+        rows.append(row)
+    return Table(pd.DataFrame(rows, columns=TEACHER_COLUMNS), "Teachers",
+                 "One row per (data set, teacher) that a student distils from. *_acc: accuracy (%) on each split; "
+                 "*_nll: mean cross-entropy of softmax(z) on each split (nats); test_ece: expected calibration "
+                 f"error of the top-class confidence on the test split ({ECE_BINS} equal-width bins). "
+                 "temperature_nll: τ* in [0.01, 100] minimising the validation NLL of softmax(z/τ), what "
+                 "'temperature: auto' uses; val_nll_at_tau / val_nll_at_1: the validation NLL at τ* and at 1 "
+                 "(empty without a validation split). note: a teacher with training accuracy ≥ 99.9% and test "
+                 "accuracy more than 10 points lower, or training NLL < 0.01, has memorised its training labels: "
+                 "its soft labels on the training set are near one-hot (docs/science.md#teachers).")

@@ -205,12 +205,40 @@ def _check_references(cfg: dict[str, Any]) -> None:
                 if ref not in cfg[section]:
                     raise ConfigError(f"config key experiments.{exp}.{section}: {ref!r} is not defined under "
                                       f"{section}; defined: {sorted(cfg[section])}")
+        auto = [m for m in e["methods"] if cfg["methods"][m].get("temperature") == AUTO]
+        for ds in e["datasets"] if auto else ():
+            if not has_validation_split(cfg["datasets"][ds]):
+                raise ConfigError(f"config key experiments.{exp}: method {auto[0]!r} has temperature 'auto', chosen "
+                                  f"on the teacher's validation NLL, but data set {ds!r} has no validation split "
+                                  f"({_VAL_HINT.get(cfg['datasets'][ds]['kind'], 'see its kind')}); give it one or a numeric temperature")
         flat = [d for d in e["datasets"] if cfg["datasets"][d]["kind"] not in image_kinds()]
         for section in ("teachers", "students"):
             deep = [n for n in e[section] if is_deep(cfg[section][n]["model"])]
             if flat and deep:
                 raise ConfigError(f"config key experiments.{exp}: the CNNs of {section} {deep} need image data sets "
                                   f"(kinds {list(image_kinds())}), but {flat} are flat vectors; use model 'mlp' for them")
+
+
+#: a method's ``temperature: auto``: the teacher's τ* on its validation NLL (docs/science.md#teachers)
+AUTO = "auto"
+_VAL_HINT = {"synthetic": "set n_val > 0", "digits": "set split[1] > 0", "mnist": "set val_fraction > 0",
+             "cifar10-catdog": "set split[1] > 0", "cifar100": "set val_fraction > 0"}
+
+
+def has_validation_split(d: dict[str, Any]) -> bool:
+    """Whether a (validated) data set has a validation split."""
+    kind = d["kind"]
+    if kind == "synthetic":
+        return d["n_val"] > 0
+    if kind in ("digits", "cifar10-catdog"):
+        return float(d["split"][1]) > 0
+    return float(d.get("val_fraction", 0)) > 0  # mnist, cifar100 (max_val 0 keeps them all)
+
+
+def numeric_temperature(params: dict[str, Any]) -> float | None:
+    """A method variant's temperature as a number; None for a method without one or with ``auto``."""
+    t = params.get("temperature")
+    return None if t is None or isinstance(t, str) else float(t)
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -252,13 +280,14 @@ def load(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
     return validate(read_yaml(path), schema_path)
 
 
-def fmt_temperature(t: float) -> str:
-    """How a temperature appears in names and paths: 4.0 -> '4', 0.5 -> '0.5'."""
-    return f"{float(t):g}"
+def fmt_temperature(t: float | str) -> str:
+    """How a temperature appears in names, paths and tables: 4.0 -> '4', 0.5 -> '0.5', 'auto' -> 'auto'."""
+    return t if isinstance(t, str) else f"{float(t):g}"
 
 
 def method_variants(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Method name -> params with a scalar temperature; a temperature list expands to NAME-T<τ>."""
+    """Method name -> params with a scalar temperature (a number, or ``auto``: the teacher's τ*, resolved by
+    the student job); a temperature list expands to NAME-T<τ>."""
     out: dict[str, dict[str, Any]] = {}
     source: dict[str, str] = {}  # variant name -> where it comes from, for the clash message
 

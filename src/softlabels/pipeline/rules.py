@@ -122,14 +122,29 @@ def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits:
 
     acc = {s: float(accuracy(z, d[f"y_{s}"])) for s, z in logits.items()}
     fp = fingerprint(d)
+    tau = teacher_temperature(logits, d)
     save_checkpoint(snk.output.checkpoint, payload, fp, snk.wildcards.dataset)
-    io.write_npz(snk.output.logits, fingerprint=np.array(fp), **{f"logits_{s}": z for s, z in logits.items()})
+    io.write_npz(snk.output.logits, fingerprint=np.array(fp), **{f"logits_{s}": z for s, z in logits.items()},
+                 **({"temperature_nll": np.array(tau["temperature_nll"])} if tau else {}))
     io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
                                                  accuracy=acc, best_epoch=best_epoch, seconds=seconds, device=device,
-                                                 **extra))
+                                                 **tau, **extra))
     trained = f"best epoch {best_epoch + 1} of {p['epochs']}; " if "epochs" in p else "not trained; "
-    log.info("teacher %s on %s: accuracy %s; %s%s on %s", snk.wildcards.teacher, snk.wildcards.dataset,
-             ", ".join(f"{s} {100 * a:.2f}%" for s, a in acc.items()), trained, duration(seconds), device)
+    cal = (f"; validation NLL {tau['val_nll_at_1']:.4g} at τ = 1, {tau['val_nll_at_tau']:.4g} at "
+           f"τ* = {tau['temperature_nll']:.4g}" if tau else "")
+    log.info("teacher %s on %s: accuracy %s; %s%s on %s%s", snk.wildcards.teacher, snk.wildcards.dataset,
+             ", ".join(f"{s} {100 * a:.2f}%" for s, a in acc.items()), trained, duration(seconds), device, cal)
+
+
+def teacher_temperature(logits: dict[str, np.ndarray], d: dict[str, np.ndarray]) -> dict[str, float]:
+    """The temperature τ* minimising the validation NLL of softmax(z_val/τ) (``temperature: auto``,
+    docs/science.md#teachers), with the validation NLL at τ* and at 1; {} without a validation split."""
+    from softlabels.analysis.calibration import nll, select_temperature
+
+    if "val" not in logits or len(d.get("y_val", ())) == 0:
+        return {}
+    tau, at_tau = select_temperature(logits["val"], d["y_val"])
+    return {"temperature_nll": tau, "val_nll_at_tau": at_tau, "val_nll_at_1": nll(logits["val"], d["y_val"])}
 
 
 def kernel_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray]) -> None:
@@ -185,6 +200,24 @@ def student_teacher_logits(inputs: Any, d: dict[str, np.ndarray], method: Any) -
     return t["logits_train"]
 
 
+def student_method(inputs: Any, method_p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The student's method, built from its config slice; ``temperature: auto`` becomes the teacher's τ*
+    (``temperature_nll`` of its logits.npz, chosen on the validation NLL, never on student results).
+    Returns the method and what the student's meta.json records (``temperature_used``, for a method with
+    a temperature)."""
+    from softlabels.training.methods import make_method
+
+    p = dict(method_p)
+    if p.get("temperature") == "auto":
+        t = io.read_npz(inputs.teacher, required=("logits_train",))
+        if "temperature_nll" not in t:
+            raise ConfigError(f"{inputs.teacher}: method kind {p['kind']!r} has temperature 'auto', but this teacher "
+                              f"has no τ* (its data set has no validation split to choose it on)")
+        p["temperature"] = float(t["temperature_nll"])
+    method = make_method(p)
+    return method, ({} if method.temperature is None else {"temperature_used": float(method.temperature)})
+
+
 def write_students(out: dict[str, str], cell: dict[str, Any], d: dict[str, np.ndarray], res: Any,
                    config_slice: dict[str, Any], seconds: float, device: str, **extra: Any) -> None:
     """What every student rule writes for one cell (``out``: its replicates, points and meta paths):
@@ -223,8 +256,13 @@ def auto_radius(margin_file: str, d: dict[str, np.ndarray], method: Any, teacher
 
 
 def cell_outputs(snk: Any, k: int = 0) -> dict[str, str]:
-    """The output paths of the k-th cell of a student job (one per width, in the order of its widths)."""
-    return {name: list(getattr(snk.output, name))[k] for name in ("replicates", "points", "meta")}
+    """The output paths of the k-th cell of a student job (one per width, in the order of its widths); a
+    CNN student job has one cell, its outputs one path each (a str, not a list of its characters)."""
+    out = {}
+    for name in ("replicates", "points", "meta"):
+        paths = getattr(snk.output, name)
+        out[name] = paths if isinstance(paths, str) else list(paths)[k]
+    return out
 
 
 @names_its_cell
@@ -233,7 +271,6 @@ def train_students(snk: Any) -> None:
 
     Each width has its own seed streams, so its numbers are those of a job that trains it alone."""
     from softlabels.data.common import n_classes
-    from softlabels.training.methods import make_method
     from softlabels.training.trainer import train_mlp
 
     method_p, student_p = dict(snk.params.method), dict(snk.params.student)  # the config slices, as recorded
@@ -241,7 +278,7 @@ def train_students(snk: Any) -> None:
     widths = hp.pop("widths")  # in the order of the rule's outputs
     device = select_device(hp["compute"])
     d = load_data(snk.input.data)
-    method = make_method(method_p)
+    method, used = student_method(snk.input, method_p)
     teacher = student_teacher_logits(snk.input, d, method)
     extra: dict[str, Any] = {}
     if hp.get("radius") == "auto":
@@ -258,7 +295,7 @@ def train_students(snk: Any) -> None:
                             n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"], device))
         cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
         write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": student_p},
-                       time.time() - t0, device, **extra)
+                       time.time() - t0, device, **used, **extra)
 
 
 @names_its_cell
@@ -293,12 +330,11 @@ def train_deep_students(snk: Any) -> None:
     from softlabels.data.common import n_classes
     from softlabels.models.cnn import build_model, model_from_checkpoint, n_parameters
     from softlabels.training.deep import train_deep
-    from softlabels.training.methods import make_method
 
     method_p, hp = dict(snk.params.method), dict(snk.params.student)
     device = select_device(hp["compute"], gpu_rule=True)
     d = load_data(snk.input.data)
-    method = make_method(method_p)
+    method, used = student_method(snk.input, method_p)
     teacher = student_teacher_logits(snk.input, d, method)
     teacher_model = None
     if teacher is not None and hp["augment"]:  # augmented batches: the teacher sees the student's augmented images
@@ -316,7 +352,7 @@ def train_deep_students(snk: Any) -> None:
     w = snk.wildcards
     cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
     write_students(cell_outputs(snk), cell, d, res, {"method": method_p, "student": hp}, seconds, device,
-                   model=hp["model"], n_parameters=n_par, teacher_online=teacher_model is not None)
+                   model=hp["model"], n_parameters=n_par, teacher_online=teacher_model is not None, **used)
 
 
 

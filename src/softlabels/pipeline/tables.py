@@ -112,3 +112,15 @@ def claims_table(snk: Any) -> None:
             fractions[key] = r[f"reg_{p['rule']}"][:, -1] / r["indices"].shape[1]
     df = build(p, curves, acc, fractions, gammas, pd.read_csv(snk.input.scaling), pd.read_csv(snk.input.biasvar))
     write_table(T.Table(df, "Claims of papers A and B tested by this run", NOTE), snk.output[0])
+
+
+def teachers_table(snk: Any) -> None:
+    """Every teacher a cell distils from: accuracy, NLL and calibration per split, and τ*."""
+    p = dict(snk.params.p)
+    labels: dict[str, dict[str, np.ndarray]] = {}
+    for f in snk.input.data:  # the labels only, not the images
+        if f not in labels:
+            labels[f] = io.read_npz(f, required=("y_train", "y_test"), only=("y_train", "y_val", "y_test"))
+    records = [io.read_json(f) for f in snk.input.meta]
+    logits = [io.read_npz(f, required=("logits_train", "logits_test")) for f in snk.input.logits]
+    write_table(T.teachers_table(p, records, logits, [labels[f] for f in snk.input.data]), snk.output[0])

@@ -124,5 +124,6 @@ def method_names(methods: dict[str, dict[str, Any]], variants: Iterable[str]) ->
                     tau = v[len(name) + 2:]
                     out[v] = {"method": name, "temperature": float(tau)}
         elif name in variants:
-            out[name] = {"method": name, "temperature": None if t is None else float(t)}
+            # 'auto' (the teacher's τ*, one per teacher) is no single τ: named like a method without one
+            out[name] = {"method": name, "temperature": None if t is None or isinstance(t, str) else float(t)}
     return out
