@@ -343,7 +343,9 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_copy):
     results = _report_results(html)
     produced = sorted(str(p.relative_to(tiny_copy)) for p in (tiny_copy / "results" / "tables").glob("*.html"))
     produced += sorted(str(p.relative_to(tiny_copy)) for p in (tiny_copy / "results" / "figures").glob("*.png"))
-    assert len(produced) == 8 + len(TINY_FIGURES)
+    # neurons, neurons_needed, scaling, biasvar, regularization, regularization_epochs, wsl, paperA_table1,
+    # claims, teachers
+    assert len(produced) == 10 + len(TINY_FIGURES)
     assert sorted(results) == sorted(produced)
     for path in produced:
         kind = "figures" if path.endswith(".png") else "tables"
@@ -356,4 +358,4 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_copy):
     m = re.search(r"var categories = (?=\{)", html)
     categories = json.JSONDecoder().raw_decode(html, m.end())[0]
     assert set(categories) == {"Paper A (neurons)", "Paper B (bias-variance)", "Paper B (regularization samples)",
-                               "Paper B (methods)", "Paper tables"}
+                               "Paper B (methods)", "Paper tables", "Claims", "Teachers"}
