@@ -125,3 +125,20 @@ def test_lint_is_clean(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "Congratulations, your workflow is in a good condition!" in out, out
+
+
+def test_claims_table_fills_every_column_or_says_why(tiny_run):
+    """Each claim row has a verdict by the stated rule and an effect with its interval, or a note saying
+    why not; the run summary counts the same verdicts."""
+    from softlabels.analysis.claims import COLUMNS, VERDICTS, verdict
+
+    claims = _table(tiny_run, "claims")
+    assert list(claims.columns) == COLUMNS and len(claims) > 0
+    assert set(claims["paper"]) == {"A", "B"} and set(claims["verdict"]) <= set(VERDICTS)
+    for _, r in claims.iterrows():
+        complete = all(pd.notna(r[c]) for c in ("estimate", "lo", "hi"))
+        assert complete or (isinstance(r["note"], str) and r["note"]), r.to_dict()
+        if r["verdict"] != "not tested":
+            sign, threshold = r["claimed"].split()
+            assert r["verdict"] == verdict(r["lo"], r["hi"], sign, float(threshold)), r.to_dict()
+    assert (tiny_run / "results/tables/claims.html").exists()
