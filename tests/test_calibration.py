@@ -5,7 +5,6 @@ job (it reads the teacher's τ* and records it)."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -113,15 +112,14 @@ def test_auto_needs_a_validation_split():
 def test_student_method_reads_the_teachers_tau(tmp_path):
     from softlabels.pipeline.rules import student_method
 
-    io.write_npz(tmp_path / "logits.npz", logits_train=np.zeros((3, 2)), temperature_nll=np.array(2.5))
-    inputs = SimpleNamespace(teacher=str(tmp_path / "logits.npz"))
-    method, used = student_method(inputs, {"kind": "kd", "temperature": "auto", "alpha": 1.0})
+    teacher = {"logits_train": np.zeros((3, 2)), "temperature_nll": np.array(2.5)}
+    method, used = student_method(teacher, {"kind": "kd", "temperature": "auto", "alpha": 1.0})
     assert method.temperature == 2.5 and used == {"temperature_used": 2.5}
-    assert student_method(inputs, {"kind": "kd", "temperature": 3.0, "alpha": 1.0})[1] == {"temperature_used": 3.0}
-    assert student_method(inputs, {"kind": "hard"})[1] == {}
-    io.write_npz(tmp_path / "logits.npz", logits_train=np.zeros((3, 2)))
-    with pytest.raises(ConfigError, match="no validation split"):
-        student_method(inputs, {"kind": "kd", "temperature": "auto", "alpha": 1.0})
+    assert student_method(teacher, {"kind": "kd", "temperature": 3.0, "alpha": 1.0})[1] == {"temperature_used": 3.0}
+    assert student_method(None, {"kind": "hard"})[1] == {}
+    with pytest.raises(ConfigError, match="logits.npz: .*no validation split"):
+        student_method({"logits_train": np.zeros((3, 2))}, {"kind": "kd", "temperature": "auto", "alpha": 1.0},
+                       "logits.npz")
 
 
 @pytest.mark.slow

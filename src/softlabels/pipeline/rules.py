@@ -185,22 +185,19 @@ def train_teacher(snk: Any) -> None:
     write_teacher(snk, p, d, logits, {"params": state, "n_classes": C}, int(res.best_epoch[0]), seconds, device)
 
 
-
-
-
-
-def student_teacher_logits(inputs: Any, d: dict[str, np.ndarray], method: Any) -> np.ndarray | None:
-    """The teacher's training-set logits a distilling method learns from (``inputs.teacher``: its logits.npz,
-    checked against the data set); None for a method without a teacher. The method's temperature is
-    applied by its loss, so one teacher file serves every temperature."""
-    if not method.needs_teacher:
+def load_teacher(inputs: Any, d: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The teacher's outputs a distilling student reads (``inputs.teacher``: its logits.npz, checked against
+    the data set), or None for a teacher-free cell. The method applies its own temperature to the logits, so
+    one teacher file serves every temperature."""
+    if not hasattr(inputs, "teacher"):
         return None
     t = io.read_npz(inputs.teacher, required=("logits_train", "fingerprint"))
     check_fingerprint(inputs.teacher, str(t["fingerprint"]), d)
-    return t["logits_train"]
+    return t
 
 
-def student_method(inputs: Any, method_p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def student_method(teacher: dict[str, np.ndarray] | None, method_p: dict[str, Any], where: str = "the teacher"
+                   ) -> tuple[Any, dict[str, Any]]:
     """The student's method, built from its config slice; ``temperature: auto`` becomes the teacher's τ*
     (``temperature_nll`` of its logits.npz, chosen on the validation NLL, never on student results).
     Returns the method and what the student's meta.json records (``temperature_used``, for a method with
@@ -209,11 +206,10 @@ def student_method(inputs: Any, method_p: dict[str, Any]) -> tuple[Any, dict[str
 
     p = dict(method_p)
     if p.get("temperature") == "auto":
-        t = io.read_npz(inputs.teacher, required=("logits_train",))
-        if "temperature_nll" not in t:
-            raise ConfigError(f"{inputs.teacher}: method kind {p['kind']!r} has temperature 'auto', but this teacher "
+        if teacher is None or "temperature_nll" not in teacher:
+            raise ConfigError(f"{where}: method kind {p['kind']!r} has temperature 'auto', but this teacher "
                               f"has no τ* (its data set has no validation split to choose it on)")
-        p["temperature"] = float(t["temperature_nll"])
+        p["temperature"] = float(teacher["temperature_nll"])
     method = make_method(p)
     return method, ({} if method.temperature is None else {"temperature_used": float(method.temperature)})
 
@@ -278,8 +274,9 @@ def train_students(snk: Any) -> None:
     widths = hp.pop("widths")  # in the order of the rule's outputs
     device = select_device(hp["compute"])
     d = load_data(snk.input.data)
-    method, used = student_method(snk.input, method_p)
-    teacher = student_teacher_logits(snk.input, d, method)
+    teacher_file = load_teacher(snk.input, d)
+    method, used = student_method(teacher_file, method_p, getattr(snk.input, "teacher", "the teacher"))
+    teacher = teacher_file["logits_train"] if teacher_file is not None and method.needs_teacher else None
     extra: dict[str, Any] = {}
     if hp.get("radius") == "auto":
         hp["radius"], extra["radius_rule"] = auto_radius(snk.input.margin, d, method, teacher, hp["radius_epsilon"])
@@ -334,8 +331,9 @@ def train_deep_students(snk: Any) -> None:
     method_p, hp = dict(snk.params.method), dict(snk.params.student)
     device = select_device(hp["compute"], gpu_rule=True)
     d = load_data(snk.input.data)
-    method, used = student_method(snk.input, method_p)
-    teacher = student_teacher_logits(snk.input, d, method)
+    teacher_file = load_teacher(snk.input, d)
+    method, used = student_method(teacher_file, method_p, getattr(snk.input, "teacher", "the teacher"))
+    teacher = teacher_file["logits_train"] if teacher_file is not None and method.needs_teacher else None
     teacher_model = None
     if teacher is not None and hp["augment"]:  # augmented batches: the teacher sees the student's augmented images
         teacher_model = model_from_checkpoint(load_checkpoint(snk.input.teacher_checkpoint, d),
