@@ -41,33 +41,94 @@ def _params(**kw):
          "method_params": {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 4.0},
                            "wsl": {"kind": "wsl", "temperature": 4.0}},
          "regimes": {"theory": "theory", "prac": "practical"}, "epsilons": [0.1, 0.01], "interval": 0.95,
-         "n_boot": 200, "teacher_ls": {"wide": 0.0, "wide-ls": 0.1}, "data_kinds": {"d": "synthetic"}}
+         "n_boot": 200, "teacher_ls": {"wide": 0.0, "wide-ls": 0.1}, "data_kinds": {"d": "synthetic"},
+         "student_setups": {"theory": {"setup": "theory", "radius": "4"}, "prac": {"setup": "prac", "radius": ""}},
+         "teacher_models": {"wide": "kernel", "wide-ls": "mlp"},
+         "data_targets": {d: "kernel" for d in ("d", "d1", "d2", "d3", "d4")}}
     p.update(kw)
     return p
 
 
-def test_soft_needs_fewer_neurons_where_gamma_is_below_epsilon():
-    R, T = 8, 5
-    rng = np.random.default_rng(0)
-    curves = {}
-    for w, (hard, soft) in {2: (0.3, 0.05), 4: (0.2, 0.0), 8: (0.05, 0.0)}.items():
-        curves[("n", "d", "none", "hard", "theory", w)] = hard + 0.01 * rng.random((R, T))
-        curves[("n", "d", "wide", "kd", "theory", w)] = soft + 0.001 * rng.random((R, T))
+def _curves(rng, soft_hard: dict, R: int = 8, T: int = 5, ds: str = "d") -> dict:
+    out = {}
+    for w, (hard, soft) in soft_hard.items():
+        out[("n", ds, "none", "hard", "theory", w)] = hard + 0.01 * rng.random((R, T))
+        out[("n", ds, "wide", "kd", "theory", w)] = soft + 0.001 * rng.random((R, T))
+    return out
+
+
+def test_soft_needs_fewer_neurons_at_every_epsilon_in_its_regime():
+    curves = _curves(np.random.default_rng(0), {2: (0.3, 0.05), 4: (0.2, 0.0), 8: (0.05, 0.0)})
     rows = K.neurons_claims(_params(), curves, {"d": 0.05}, np.random.default_rng(1))
-    by_eps = {r["setting"].split("ε ")[1]: r for r in rows}
-    assert by_eps["0.1"]["verdict"] == "supported"  # γ 0.05 ≤ ε 0.1: the premise holds
-    assert by_eps["0.1"]["estimate"] == pytest.approx(math.log2(8 / 2))
-    assert by_eps["0.01"]["verdict"] == "not tested" and "outside the theorem's premise" in by_eps["0.01"]["note"]
+    by_eps = {r["setting"].split("ε ")[1].split(",")[0]: r for r in rows}
+    # hard crosses ε = 0.1 between widths 4 (error ≈ 0.205) and 8 (≈ 0.055): log2 m* ≈ 2.7; soft at width 2
+    hard_m = [np.mean(curves[("n", "d", "none", "hard", "theory", w)].mean(1)) for w in (4, 8)]
+    expect = 2 + (hard_m[0] - 0.1) / (hard_m[0] - hard_m[1]) - 1
+    assert by_eps["0.1"]["estimate"] == pytest.approx(expect) and by_eps["0.1"]["verdict"] == "supported"
+    # γ > ε is no premise of either bound: ε = 0.01 is tested too (hard never reaches it: a bound 16 against
+    # soft's interpolated m* between 2 and 4)
+    assert by_eps["0.01"]["estimate"] > math.log2(16 / 4) and by_eps["0.01"]["verdict"] == "supported"
+    assert all(r["claim"] == "soft labels need fewer neurons than hard labels (both arms at radius B = 4)"
+               for r in rows)
+    assert "bounds' ratio γ²/(ε ln(1/ε)) 0.011" in by_eps["0.1"]["setting"]  # 0.05² / (0.1 ln 10)
 
 
-def test_soft_needs_fewer_neurons_supported_and_censored():
+def test_neuron_claims_outside_the_theorem_are_not_tested():
+    curves = _curves(np.random.default_rng(0), {2: (0.3, 0.05), 4: (0.2, 0.0), 8: (0.05, 0.0)})
+    rows = K.neurons_claims(_params(teacher_models={"wide": "mlp"}, data_targets={"d": "linear"},
+                                    student_setups={"theory": {"setup": "theory", "radius": "auto"}}),
+                            curves, {"d": 0.05}, np.random.default_rng(1))
+    assert {r["verdict"] for r in rows} == {"not tested"}
+    assert "not the kernel-limit teacher" in rows[0]["note"] and "no certified kernel margin" in rows[0]["note"]
+    assert rows[0]["claim"].endswith("(each arm at its own theorem's radius)")
+
+
+def test_identical_replicates_give_no_verdict():
+    """Every replicate the same (a zero-width interval): no verdict, and the note says why."""
     R, T = 8, 5
     curves = {}
     for w in (2, 4, 8):
         curves[("n", "d", "none", "hard", "theory", w)] = np.full((R, T), 0.3)  # never reaches ε
         curves[("n", "d", "wide", "kd", "theory", w)] = np.full((R, T), 0.0 if w >= 4 else 0.2)
-    (row,) = [r for r in K.neurons_claims(_params(epsilons=[0.1]), curves, {"d": 0.01}, np.random.default_rng(0))]
-    assert row["verdict"] == "supported" and row["estimate"] == pytest.approx(math.log2(16 / 4))
+    (row,) = K.neurons_claims(_params(epsilons=[0.1]), curves, {"d": 0.01}, np.random.default_rng(0))
+    assert row["estimate"] == pytest.approx(math.log2(16 / 2 ** 1.5)) and row["lo"] == row["hi"]
+    assert row["verdict"] == "inconclusive" and "zero-width interval" in row["note"]
+
+
+def test_soft_needs_fewer_neurons_supported_and_censored():
+    R, T = 8, 5
+    rng = np.random.default_rng(3)
+    curves = {}
+    for w in (2, 4, 8):
+        curves[("n", "d", "none", "hard", "theory", w)] = np.full((R, T), 0.3)  # never reaches ε
+        soft = np.full((R, T), 0.2) if w == 2 else (0.0 if w == 8 else 0.12 * rng.random((R, 1))) + np.zeros((R, T))
+        curves[("n", "d", "wide", "kd", "theory", w)] = soft
+    (row,) = K.neurons_claims(_params(epsilons=[0.1]), curves, {"d": 0.01}, np.random.default_rng(0))
+    assert row["verdict"] == "supported" and row["lo"] < row["hi"]
+    # hard never reaches ε: its m* counts as 16, so the effect is a lower bound; soft crosses ε between 2 and 4
+    assert math.log2(16 / 2) > row["estimate"] > math.log2(16 / 4)
+
+
+def test_interpolated_m_star():
+    errs = [np.array([0.3]), np.array([0.2]), np.array([0.0])]
+    assert K.m_star_interpolated([2, 4, 8], errs, 0.1) == pytest.approx(2 ** 2.5)
+    assert K.m_star_interpolated([2, 4, 8], errs, 0.3) == 2.0
+    assert math.isnan(K.m_star_interpolated([2, 4, 8], errs, -0.1))
+
+
+def test_gap_growth_with_shrinking_margin():
+    """The soft-label advantage grows with log2(1/γ): hard needs twice the width per halving of γ, soft does not."""
+    rng = np.random.default_rng(0)
+    curves, gammas = {}, {}
+    for k, ds in enumerate(("d1", "d2", "d3", "d4")):
+        hard_reach = 2 ** (k + 2)  # 4, 8, 16, 32
+        widths = {w: (0.0 if w >= hard_reach else 0.3, 0.0) for w in (2, 4, 8, 16, 32, 64)}
+        curves.update(_curves(rng, widths, ds=ds))
+        gammas[ds] = 0.2 / 2 ** k
+    rows = K.gap_growth_claims(_params(epsilons=[0.1]), curves, gammas, np.random.default_rng(1))
+    (row,) = rows
+    assert row["estimate"] == pytest.approx(1.0, abs=0.01) and row["claim"].startswith("the soft-label advantage")
+    assert "4 data sets" in row["setting"]
 
 
 def test_slope_claims_follow_the_interval():

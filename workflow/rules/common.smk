@@ -200,10 +200,16 @@ def datasets_used():
     return sorted({c.dataset for c in CELLS})
 
 
+def student_setups():
+    """Student setup -> its base setup and configured radius label (softlabels.pipeline.config.student_setup)."""
+    return {s: dict(zip(("setup", "radius"), C.student_setup(config, s))) for s in sorted(config["students"])}
+
+
 def neuron_table_params():
     return {
         "cells": cell_records(),
         "datasets": datasets_used(),
+        "student_setups": student_setups(),
         "epsilons": config["tables"]["epsilons"],
         "interval": config["tables"]["interval"],
         "method_kinds": {m: VARIANTS[m]["kind"] for m in sorted({c.method for c in CELLS})},
@@ -235,7 +241,10 @@ def claims_table_params():
         "method_params": {m: VARIANTS[m] for m in methods},
         "teacher_ls": {t: v["label_smoothing"] for t, v in config["teachers"].items()},
         "regimes": {s: v["regime"] for s, v in config["students"].items()},
+        "student_setups": student_setups(),
+        "teacher_models": {t: v["model"] for t, v in config["teachers"].items()},
         "data_kinds": {d: config["datasets"][d]["kind"] for d in datasets_used()},
+        "data_targets": {d: config["datasets"][d].get("target", "") for d in datasets_used()},
         "direct_method": direct_method(),
         "epsilons": config["tables"]["epsilons"],
         "interval": config["tables"]["interval"],

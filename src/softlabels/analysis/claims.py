@@ -4,8 +4,9 @@ interval, and a verdict computed by one stated rule (docs/science.md#claims).
 Verdict rule: a claim says an effect lies on one side of a threshold (``> 0``, ``< 0``, ``≤ 2``). It is
 *supported* when the whole interval lies on that side, *contradicted* when the whole interval lies on
 the other side, and *inconclusive* when the interval straddles the threshold (or no interval could be
-computed: the row's note says why). A claim whose premise the setting does not meet (paper A's bound
-needs γ ≤ ε) is reported with its effect but verdict *not tested*.
+computed, or it has zero width: the row's note says why). A setting outside a claim's theorem (paper A:
+soft labels that are not the kernel-limit teacher's, data without a certified kernel margin) is
+reported with its effect but verdict *not tested*.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def _row(paper: str, claim: str, experiment: str, setting: str, effect: str, est
     v = verdict(lo, hi, claimed, threshold) if premise else "not tested"
     if v == "inconclusive" and (math.isnan(lo) or math.isnan(hi)) and not note:
         note = "no interval: too few replicates or data points"
+    if v in ("supported", "contradicted") and lo == hi:  # every resample or replicate agrees exactly
+        v = "inconclusive"
+        note = (note + "; " if note else "") + ("zero-width interval: the replicates agree exactly, so the "
+                                                "interval carries no sampling variance; no verdict")
     return {"paper": paper, "claim": claim, "experiment": experiment, "setting": setting, "effect": effect,
             "estimate": est, "lo": lo, "hi": hi, "claimed": f"{claimed} {threshold:g}", "verdict": v, "n": n,
             "interval": interval, "note": note}
@@ -69,18 +74,35 @@ def m_star(widths: list[int], errs: list[np.ndarray], eps: float) -> float:
     return math.nan
 
 
-def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: dict[str, float],
-                   rng: np.random.Generator) -> list[dict]:
-    """Soft labels need fewer neurons than hard labels at ε (paper A, Corollary 4 vs Ji–Telgarsky).
+def regime(p: dict[str, Any], student: str) -> str:
+    """The training regime a theory-regime student setup stands for, in words (docs/science.md#a-regimes):
+    both arms held to one radius B, or each arm at its own theorem's radius (radius auto)."""
+    label = p.get("student_setups", {}).get(student, {}).get("radius", "")
+    if label == "auto":
+        return "each arm at its own theorem's radius"
+    return f"both arms at radius B = {label}" if label else "one radius for both arms"
 
-    Effect: log2(m*_hard / m*_soft), an unreached m* counted as twice the widest width (so the effect is a
-    bound when one arm never reaches ε). Interval: percentile bootstrap over replicates, resampled jointly
-    for both arms (replicate r of every method shares its initialisation)."""
-    out = []
+
+def _premise_note(p: dict[str, Any], ds: str, t: str) -> str:
+    """Why a setting lies outside paper A's theorems ('' when it lies inside): the soft labels must be the
+    kernel-limit teacher's, and the data set must have a certified kernel margin (docs/science.md#a-regimes)."""
+    notes = []
+    if p.get("teacher_models", {}).get(t) != "kernel":
+        notes.append(f"teacher {t} is not the kernel-limit teacher (its labels are outside the theorem's class)")
+    if p.get("data_targets", {}).get(ds) != "kernel":
+        notes.append(f"data set {ds} has no certified kernel margin (target is not 'kernel')")
+    return "; ".join(notes)
+
+
+def _neuron_pairs(p: dict[str, Any], curves: dict[tuple, np.ndarray]) -> dict[tuple, dict[str, Any]]:
+    """(experiment, teacher, soft method, student) -> {data set: (widths, soft errors, hard errors)} for every
+    theory-regime soft-label arm and its hard-label partner at the same student setup (so the same radius
+    regime); errors are per width, each (R,) the mean over iterations of each replicate's 0-1 training error."""
     kinds = p["method_kinds"]
     groups: dict[tuple, dict[int, np.ndarray]] = {}
     for (exp, ds, t, m, st, w), err in curves.items():
-        groups.setdefault((exp, ds, t, m, st), {})[w] = err.mean(axis=1)  # (R,) mean over iterations
+        groups.setdefault((exp, ds, t, m, st), {})[w] = err.mean(axis=1)
+    out: dict[tuple, dict[str, Any]] = {}
     for (exp, ds, t, m, st), by_w in sorted(groups.items()):
         if t == NO_TEACHER or not METHODS[kinds[m]].needs_teacher or p["regimes"].get(st) != "theory":
             continue
@@ -90,34 +112,133 @@ def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: d
         widths = sorted(set(by_w) & set(hard))
         if len(widths) < 2:
             continue
-        soft_e, hard_e = [by_w[w] for w in widths], [hard[w] for w in widths]
-        R = min(len(soft_e[0]), len(hard_e[0]))
-        cap = 2.0 * widths[-1]
-        gamma = gammas.get(ds, math.nan)
-        for eps in p["epsilons"]:
-            def effect(idx: np.ndarray) -> float:
-                ms = m_star(widths, [e[idx] for e in soft_e], eps)
-                mh = m_star(widths, [e[idx] for e in hard_e], eps)
-                if math.isnan(ms) and math.isnan(mh):
-                    return math.nan
-                return math.log2((cap if math.isnan(mh) else mh) / (cap if math.isnan(ms) else ms))
+        R = min(len(by_w[widths[0]]), len(hard[widths[0]]))
+        out.setdefault((exp, t, m, st), {})[ds] = (widths, [by_w[w][:R] for w in widths],
+                                                  [hard[w][:R] for w in widths])
+    return out
 
-            est = effect(np.arange(R))
-            boots = np.array([effect(rng.integers(0, R, R)) for _ in range(p["n_boot"])])
-            boots = boots[~np.isnan(boots)]
-            if math.isnan(est) or len(boots) < 0.9 * p["n_boot"]:
+
+def m_star_interpolated(widths: list[int], errs: list[np.ndarray], eps: float) -> float:
+    """m*(ε) between grid points: where the mean error first falls to ε, log2 m is interpolated linearly in
+    the error between the last width above ε and the first at or below it (at the narrowest width: that
+    width; never reached: NaN). On a power-of-two grid the plain m* moves in factors of 2, so replicates that
+    differ a little give the same m* and a bootstrap interval of zero width; the interpolated one moves with them."""
+    means = [float(e.mean()) for e in errs]
+    for k, (w, e) in enumerate(zip(widths, means)):
+        if e <= eps:
+            if k == 0:
+                return float(w)
+            e0, w0 = means[k - 1], widths[k - 1]
+            frac = (e0 - eps) / (e0 - e) if e0 > e else 1.0
+            return float(2 ** (math.log2(w0) + frac * (math.log2(w) - math.log2(w0))))
+    return math.nan
+
+
+def neuron_gap(widths: list[int], soft_e: list[np.ndarray], hard_e: list[np.ndarray], eps: float,
+               idx: np.ndarray) -> float:
+    """log2(m*_hard / m*_soft) over replicates ``idx``, each m* interpolated (``m_star_interpolated``); an m*
+    not reached counts as twice the widest width (so the effect is then a bound); NaN when neither arm reaches ε."""
+    cap = 2.0 * widths[-1]
+    ms = m_star_interpolated(widths, [e[idx] for e in soft_e], eps)
+    mh = m_star_interpolated(widths, [e[idx] for e in hard_e], eps)
+    if math.isnan(ms) and math.isnan(mh):
+        return math.nan
+    return math.log2((cap if math.isnan(mh) else mh) / (cap if math.isnan(ms) else ms))
+
+
+def _percentile(boots: np.ndarray, n_boot: int, level: float) -> tuple[float, float, str]:
+    """A percentile interval of the finite resamples; NaNs and a note when fewer than 90 % are finite."""
+    boots = boots[~np.isnan(boots)]
+    if len(boots) < 0.9 * n_boot:
+        return math.nan, math.nan, "the effect is defined in too few resamples"
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi), ""
+
+
+def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: dict[str, float],
+                   rng: np.random.Generator) -> list[dict]:
+    """Soft labels need fewer neurons than hard labels at ε (paper A, Corollary 4 against Ji–Telgarsky), one
+    claim per training regime (the student setup's radius: both arms at one B, or each at its own theorem's).
+
+    Effect: log2(m*_hard / m*_soft) (``neuron_gap``). Interval: percentile bootstrap over replicates,
+    resampled jointly for both arms (replicate r of every method shares its initialisation). Every ε is
+    tested: the theorems' bounds hold for every γ and ε; their ratio γ²/(ε ln(1/ε)) is shown, not required.
+    Not tested: settings outside the theorems (a teacher other than the kernel-limit one, data without a
+    certified kernel margin)."""
+    from softlabels.analysis.tables import bound_ratio
+
+    out = []
+    for (exp, t, m, st), by_ds in _neuron_pairs(p, curves).items():
+        claim = f"soft labels need fewer neurons than hard labels ({regime(p, st)})"
+        for ds, (widths, soft_e, hard_e) in sorted(by_ds.items()):
+            R = len(soft_e[0])
+            gamma = gammas.get(ds, math.nan)
+            outside = _premise_note(p, ds, t)
+            for eps in p["epsilons"]:
+                est = neuron_gap(widths, soft_e, hard_e, eps, np.arange(R))
+                boots = np.array([neuron_gap(widths, soft_e, hard_e, eps, rng.integers(0, R, R))
+                                  for _ in range(p["n_boot"])])
+                if math.isnan(est):
+                    lo = hi = math.nan
+                    note = "neither arm reaches ε at the widths run"
+                else:
+                    lo, hi, note = _percentile(boots, p["n_boot"], p["interval"])
+                if outside:
+                    note = (note + "; " if note else "") + outside
+                out.append(_row("A", claim, exp,
+                                f"{ds} (γ {gamma:.3g}), teacher {t}, {m} vs {p['direct_method']}, {st}, ε {eps:g}, "
+                                f"bounds' ratio γ²/(ε ln(1/ε)) {bound_ratio(gamma, eps):.2g}",
+                                "log2(m*_hard / m*_soft)", est, lo, hi, ">", 0.0, R,
+                                f"{p['interval']:.0%} bootstrap over replicates", note, premise=not outside))
+    return out
+
+
+def gap_slope(gammas: list[float], gaps: list[float]) -> float:
+    """The OLS slope of the neuron gap log2(m*_hard / m*_soft) on log2(1/γ) (NaN for < 3 finite points)."""
+    x = np.log2(1.0 / np.asarray(gammas, float))
+    y = np.asarray(gaps, float)
+    ok = ~np.isnan(y)
+    if ok.sum() < 3 or np.ptp(x[ok]) == 0:
+        return math.nan
+    xc = x[ok] - x[ok].mean()
+    return float(xc @ (y[ok] - y[ok].mean()) / (xc @ xc))
+
+
+def gap_growth_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: dict[str, float],
+                      rng: np.random.Generator) -> list[dict]:
+    """Paper A's motivating claim: the soft-label advantage grows as the task gets harder (γ shrinks).
+
+    Effect: the slope of the neuron gap log2(m*_hard / m*_soft) on log2(1/γ) across the experiment's data
+    sets, per regime, teacher, method and ε. Interval: percentile bootstrap, each data set's replicates
+    resampled on their own (jointly for both arms of that data set)."""
+    out = []
+    for (exp, t, m, st), by_ds in _neuron_pairs(p, curves).items():
+        sets = sorted(d for d in by_ds if gammas.get(d, math.nan) > 0)
+        if len(sets) < 3:
+            continue
+        g = [gammas[d] for d in sets]
+        outside = "; ".join(n for n in (_premise_note(p, d, t) for d in sets) if n)
+        R = {d: len(by_ds[d][1][0]) for d in sets}
+        for eps in p["epsilons"]:
+            def slope(draw: bool) -> float:
+                return gap_slope(g, [neuron_gap(*by_ds[d], eps, rng.integers(0, R[d], R[d]) if draw else np.arange(R[d]))
+                                     for d in sets])
+
+            est = slope(False)
+            if math.isnan(est):
                 lo = hi = math.nan
-                note = "neither arm reaches ε at the widths run" if math.isnan(est) else "ε reached in too few resamples"
+                note = "the gap is defined on fewer than 3 data sets at this ε"
             else:
-                lo, hi = (float(q) for q in np.quantile(boots, [(1 - p["interval"]) / 2, (1 + p["interval"]) / 2]))
-                note = ""
-            premise = not math.isnan(gamma) and gamma <= eps
-            if not premise:
-                note = (note + "; " if note else "") + f"γ = {gamma:.3g} > ε: outside the theorem's premise γ ≤ ε"
-            out.append(_row("A", "soft labels need fewer neurons than hard labels", exp,
-                            f"{ds} (γ {gamma:.3g}), teacher {t}, {m} vs {p['direct_method']}, {st}, ε {eps:g}",
-                            "log2(m*_hard / m*_soft)", est, lo, hi, ">", 0.0, R,
-                            f"{p['interval']:.0%} bootstrap over replicates", note, premise))
+                lo, hi, note = _percentile(np.array([slope(True) for _ in range(p["n_boot"])]), p["n_boot"],
+                                           p["interval"])
+            if outside:
+                note = (note + "; " if note else "") + outside
+            out.append(_row("A", f"the soft-label advantage in neurons grows as γ shrinks ({regime(p, st)})", exp,
+                            f"{len(sets)} data sets (γ {min(g):.3g}–{max(g):.3g}), teacher {t}, {m} vs "
+                            f"{p['direct_method']}, {st}, ε {eps:g}",
+                            "slope of log2(m*_hard / m*_soft) on log2(1/γ)", est, lo, hi, ">", 0.0, min(R.values()),
+                            f"{p['interval']:.0%} bootstrap over replicates within each data set", note,
+                            premise=not outside))
     return out
 
 
@@ -129,7 +250,8 @@ def slope_claims(p: dict[str, Any], scaling: pd.DataFrame) -> list[dict]:
         if pd.isna(bound):
             continue
         lo, hi = float(r["slope_lo"]), float(r["slope_hi"])
-        out.append(_row("A", f"m* grows no faster than (1/γ)^{bound:g}", r["experiment"],
+        where = f" ({regime(p, r['student'])})" if p["regimes"].get(r["student"]) == "theory" else ""
+        out.append(_row("A", f"m* grows no faster than (1/γ)^{bound:g}{where}", r["experiment"],
                         f"{r['method']} (teacher {r['teacher']}), {r['student']}, ε {r['epsilon']:g}, "
                         f"{int(r['datasets_reached'])} of {int(r['datasets_total'])} data sets reach ε",
                         "slope of log m* on log(1/γ)", float(r["slope"]), lo, hi, "<", float(bound),
@@ -255,13 +377,16 @@ def claims_table(p: dict[str, Any], curves: dict[tuple, np.ndarray], acc: dict[t
     ``curves``: per-replicate 0-1 training error per iteration (R, T); ``acc``: per-replicate test
     accuracy (R,); ``fractions``: per-replicate final fraction of regularization samples (R,)."""
     rng = np.random.default_rng(p.get("seed", 0))
-    rows = (neurons_claims(p, curves, gammas, rng) + slope_claims(p, scaling) + accuracy_claims(p, acc)
+    rows = (neurons_claims(p, curves, gammas, rng) + gap_growth_claims(p, curves, gammas, rng)
+            + slope_claims(p, scaling) + accuracy_claims(p, acc)
             + biasvar_claims(p, biasvar) + regularization_claims(p, fractions))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 NOTE = ("Verdict rule: a claim states that its effect lies on one side of a threshold (column claimed). "
         "supported: the whole interval lies on that side; contradicted: the whole interval lies on the other "
-        "side; inconclusive: the interval straddles the threshold, or none could be computed (see note); "
-        "not tested: the setting does not meet the claim's premise (paper A's bound needs γ ≤ ε). Every "
-        "setting the run has is listed, none dropped.")
+        "side; inconclusive: the interval straddles the threshold, has zero width, or none could be computed "
+        "(see note); not tested: the setting lies outside the claim's theorem (paper A: a teacher other than the "
+        "kernel-limit one, or data without a certified kernel margin). Paper A's neuron claims name their "
+        "training regime: both arms held to one radius B, or each arm at its own theorem's radius "
+        "(docs/science.md#a-regimes). Every setting the run has is listed, none dropped.")

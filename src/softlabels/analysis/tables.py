@@ -163,14 +163,22 @@ def html(table: Table, max_rows: int = HTML_MAX_ROWS) -> str:
 # --- neurons (paper A, docs/science.md#a-neurons-needed) ----------------------------------
 
 def neuron_rows(cells: list[dict[str, Any]], replicates: list[Arrays], margins: dict[str, dict[str, Any]],
-                labels: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per cell: its data set's margins, training error (mean over iterations and final), test accuracy."""
+                labels: dict[str, np.ndarray], setups: dict[str, dict[str, str]] | None = None,
+                radii: list[float | None] | None = None) -> pd.DataFrame:
+    """One row per cell: its student's base setup and radius (``setups``: student -> {setup, radius}, the
+    configured radius label; ``radii``: the radius each cell trained with, None outside the theory regime),
+    its data set's margins, training error (mean over iterations and final), test accuracy."""
+    setups = setups or {}
+    radii = radii if radii is not None else [None] * len(cells)
     rows = []
-    for cell, r in zip(cells, replicates):
+    for cell, r, used in zip(cells, replicates, radii):
         acc = accuracy(r["test_logits"], labels[cell["dataset"]])
         m = margins[cell["dataset"]]
+        st = setups.get(cell["student"], {})
         rows.append({
             **cell,
+            "setup": st.get("setup", cell["student"]), "radius": st.get("radius", ""),
+            "radius_used": math.nan if used is None else float(used),
             "gamma": m.get("gamma"), "gamma_lower": m.get("gamma_lower"), "gamma_upper": m.get("gamma_upper"),
             "train_err_mean_iter": float(r["train_err"].mean()),
             "train_err_final": float(r["train_err"][:, -1].mean()),
@@ -181,19 +189,33 @@ def neuron_rows(cells: list[dict[str, Any]], replicates: list[Arrays], margins: 
     return pd.DataFrame(rows)
 
 
+def bound_ratio(gamma: float, eps: float) -> float:
+    """The ratio of paper A's two neuron bounds, soft over hard: (1/(γ²ε)) / (γ⁻⁴ ln(1/ε)) = γ²/(ε ln(1/ε))
+    (docs/science.md#a-bounds); below 1 the soft-label bound is the smaller. NaN where undefined."""
+    if gamma is None or not gamma > 0 or not 0 < eps < 1:
+        return math.nan
+    return gamma ** 2 / (eps * math.log(1 / eps))
+
+
 def neurons_needed(df: pd.DataFrame, epsilons: list[float]) -> pd.DataFrame:
-    """m*(ε): the smallest width whose mean-over-iterations training 0-1 error is ≤ ε."""
+    """m*(ε): the smallest width whose mean-over-iterations training 0-1 error is ≤ ε (the theorems'
+    quantity), and beside it the same for the final iterate's error (``m_star_final``)."""
     keys = ["experiment", "dataset", "teacher", "method", "student"]
+    extra = [c for c in ("setup", "radius") if c in df.columns]
     rows = []
     for k, g in df.groupby(keys, sort=True):
         g = g.sort_values("width")
         for eps in epsilons:
             ok = g[g["train_err_mean_iter"] <= eps]
+            ok_final = g[g["train_err_final"] <= eps]
             floor = len(ok) and ok["width"].iloc[0] == g["width"].iloc[0]
-            rows.append({**dict(zip(keys, k)), "gamma": g["gamma"].iloc[0], "epsilon": eps,
+            gamma = g["gamma"].iloc[0]
+            rows.append({**dict(zip(keys, k)), **{c: g[c].iloc[0] for c in extra}, "gamma": gamma, "epsilon": eps,
+                         "bound_ratio": bound_ratio(gamma, eps),
                          "m_star": int(ok["width"].iloc[0]) if len(ok) else None,
                          "reached": ("at the narrowest width (m* ≤ it)" if floor else "yes") if len(ok)
-                         else f"not reached (widest {int(g['width'].max())})"})
+                         else f"not reached (widest {int(g['width'].max())})",
+                         "m_star_final": int(ok_final["width"].iloc[0]) if len(ok_final) else None})
     return pd.DataFrame(rows)
 
 
@@ -249,19 +271,26 @@ def scaling(needed: pd.DataFrame, kinds: dict[str, str], level: float) -> pd.Dat
 
 
 def neuron_tables(p: dict[str, Any], replicates: list[Arrays], margins: dict[str, dict[str, Any]],
-                  labels: dict[str, np.ndarray]) -> dict[str, Table]:
+                  labels: dict[str, np.ndarray], radii: list[float | None] | None = None) -> dict[str, Table]:
     """Paper A's tables: students per width ('neurons'), m*(ε) ('needed') and its slope against 1/γ ('scaling')."""
-    df = neuron_rows(p["cells"], replicates, margins, labels)
+    df = neuron_rows(p["cells"], replicates, margins, labels, p.get("student_setups"), radii)
     out = {}
     out["neurons"] = Table(df, "Students per width",
-                "train_err_mean_iter: 0-1 training error averaged over iterations and replicates (docs/science.md#a-neurons-needed). "
+                "setup / radius: the student setup and its configured radius B (a radius list makes one setup per "
+                "value, docs/science.md#a-regimes); radius_used: the B the cell trained with (under auto, each arm's "
+                "own theorem's radius). "
+                "train_err_mean_iter: 0-1 training error averaged over iterations and replicates, the theorems' "
+                "quantity (docs/science.md#a-neurons-needed); train_err_final: the last iterate's. "
                 "gamma: γ solved by the Monte-Carlo program of Assumption 1 (docs/science.md#a-margin-solve); "
                 "gamma_lower / gamma_upper: a lower bound (its certificate on fresh directions, or half the linear "
                 "margin) and an upper bound (SVM margin on the limiting kernel).")
     needed = neurons_needed(df, p["epsilons"])
     needed["m_star"] = needed["m_star"].astype("Int64")
+    needed["m_star_final"] = needed["m_star_final"].astype("Int64")
     out["needed"] = Table(needed, "Neurons needed m*(ε)",
-                "m_star: smallest width whose mean-over-iterations training error is ≤ ε (empty: not reached).")
+                "m_star: smallest width whose mean-over-iterations training error is ≤ ε (empty: not reached); "
+                "m_star_final: the same for the last iterate's error. bound_ratio: γ²/(ε ln(1/ε)), the soft-label "
+                "bound over the hard-label bound (below 1: the soft bound is the smaller; not a premise of either).")
     # a slope needs several margin levels: fit only experiments with at least two data sets
     several = needed.groupby("experiment")["dataset"].transform("nunique") >= 2
     sc = scaling(needed[several], p["method_kinds"], p["interval"])

@@ -63,7 +63,7 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     _check_references(cfg)
     cfg = canonical(cfg, schema)
     method_variants(cfg)  # every generated method name is unique
-    return cfg
+    return expand_student_variants(cfg)
 
 
 NESTED_HINT = ("if it came from --config: Snakemake passes nested values as strings; pass nested values in a config "
@@ -307,6 +307,44 @@ def method_variants(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
         else:
             add(name, f"method {name!r}", dict(m))
     return out
+
+
+def radius_label(radius: float | str) -> str:
+    """How a radius appears in student names and tables: 4.0 -> '4', 'auto' stays."""
+    return radius if isinstance(radius, str) else f"{float(radius):g}"
+
+
+def expand_student_variants(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A student setup whose ``radius`` is a list becomes one setup per value, named <setup>-B<r> (the
+    radius axis, docs/science.md#a-regimes), each with ``variant_of: <setup>``; the experiments that name
+    the setup name its variants instead. Every other setup is left as it is (its name and slice unchanged)."""
+    students: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    expanded: dict[str, list[str]] = {}
+    for name, st in cfg["students"].items():
+        radii = st.get("radius")
+        items = ([(f"{name}-B{radius_label(r)}", {**st, "radius": r, "variant_of": name}) for r in radii]
+                 if isinstance(radii, list) else [(name, st)])
+        for variant, params in items:
+            if variant in students:
+                raise ConfigError(f"config key students.{variant}: the name {variant!r} is given twice: by "
+                                  f"{source[variant]} and by students.{name}; rename one (a radius list's setups are "
+                                  f"named NAME-B<radius>)")
+            students[variant], source[variant] = params, f"students.{name}"
+        expanded[name] = [v for v, _ in items]
+    out = dict(cfg)
+    out["students"] = {k: students[k] for k in sorted(students)}
+    out["experiments"] = {e: {**x, "students": [v for s in x["students"] for v in expanded[s]]}
+                          for e, x in cfg["experiments"].items()}
+    return out
+
+
+def student_setup(cfg: dict[str, Any], name: str) -> tuple[str, str]:
+    """A (validated) student setup's base setup and radius label: ('theory', '4') for theory-B4; a setup
+    without a radius list is its own base; the label is '' outside the theory regime."""
+    st = cfg["students"][name]
+    label = radius_label(st["radius"]) if st.get("regime") == "theory" else ""
+    return st.get("variant_of", name), label
 
 
 def expand_method_names(cfg: dict[str, Any], names: list[str]) -> list[str]:

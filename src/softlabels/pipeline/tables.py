@@ -38,12 +38,23 @@ def _teachers(p: dict[str, Any], snk: Any) -> dict[tuple[str, str], float]:
     return T.teacher_accuracy(p, [io.read_json(f) for f in snk.input.teachers])
 
 
+def radius_used(replicates_file: str) -> float | None:
+    """The radius B a theory-regime cell trained with, from the meta.json its job wrote beside its
+    replicates.npz (``radius_used`` under radius auto, else the setup's own radius); None otherwise."""
+    meta = io.read_json(Path(replicates_file).with_name("meta.json"))
+    student = meta.get("config", {}).get("student", {})
+    if student.get("regime") != "theory":
+        return None
+    used = meta.get("radius_used", student.get("radius"))
+    return None if isinstance(used, str) else float(used)
+
+
 def neuron_tables(snk: Any) -> None:
     p = dict(snk.params.p)
     labels = dict(zip(p["datasets"], _labels(list(snk.input.data))))
     margins = {ds: io.read_json(f) for ds, f in zip(p["datasets"], snk.input.margins)}
     reps = [io.read_npz(f, required=("train_err", "train_loss", "test_logits")) for f in snk.input.replicates]
-    out = T.neuron_tables(p, reps, margins, labels)
+    out = T.neuron_tables(p, reps, margins, labels, [radius_used(f) for f in snk.input.replicates])
     for name in ("neurons", "needed", "scaling"):
         write_table(out[name], getattr(snk.output, name))
 
