@@ -707,7 +707,7 @@ def _row_name(setup: str, ds: str, gamma: float, several: bool) -> str:
 
 
 def _used(v: float) -> str:
-    return f"{v:.3g}" if np.isfinite(v) else "?"
+    return "?" if not np.isfinite(v) else f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def plot_crossover(neurons: pd.DataFrame, experiment: str, methods: Methods | None = None) -> Figure:
@@ -743,9 +743,10 @@ def plot_crossover(neurons: pd.DataFrame, experiment: str, methods: Methods | No
                 ax.plot(c["width"].to_numpy(float)[ok], y[ok], color=methods.color(m), ls=lines[t], marker=marks[t],
                         ms=4, lw=1.3, label="_")
                 if "radius_used" in c.columns:
-                    used.append(f"{methods.name(m)}: {_used(float(c['radius_used'].iloc[0]))}")
+                    arm = methods.name(m) + ("" if t == NO_TEACHER else f" ({t})")
+                    used.append(f"{arm} {_used(float(c['radius_used'].iloc[0]))}")
             if rad == "auto" and used:
-                ax.text(0.97, 0.96, "B used: " + "; ".join(used), transform=ax.transAxes, ha="right", va="top",
+                ax.text(0.03, 0.04, "B used: " + "; ".join(used), transform=ax.transAxes, ha="left", va="bottom",
                         fontsize=7.5, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1.5})
             if g.empty:
                 ax.text(0.5, 0.5, "not trained", transform=ax.transAxes, ha="center", va="center", fontsize=8)
@@ -837,5 +838,5 @@ def plot_crossover_needed(needed: pd.DataFrame, neurons: pd.DataFrame, experimen
                  "target ε (columns), every arm")
     extra = _key_legend(methods, df["method"], df["teacher"])
     extra.update(_censor_legend())
-    _legend(fig, list(grid.ravel()), ncol=4, extra=extra, from_axes=False)
+    _legend(fig, list(grid.ravel()), ncol=2 if len(eps) < 3 else 4, extra=extra, from_axes=False)
     return fig
