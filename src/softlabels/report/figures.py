@@ -121,13 +121,13 @@ class Methods:
 
     def color(self, m: str) -> Any:
         """The colour of method (variant) ``m``: its config method's colour, a shade of it for one of
-        several temperature variants (darker for a smaller τ)."""
+        several temperature variants (darker for a smaller τ, the largest τ in the method's own colour)."""
         c = np.asarray(to_rgb(self.base_color(m)))
         sib = self.siblings(m)
         if len(sib) < 2:
             return tuple(c)
-        t = np.linspace(-0.45, 0.5, len(sib))[sib.index(m)]
-        return tuple(c * (1 + t) if t < 0 else c + (1 - c) * t)
+        # darker only: lighter shades of the palette's pastels would meet other methods' colours
+        return tuple(c * (1 - np.linspace(0.55, 0.0, len(sib))[sib.index(m)]))
 
 
 def label(method: str, teacher: str, methods: Methods | None = None) -> str:
@@ -240,7 +240,8 @@ def plot_accuracy_width(neurons: pd.DataFrame, methods: Methods | None = None) -
     fig, axes = _grid(len(panels), 4, w=3.0, h=2.6)
     marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
     for ax, (_, p) in zip(axes, panels.iterrows()):
-        g = df[(df["experiment"] == p["experiment"]) & (df["dataset"] == p["dataset"]) & (df["student"] == p["student"])]
+        g = df[(df["experiment"] == p["experiment"]) & (df["dataset"] == p["dataset"])
+               & (df["student"] == p["student"])]
         for (m, t), c in g.groupby(["method", "teacher"], sort=True):
             c = c.sort_values("width")
             x = c["width"].to_numpy(float)
@@ -461,7 +462,8 @@ def plot_biasvar(biasvar: pd.DataFrame, methods: Methods | None = None, level: f
                     x = xpos[r["method"]] + (k - (len(teachers) - 1) / 2) * step
                     y = float(r[col])
                     err = np.clip([[y - float(r[f"{col}_lo"])], [float(r[f"{col}_hi"]) - y]], 0, None)
-                    ax.errorbar([x], [y], yerr=err, fmt=tmark[t], ms=4, capsize=2, color=methods.color(r["method"]), label="_")
+                    ax.errorbar([x], [y], yerr=err, fmt=tmark[t], ms=4, capsize=2, color=methods.color(r["method"]),
+                                label="_")
             ax.set_xticks(range(len(order)))
             ax.set_xticklabels([methods.name(m) for m in order], rotation=35, ha="right")
             ax.set_ylabel(f"CE {name}")
@@ -510,8 +512,8 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
                         label=f"_KD over τ, {name}")
             for m, o in c.groupby("method"):
                 x = o["temperature"] * nudge.get(kinds.get(m, m), 1.0)
-                ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.base_color(m), s=36, zorder=3,
-                           label="_")
+                ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.base_color(m), s=36,
+                           zorder=3, label="_")
         _log2_axis(ax, g["temperature"])
         ax.set_xlabel("temperature τ")
         ax.set_ylabel("regularization samples (%)")
@@ -658,18 +660,20 @@ def plot_training_curves(curves: pd.DataFrame, hardest: dict[str, str], methods:
         for j, (ax, (col, name, w)) in enumerate(zip(grid[i], panels)):
             if j % len(widths):
                 ax.sharey(grid[i, j - 1])
-            for (m, t), c in g[g["width"] == w].groupby(["method", "teacher"], sort=True):
+            arms = g[g["width"] == w].groupby(["method", "teacher"], sort=True)
+            for (m, t), c in arms:
                 s = c.groupby("epoch")[col].agg(["mean", "std"]).fillna(0)
                 ax.plot(s.index, s["mean"], color=methods.color(m), ls=lines[t], lw=1.3, marker=marks[t], ms=3.5,
                         markevery=max(1, len(s) // 6), label=f"_{label(m, t, methods)}")
-                low = (s["mean"] - s["std"]).clip(lower=0)
-                ax.fill_between(s.index, low, s["mean"] + s["std"], color=methods.color(m), alpha=0.12, lw=0)
+                if arms.ngroups <= 4:  # more bands than that hide the lines
+                    low = (s["mean"] - s["std"]).clip(lower=0)
+                    ax.fill_between(s.index, low, s["mean"] + s["std"], color=methods.color(m), alpha=0.12, lw=0)
             ax.set_xlabel("epoch")
             ax.set_ylabel(name)
             ax.set_title(f"{ds} ({exp}), m={w}", fontsize=9)
             used.append(ax)
-    fig.suptitle("Training curves of the hardest data set per experiment, every method (mean ± std over "
-                 "replicates);\nloss relative to each method's first epoch, since the methods' objectives differ")
+    fig.suptitle("Training curves of the hardest data set per experiment, every method (mean over replicates, "
+                 "± std where ≤ 4 lines);\nloss relative to each method's first epoch, since the methods' objectives differ")
     _legend(fig, used, ncol=6, extra=_key_legend(methods, df["method"], df["teacher"]), from_axes=False)
     return fig
 
