@@ -23,7 +23,8 @@ from softlabels.report import figures as F
 from softlabels.report.summary import print_summary, summary_lines
 
 KINDS = {"hard": "hard", "kd": "kd", "kd-T1": "kd", "kd-T4": "kd", "wsl": "wsl", "ls": "ls"}
-TINY_FIGURES = {"accuracy_width", "neurons_needed", "biasvar", "regularization_temperature", "regularization_epochs",
+TINY_FIGURES = {"accuracy_width", "neurons_needed_neurons", "biasvar", "regularization_temperature",
+                "regularization_epochs",
                 "training_curves"}
 
 
@@ -113,19 +114,22 @@ def test_accuracy_width_draws_every_swept_data_set(neurons):
 
 
 def test_neurons_needed_draws_fits_bounds_and_censored_points(needed, scaling, neurons):
-    fig = F.plot_neurons_needed(needed, scaling, neurons, ["neurons"])
+    fig = F.plot_neurons_needed(needed, scaling, neurons, "neurons")
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title().split("\n")[0] for ax in axes] == ["ε = 0.1", "ε = 0.02"]
+    # ε = 0.02 is reached nowhere: nothing to draw, no panel
+    assert [ax.get_title().split("\n")[0] for ax in axes] == ["ε = 0.1"]
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
-    assert {"bound's slope 2 (soft labels)", "bound's slope 4 (hard labels)", "hard: fit"} <= labels
-    assert "kd, teacher wide: fit" not in labels  # kd reaches ε=0.1 at the narrowest width on easy: a floor
-    assert "kd, teacher wide: no slope (m* ≤ 2 on 1 of 3 data sets)" in axes[0].get_title()
-    assert any(lab.startswith("ceiling: m* > widest width") for lab in labels)
-    assert any(lab.startswith("floor: m* ≤ narrowest width") for lab in labels)  # kd reaches ε at m=2 on easy
+    assert {"bound's slope 2 (soft labels)", "bound's slope 4 (hard labels)", "fitted slope (the method's colour)",
+            "hard", "kd", "no teacher", "teacher wide"} <= labels  # which colour and which marker is which
+    assert "kd, teacher wide: no slope (m* ≤ 2 on 1 of 3 data sets)" in axes[0].get_title()  # a floor on easy
+    assert any(lab.startswith("ceiling: ε not reached") for lab in labels)
+    assert any(lab.startswith("floor: ε reached at the narrowest width") for lab in labels)
     assert "hard: slope 0.70 [0.40, 1.00]" in axes[0].get_title()  # the fit and its interval, per panel
     assert axes[0].get_xscale() == "log" and axes[0].get_yscale() == "log"
+    assert axes[0].get_xlabel() == "solved kernel margin γ (Assumption 1)"
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["0.03", "0.1", "0.3"]  # ticks at the solved γ
     with pytest.raises(InputError, match="neurons_needed"):
-        F.plot_neurons_needed(needed, scaling, neurons, ["biasvar"])
+        F.plot_neurons_needed(needed, scaling, neurons, "biasvar")
 
 
 def test_neurons_needed_draws_floors_as_floors_and_no_bounds_without_a_fit(needed, scaling, neurons):
@@ -133,13 +137,14 @@ def test_neurons_needed_draws_floors_as_floors_and_no_bounds_without_a_fit(neede
     0.00 [0.00, 0.00]; with no fitted slope in a panel, no bounds' lines either."""
     floor = needed.assign(m_star=2.0, reached="yes")
     flat = scaling.assign(slope=0.0, slope_lo=0.0, slope_hi=0.0)
-    fig = F.plot_neurons_needed(floor, flat, neurons, ["neurons"], level=0.95)
+    fig = F.plot_neurons_needed(floor, flat, neurons, "neurons", level=0.95)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     titles = "\n".join(ax.get_title() for ax in axes)
     assert "0.00 [0.00, 0.00]" not in titles and "hard: no slope (m* ≤ 2 on 3 of 3 data sets)" in titles
     labels = {t.get_text() for t in fig.legends[0].get_texts()}
     assert not any("bound's slope" in lab or lab.endswith(": fit") for lab in labels)
-    assert all(not ax.get_lines() for ax in axes)  # no fitted line, no bound line: only the open ▽ markers
+    assert all(not ax.get_lines() for ax in axes)  # no fitted line, no bound line: only the floors' arrows
+    assert "nothing to fit" in fig.get_suptitle() and len(axes) == 1  # one panel, saying so
     assert "95% t-intervals" in fig.get_suptitle()
 
 
@@ -208,8 +213,9 @@ def test_training_curves_of_the_hardest_data_set(neurons, tmp_path):
     assert hardest["neurons"] == "hard"  # the smallest margin
     fig = F.plot_training_curves(curves, hardest)
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(axes) == 4 and "hard (neurons)" in axes[0].get_title()  # two experiments, loss and error each
-    assert {ln.get_linestyle() for ln in axes[0].get_lines()} == {"-", "--"}
+    assert len(axes) == 6 and axes[0].get_title() == "hard (neurons), m=2" and axes[1].get_title().endswith("m=8")
+    assert {ln.get_linestyle() for ln in axes[0].get_lines()} == {"-", "--"}  # no teacher, teacher wide
+    assert len({ln.get_color() for ln in axes[0].get_lines()}) == 2  # hard and kd: a colour each
     assert "first epoch" in axes[0].get_ylabel()  # the methods' objectives differ: each relative to its start
     assert all(abs(ln.get_ydata()[0] - 1) < 1e-9 for ln in axes[0].get_lines())
     with pytest.raises(InputError):
@@ -223,7 +229,9 @@ def test_one_colour_per_method_in_every_figure(neurons, biasvar, regularization)
                          "kd-T1": {"method": "kd-tau", "temperature": 1.0},
                          "kd-T4": {"method": "kd-tau", "temperature": 4.0},
                          "wsl": {"method": "wsl", "temperature": None}, "ls": {"method": "ls", "temperature": None}})
-    assert methods.color("kd-T1") == methods.color("kd-T4") != methods.color("kd")
+    # a variant: a shade of its method's colour, one of its own, so that the legend's names have a colour each
+    assert len({methods.color("kd-T1"), methods.color("kd-T4"), methods.color("kd")}) == 3
+    assert methods.base_color("kd-T1") == methods.base_color("kd-T4") != methods.base_color("kd")
     cfg = {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 2.0},
            "kd-tau": {"kind": "kd", "temperature": [1.0, 4.0]}}
     assert figplan.method_names(cfg, ["hard", "kd", "kd-tau-T1", "kd-tau-T4"]) == {
@@ -232,19 +240,57 @@ def test_one_colour_per_method_in_every_figure(neurons, biasvar, regularization)
     assert methods.name("kd-T1") == "kd-tau (τ=1)" and F.Methods().name("kd-tau-T4") == "kd-tau (τ=4)"
     from matplotlib.colors import to_rgb
 
-    def colours(fig) -> dict[str, tuple]:
-        out = {}
-        for ax in fig.axes:
-            for ln in ax.get_lines():
-                if not ln.get_label().startswith("_") and "bound" not in ln.get_label():
-                    out[ln.get_label().split(",")[0].split(":")[0]] = to_rgb(ln.get_color())
-        return out
+    def legend(fig) -> dict[str, tuple]:
+        return {t.get_text(): to_rgb(h.get_color()) for t, h in zip(fig.legends[0].get_texts(),
+                                                                     fig.legends[0].legend_handles)}
 
-    a = colours(F.plot_accuracy_width(neurons, methods))
+    a = legend(F.plot_accuracy_width(neurons, methods))
     assert a["hard"] == to_rgb(methods.color("hard")) and a["kd (τ=2)"] == to_rgb(methods.color("kd"))
-    fig = F.plot_biasvar(biasvar, methods)
-    legend = {t.get_text(): h for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)}
-    assert to_rgb(legend["kd (τ=2)"].get_color()) == a["kd (τ=2)"] and to_rgb(legend["hard"].get_color()) == a["hard"]
+    b = legend(F.plot_biasvar(biasvar, methods))
+    assert b["kd (τ=2)"] == a["kd (τ=2)"] and b["hard"] == a["hard"]
+
+
+def _legend_is_unambiguous(fig) -> None:
+    """Every method entry of the legend has a colour of its own, and every line or marker drawn has a
+    method entry of its colour: the colour tells apart what the legend tells apart."""
+    from matplotlib.colors import to_rgb
+
+    entries = {t.get_text(): h for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)}
+    grey = {to_rgb("0.3"), to_rgb("0.6"), to_rgb("0.55"), to_rgb("0.45")}
+    colours = [to_rgb(h.get_color()) for h in entries.values() if to_rgb(h.get_color()) not in grey]
+    assert len(colours) == len(set(colours)), entries.keys()
+    drawn = {to_rgb(ln.get_color()) for ax in fig.axes for ln in ax.get_lines()} - grey
+    assert drawn <= set(colours), (drawn, colours)
+
+
+def test_every_method_of_an_experiment_is_drawn_and_told_apart(neurons, biasvar):
+    """Paper A's methods are not named 'kd' (kd1, kd-auto): the figures and the summary show them, and a
+    method's temperature variants under two teachers differ in colour (variant) and style (teacher)."""
+    kinds = {**KINDS, "kd1": "kd", "kd-auto": "kd"}
+    paper = neurons.replace({"method": {"kd": "kd1"}, "teacher": {"wide": "kernel"}})
+    cells = figplan.curve_cells(paper[F.CELL].to_dict("records"), kinds)
+    assert {c["method"] for c in cells if c["experiment"] == "neurons"} == {"hard", "kd1"}
+    fig = F.plot_accuracy_width(paper)
+    _legend_is_unambiguous(fig)
+    assert {"hard", "kd1", "no teacher", "teacher kernel"} <= {t.get_text() for t in fig.legends[0].get_texts()}
+    rows = biasvar[biasvar["experiment"] == "biasvar"]
+    two = pd.concat([rows, rows[rows["method"] == "kd"].assign(method="kd-T1"),
+                     rows[rows["method"] == "kd"].assign(method="kd-T4")])
+    fig = F.plot_biasvar(two)
+    _legend_is_unambiguous(fig)
+    names = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"kd (τ=1)", "kd (τ=4)", "teacher wide", "teacher wide-ls"} <= names
+    curves = F.curve_frame(
+        [{**r, "width": 8} for r in two[F.CELL].to_dict("records")],
+        [{"train_loss": np.ones((2, 4)), "train_err": np.full((2, 4), 0.1)} for _ in range(len(two))])
+    fig = F.plot_training_curves(curves, {"biasvar": "noisy"})
+    _legend_is_unambiguous(fig)
+    ax = [a for a in fig.axes if a.get_visible()][0]
+    styles = {(ln.get_color(), ln.get_linestyle(), ln.get_marker()) for ln in ax.get_lines()}
+    assert len(styles) == len(two)  # every (method, teacher) a line of its own look
+    from softlabels.report.summary import accuracy_lines
+    lines = accuracy_lines(paper.assign(test_acc_mean=0.8), kinds)
+    assert any("kd1 (kernel)" in ln for ln in lines)  # not only methods named 'kd'
 
 
 def test_save_writes_png_and_svg(neurons, tmp_path):
@@ -270,10 +316,145 @@ def test_figure_plan(neurons, regularization):
     assert figplan.temperature_sweeps(regularization.to_dict("records")) == {("biasvar", "noisy", "practical", 8)}
     tables = ["results/tables/regularization.csv", "results/tables/paperA_figure1.csv"]
     assert figplan.planned(recs, KINDS, ["easy", "mid", "hard"], regularization.to_dict("records"), tables) == [
-        "accuracy_width", "neurons_needed", "biasvar", "regularization_temperature", "regularization_epochs",
-        "training_curves", "paperA_figure1"]
+        "accuracy_width", "neurons_needed_neurons", "biasvar", "regularization_temperature", "regularization_epochs",
+        "training_curves", "paperA_figure1"]  # one neurons-needed figure per experiment with a margin sweep
     one_width = [r for r in recs if r["width"] == 8]
     assert figplan.planned(one_width, KINDS, ["easy"], [], []) == ["biasvar", "training_curves"]
+
+
+# --- the crossover over the radius B (issue 19) ------------------------------------------------
+
+STUDENTS = {"theory": {"regime": "theory", "radius": [1, 4.0, "auto"]}, "practical": {"regime": "practical"}}
+
+
+@pytest.fixture
+def radius_neurons() -> pd.DataFrame:
+    """neurons.csv as the lead's radius axis writes it: setup, radius (as configured), radius_used."""
+    rows = []
+    for ds, gamma in (("easy", 0.3), ("mid", 0.1), ("hard", 0.03)):
+        for radius in ("1", "4", "auto"):
+            for m, t in (("hard", "none"), ("kd1", "kernel")):
+                used = (45 / gamma if m == "hard" else 1.0) if radius == "auto" else float(radius)
+                for w in (2, 4, 8, 16):
+                    err = min(0.5, (0.05 if m == "kd1" else 0.1) / (gamma * w) / (1 + float(used) / 10))
+                    rows.append({**_cell("neurons", ds, "hard", w, t, f"theory-B{radius}"), "method": m,
+                                 "gamma": gamma, "setup": "theory", "radius": radius, "radius_used": used,
+                                 "train_err_mean_iter": err, "train_err_final": err / 2, "test_acc_mean": 0.8,
+                                 "test_acc_std": 0.01})
+    rows.append({**_cell("biasvar", "noisy", "hard", 8, student="practical"), "gamma": 0.05, "setup": "practical",
+                 "radius": np.nan, "radius_used": np.nan, "train_err_mean_iter": 0.1})  # no radius variants
+    return pd.DataFrame(rows)
+
+
+def _needed_of(neurons: pd.DataFrame, epsilons=(0.1, 0.02)) -> pd.DataFrame:
+    rows = []
+    for key, g in neurons[neurons["experiment"] == "neurons"].groupby(["dataset", "teacher", "method", "student"]):
+        g = g.sort_values("width")
+        for eps in epsilons:
+            ok = g[g["train_err_mean_iter"] <= eps]
+            m = float(ok["width"].iloc[0]) if len(ok) else np.nan
+            rows.append({"experiment": "neurons", **dict(zip(["dataset", "teacher", "method", "student"], key)),
+                         "setup": "theory", "radius": g["radius"].iloc[0], "gamma": g["gamma"].iloc[0],
+                         "epsilon": eps, "m_star": m, "reached": "yes"})
+    return pd.DataFrame(rows)
+
+
+def test_crossover_is_planned_from_radius_variants(radius_neurons):
+    recs = radius_neurons[F.CELL].to_dict("records")
+    variants = figplan.radius_variants(STUDENTS, {r["student"] for r in recs})
+    assert variants == {"theory-B1": ("theory", "1"), "theory-B4": ("theory", "4"),
+                        "theory-Bauto": ("theory", "auto")}  # 'practical' is a setup of its own
+    assert figplan.radius_variants({"theory": {"radius": "auto"}}, ["theory-B1"]) == {}  # not a listed radius
+    expanded = {"theory-B4": {"setup": "theory", "radius": 4}}  # setups already expanded by the config
+    assert figplan.radius_variants(expanded, ["theory-B4"]) == {"theory-B4": ("theory", "4")}
+    assert figplan.crossover_experiments(recs, variants) == ["neurons"]
+    one = [r for r in recs if r["student"] != "theory-B4" and r["student"] != "theory-Bauto"]
+    assert figplan.crossover_experiments(one, variants) == []  # a single radius: no crossover
+    planned = figplan.planned(recs, {"hard": "hard", "kd1": "kd"}, ["easy", "mid", "hard"], [], [], variants)
+    assert planned[-2:] == ["crossover_neurons", "crossover_needed_neurons"]
+    assert "crossover_neurons" not in figplan.planned(recs, {"hard": "hard"}, [], [], [])  # no variants given
+
+
+def test_crossover_figures_are_drawn_from_a_small_frame(radius_neurons, tmp_path):
+    fig = F.plot_crossover(radius_neurons, "neurons")
+    grid = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(grid) == 3 * 3  # a row per data set, a column per radius
+    titles = [ax.get_title() for ax in grid]
+    assert titles[0] == "easy (γ=0.3), B = 1" and titles[2] == "easy (γ=0.3), B = auto"  # largest γ first, auto last
+    assert titles[-1].startswith("hard (γ=0.03)")
+    assert all(len(ax.get_lines()) == 2 for ax in grid) and grid[0].get_yscale() == "log"
+    assert "B used: hard 150; kd1 (kernel) 1" in [t.get_text() for t in grid[2].texts]  # under auto each arm's own B
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"hard", "kd1", "no teacher", "teacher kernel"} <= labels and len(fig.legends) == 1
+    _legend_is_unambiguous(fig)
+
+    needed = _needed_of(radius_neurons)
+    assert F.crossover_epsilons(needed) == [0.1, 0.02] or F.crossover_epsilons(needed) == [0.1]
+    fig = F.plot_crossover_needed(needed, radius_neurons, "neurons")
+    grid = [ax for ax in fig.axes if ax.get_visible()]
+    eps = F.crossover_epsilons(needed)
+    assert len(grid) == 3 * len(eps)
+    fig.canvas.draw()
+    assert [t.get_text() for t in grid[-1].get_xticklabels()] == ["1", "4", "auto"]
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert any(lab.startswith("ceiling") for lab in labels) and any(lab.startswith("floor") for lab in labels)
+    F.save(fig, tmp_path / "c.png", tmp_path / "c.svg")
+    with pytest.raises(InputError, match="crossover"):
+        F.plot_crossover(radius_neurons, "biasvar")
+    with pytest.raises(InputError, match="lacks the columns"):
+        F.plot_crossover(radius_neurons.drop(columns=["radius"]), "neurons")
+
+
+def _neurons_like_the_default_run() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Five data sets, eight widths, two arms, five ε: the default run's neurons experiment in shape."""
+    gammas = (0.02, 0.05, 0.09, 0.18, 0.27)
+    neurons = pd.DataFrame([{**_cell("neurons", f"k{g}", m, w, t), "gamma": g, "test_acc_mean": 0.8,
+                             "test_acc_std": 0.01, "train_err_mean_iter": 0.01 / (g * w)}
+                            for g in gammas for m, t in (("hard", "none"), ("kd1", "kernel"))
+                            for w in (2, 4, 8, 16, 32, 64, 128, 256)])
+    needed = []
+    for (ds, t, m), c in neurons.groupby(["dataset", "teacher", "method"]):
+        for eps in (0.1, 0.05, 0.02, 0.01, 0.005):
+            ok = c[c["train_err_mean_iter"] <= eps].sort_values("width")
+            needed.append({"experiment": "neurons", "dataset": ds, "teacher": t, "method": m, "student": "theory",
+                           "gamma": c["gamma"].iloc[0], "epsilon": eps,
+                           "m_star": float(ok["width"].iloc[0]) if len(ok) else np.nan})
+    scaling = pd.DataFrame([{"experiment": "neurons", "teacher": t, "student": "theory", "method": m, "epsilon": e,
+                             "slope": 1.0, "slope_lo": 0.5, "slope_hi": 1.5, "intercept": 0.0}
+                            for m, t in (("hard", "none"), ("kd1", "kernel")) for e in (0.1, 0.05, 0.02, 0.01, 0.005)])
+    return pd.DataFrame(needed), scaling, neurons
+
+
+# The report shows a figure at most about 1400 px wide: a neurons-needed figure may be at most 1800 px
+# (12 in at 150 dpi, shown at ≥ 78%) with at most three panels a row and no text under 7.5 pt (≥ 12 px shown).
+MAX_PX, MAX_COLS, MIN_PT = 1800, 3, 7.5
+
+
+def check_readable(fig, dpi: int = 150) -> None:
+    width_px = fig.get_figwidth() * dpi
+    assert width_px <= MAX_PX, f"{width_px:.0f} px wide"
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    rows: dict[float, int] = {}
+    for ax in axes:
+        y = round(ax.get_position().y0, 2)
+        rows[y] = rows.get(y, 0) + 1
+    assert max(rows.values()) <= MAX_COLS, rows
+    sizes = [t.get_fontsize() for ax in axes for t in [ax.title, ax.xaxis.label, ax.yaxis.label,
+                                                         *ax.get_xticklabels(), *ax.get_yticklabels()] if t.get_text()]
+    sizes += [t.get_fontsize() for t in fig.legends[0].get_texts()]
+    assert min(sizes) >= MIN_PT, min(sizes)
+
+
+def test_neurons_needed_is_readable_at_the_reports_width():
+    needed, scaling, neurons = _neurons_like_the_default_run()
+    fig = F.plot_neurons_needed(needed, scaling, neurons, "neurons")
+    fig.canvas.draw()
+    check_readable(fig)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    # floors and ceilings are arrows, never the shape of a method's or a teacher's marker
+    method_marks = set(F._teacher_markers(["none", "kernel", "a", "b", "c", "d", "e"]).values())
+    assert not method_marks & {"v", "^", F.FLOOR, F.CEILING}
+    assert len(axes) >= 2 and fig.get_figwidth() * 150 <= MAX_PX
 
 
 def test_summary_names_missing_tables_and_never_fails(tmp_path, monkeypatch, neurons, biasvar):
@@ -305,6 +486,13 @@ def _report_results(html: str) -> dict:
     return json.JSONDecoder().raw_decode(html, m.end())[0]
 
 
+def _caption_file(kind: str, stem: str) -> Path:
+    """A result's caption: its own, or for a figure drawn per experiment (<figure>_<experiment>) its figure's."""
+    folder = ROOT / "workflow" / "report" / kind
+    names = sorted((f.stem for f in folder.glob("*.rst")), key=len, reverse=True)
+    return folder / f"{next(n for n in names if stem == n or stem.startswith(n + '_'))}.rst"
+
+
 def _caption_title(path: Path) -> str:
     return re.search(r"\*\*(.+?)\*\*", path.read_text(), re.S).group(1).replace("\n", " ")
 
@@ -326,10 +514,10 @@ def test_tiny_run_builds_every_figure_with_data(tiny_run):
     files = [str(tiny_run / C.Cell(c["dataset"], c["teacher"], c["method"], c["student"], c["width"]).path
                  / "replicates.npz") for c in cells]
     curves = F.plot_training_curves(F.curve_frame(cells, [io.read_npz(f) for f in files]), F.hardest_datasets(t["neurons"]))
-    assert {ax.get_title().split("(")[1].split(")")[0] for ax in curves.axes} == {"neurons", "biasvar",
-                                                                                  "paperA-table1"}
+    assert {ax.get_title().split("(")[1].split(")")[0] for ax in curves.axes if ax.get_visible()} == {
+        "neurons", "biasvar", "paperA-table1"}
     for fig in (F.plot_accuracy_width(t["neurons"]),
-                F.plot_neurons_needed(t["neurons_needed"], t["scaling"], t["neurons"], ["neurons"]),
+                F.plot_neurons_needed(t["neurons_needed"], t["scaling"], t["neurons"], "neurons"),
                 F.plot_biasvar(t["biasvar"]), F.plot_regularization_temperature(t["regularization"], kinds),
                 F.plot_regularization_epochs(t["regularization"], t["regularization_epochs"]), curves):
         assert all(_points(ax) > 0 for ax in fig.axes if ax.get_visible()), fig.get_suptitle()
@@ -349,7 +537,7 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_copy):
     assert sorted(results) == sorted(produced)
     for path in produced:
         kind = "figures" if path.endswith(".png") else "tables"
-        caption = ROOT / "workflow" / "report" / kind / f"{Path(path).stem}.rst"
+        caption = _caption_file(kind, Path(path).stem)
         entry = results[path]
         assert entry["name"] == Path(path).name
         assert f"<strong>{_caption_title(caption)}</strong>" in entry["caption"], (path, entry["caption"][:200])

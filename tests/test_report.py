@@ -66,6 +66,24 @@ def _non_trivial_png(png: Path) -> None:
     assert len(np.unique(img.reshape(-1, img.shape[-1])[::97], axis=0)) > 20, f"{png}: a blank page"
 
 
+# The report is read at 1400 px: a neurons-needed figure (the one with the most panels) may be at most
+# 1800 px wide, shown at >= 78% so that its 7.5 pt text stays >= 12 px (tests/test_figures.py checks the
+# panels per row and the font sizes of the drawn figure), and no taller than three rows of panels.
+NEEDED_MAX_PX = (1800, 1700)
+
+
+@pytest.mark.slow
+def test_neurons_needed_figures_fit_the_reports_width(tiny_run):
+    from matplotlib.image import imread
+
+    pngs = sorted((tiny_run / "results" / "figures").glob("neurons_needed_*.png"))
+    assert pngs, "no neurons-needed figure in the tiny run"
+    for png in pngs:
+        h, w = imread(png).shape[:2]
+        assert w <= NEEDED_MAX_PX[0] and h <= NEEDED_MAX_PX[1], (png.name, w, h)
+        assert w >= 1000, (png.name, w)  # not a sliver either: the panels get their room
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
 def test_report_shows_the_tables_in_a_browser(tiny_copy, tmp_path):

@@ -345,9 +345,22 @@ def regularization_temperature_records():
     return [{**r, "temperature": VARIANTS[r["method"]]["temperature"]} for r in regularization_records()]
 
 
+def student_radius_variants():
+    """Student variant -> (setup, radius string) for the cells' students that are variants of a radius
+    list (<setup>-B<r>, softlabels.report.figplan.radius_variants): what plans the crossover figures."""
+    return FP.radius_variants(config["students"], {r["student"] for r in cell_records()})
+
+
 def figure_names():
+    """Every figure of this config, without extension; the per-experiment ones are named
+    neurons_needed_<experiment>, crossover_<experiment> and crossover_needed_<experiment>."""
     return FP.planned(
-        cell_records(), method_kinds(), binary_datasets(), regularization_temperature_records(), all_tables()
+        cell_records(),
+        method_kinds(),
+        binary_datasets(),
+        regularization_temperature_records(),
+        all_tables(),
+        student_radius_variants(),
     )
 
 
@@ -355,8 +368,18 @@ def all_figures():
     return [f"results/figures/{name}.{ext}" for name in figure_names() for ext in ("png", "svg")]
 
 
+def neurons_needed_experiments():
+    """Experiments with a neurons-needed figure: the width swept on at least two binary data sets."""
+    return FP.margin_sweeps(cell_records(), binary_datasets())
+
+
+def crossover_experiments():
+    """Experiments with crossover figures: a student setup trained at two or more radii."""
+    return FP.crossover_experiments(cell_records(), student_radius_variants())
+
+
 def neurons_needed_figure_params():
-    return {"experiments": FP.margin_sweeps(cell_records(), binary_datasets())}
+    return {"experiments": neurons_needed_experiments()}
 
 
 def curve_records():

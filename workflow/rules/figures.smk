@@ -28,30 +28,79 @@ rule figure_accuracy_width:
 
 
 rule figure_neurons_needed:
+    # one figure per experiment with a margin sweep (figplan.margin_sweeps): neurons_needed_<experiment>
     input:
         needed="results/tables/neurons_needed.csv",
         scaling="results/tables/scaling.csv",
         neurons="results/tables/neurons.csv",
     output:
         png=report(
-            "results/figures/neurons_needed.png",
+            "results/figures/neurons_needed_{experiment}.png",
             caption="../report/figures/neurons_needed.rst",
             category="Paper A (neurons)",
             subcategory="Figures",
         ),
-        svg="results/figures/neurons_needed.svg",
+        svg="results/figures/neurons_needed_{experiment}.svg",
     log:
-        "logs/figures/neurons_needed.log",
+        "logs/figures/neurons_needed_{experiment}.log",
+    wildcard_constraints:
+        experiment=names_regex(neurons_needed_experiments()),
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p={
-            **neurons_needed_figure_params(),
-            "methods": FIGURE_METHODS,
-            "interval": config["tables"]["interval"],
-        },
+        p={"methods": FIGURE_METHODS, "interval": config["tables"]["interval"]},
     script:
         "../scripts/figure_neurons_needed.py"
+
+
+# Paper A's crossover over the radius B (issue 19): one pair of figures per experiment that trains a student
+# setup at two or more radii (figplan.crossover_experiments); they check the claim table's "soft labels need
+# fewer neurons than hard labels", per regime, so they sit in the report's Claims category.
+rule figure_crossover:
+    input:
+        neurons="results/tables/neurons.csv",
+    output:
+        png=report(
+            "results/figures/crossover_{experiment}.png",
+            caption="../report/figures/crossover.rst",
+            category="Claims",
+            subcategory="Figures",
+        ),
+        svg="results/figures/crossover_{experiment}.svg",
+    log:
+        "logs/figures/crossover_{experiment}.log",
+    wildcard_constraints:
+        experiment=names_regex(crossover_experiments()),
+    conda:
+        "../../envs/softlabels.yaml"
+    params:
+        p={"methods": FIGURE_METHODS},
+    script:
+        "../scripts/figure_crossover.py"
+
+
+rule figure_crossover_needed:
+    input:
+        neurons="results/tables/neurons.csv",
+        needed="results/tables/neurons_needed.csv",
+    output:
+        png=report(
+            "results/figures/crossover_needed_{experiment}.png",
+            caption="../report/figures/crossover_needed.rst",
+            category="Claims",
+            subcategory="Figures",
+        ),
+        svg="results/figures/crossover_needed_{experiment}.svg",
+    log:
+        "logs/figures/crossover_needed_{experiment}.log",
+    wildcard_constraints:
+        experiment=names_regex(crossover_experiments()),
+    conda:
+        "../../envs/softlabels.yaml"
+    params:
+        p={"methods": FIGURE_METHODS},
+    script:
+        "../scripts/figure_crossover_needed.py"
 
 
 rule figure_training_curves:

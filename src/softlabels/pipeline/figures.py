@@ -19,6 +19,8 @@ from softlabels.report.figures import (
     hardest_datasets,
     plot_accuracy_width,
     plot_biasvar,
+    plot_crossover,
+    plot_crossover_needed,
     plot_neurons_needed,
     plot_paper_a_figure1,
     plot_regularization_epochs,
@@ -68,8 +70,23 @@ def figure_neurons_needed(snk: Any) -> None:
     scaling = read_table(snk.input.scaling, ["experiment", "method", "teacher", "student", "epsilon", "slope",
                                              "slope_lo", "slope_hi", "intercept"])
     neurons = read_table(snk.input.neurons, CELL)
-    _out(snk, plot_neurons_needed(needed, scaling, neurons, list(snk.params.p["experiments"]), _methods(snk),
+    _out(snk, plot_neurons_needed(needed, scaling, neurons, str(snk.wildcards.experiment), _methods(snk),
                                   snk.params.p.get("interval")))
+
+
+CROSSOVER_COLUMNS = CELL + ["gamma", "setup", "radius", "radius_used", "train_err_mean_iter"]
+
+
+def figure_crossover(snk: Any) -> None:
+    neurons = read_table(snk.input.neurons, CROSSOVER_COLUMNS)
+    _out(snk, plot_crossover(neurons, str(snk.wildcards.experiment), _methods(snk)))
+
+
+def figure_crossover_needed(snk: Any) -> None:
+    neurons = read_table(snk.input.neurons, CROSSOVER_COLUMNS)
+    needed = read_table(snk.input.needed, ["experiment", "dataset", "method", "teacher", "student", "gamma",
+                                           "epsilon", "m_star"])
+    _out(snk, plot_crossover_needed(needed, neurons, str(snk.wildcards.experiment), _methods(snk)))
 
 
 def figure_biasvar(snk: Any) -> None:

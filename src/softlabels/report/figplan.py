@@ -7,6 +7,7 @@ the very same selection to the tables' rows: a figure is planned only where it h
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any, Iterable
 
@@ -14,7 +15,7 @@ Record = dict[str, Any]
 NO_TEACHER = "none"
 
 FIGURES = ("accuracy_width", "neurons_needed", "biasvar", "regularization_temperature", "regularization_epochs",
-           "training_curves", "paperA_figure1")
+           "training_curves", "paperA_figure1", "crossover", "crossover_needed")  # the kinds; some are per experiment
 
 
 def _key(r: Record, fields: Iterable[str]) -> tuple[Any, ...]:
@@ -71,34 +72,89 @@ def temperature_sweeps(records: list[Record]) -> set[tuple[str, str, str, int]]:
 
 
 def first_of_kind(kinds: dict[str, str], kind: str) -> str | None:
-    """The first method (by name) of a kind: 'hard' and 'kd' stand for hard and soft labels."""
+    """The first method (by name) of a kind: the hard-label method bias shifts are measured against.
+    Figures and the run summary show every method of an experiment, not this one alone."""
     names = sorted(m for m, k in kinds.items() if k == kind)
     return names[0] if names else None
 
 
-def curve_cells(records: list[Record], kinds: dict[str, str]) -> list[Record]:
-    """Cells whose training curves are drawn: per experiment and data set, the first hard-label and
-    the first KD method at the narrowest and the widest width (the figure keeps the hardest data set)."""
-    methods = {m for m in (first_of_kind(kinds, "hard"), first_of_kind(kinds, "kd")) if m}
+def curve_cells(records: list[Record], kinds: dict[str, str] | None = None) -> list[Record]:
+    """Cells whose training curves are drawn: per experiment and data set, EVERY method (and teacher)
+    of the experiment at the narrowest and the widest width (the figure keeps the hardest data set,
+    which is only known once γ is measured). ``kinds`` is accepted for older callers and unused."""
     span: dict[tuple[Any, ...], tuple[int, int]] = {}
     for r in records:
-        if r["method"] in methods:
-            k = _key(r, ("experiment", "dataset", "student"))
-            lo, hi = span.get(k, (int(r["width"]), int(r["width"])))
-            span[k] = (min(lo, int(r["width"])), max(hi, int(r["width"])))
-    out = [r for r in records if r["method"] in methods
-           and int(r["width"]) in span[_key(r, ("experiment", "dataset", "student"))]]
+        k = _key(r, ("experiment", "dataset", "student"))
+        lo, hi = span.get(k, (int(r["width"]), int(r["width"])))
+        span[k] = (min(lo, int(r["width"])), max(hi, int(r["width"])))
+    out = [r for r in records if int(r["width"]) in span[_key(r, ("experiment", "dataset", "student"))]]
     return sorted(out, key=lambda r: _key(r, ("experiment", "dataset", "teacher", "method", "student", "width")))
 
 
+# --- figures per experiment: neurons needed and the crossover over the radius B ----------------
+
+NEURONS_NEEDED = "neurons_needed"
+CROSSOVER = "crossover"
+CROSSOVER_NEEDED = "crossover_needed"
+_RADIUS_NAME = re.compile(r"^(?P<setup>.+)-B(?P<radius>auto|[0-9][0-9.eE+-]*)$")
+
+
+def radius_string(r: Any) -> str:
+    """A configured radius as the tables write it: 'auto', or the number in its shortest form ('4', '0.5')."""
+    return "auto" if str(r) == "auto" else f"{float(r):g}"
+
+
+def radius_variants(students: dict[str, dict[str, Any]], names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Student variant name -> (setup, radius string) for the student names of the cells that are
+    variants of a radius list: a setup whose ``radius`` is a list expands into ``<setup>-B<r>``, one
+    per entry (``theory-B1``, ``theory-B4``, ``theory-Bauto``). ``students``: the config's student
+    setups (either the setups as written, whose ``radius`` is a list, or already expanded ones whose
+    entry carries ``setup`` and ``radius`` keys); ``names``: the student names of the cells. A name
+    that is a setup of its own, or whose radius is not in its setup's list, is no variant."""
+    out: dict[str, tuple[str, str]] = {}
+    for n in sorted(set(names)):
+        own = students.get(n) or {}
+        if "setup" in own and "radius" in own and not isinstance(own["radius"], list):
+            out[n] = (str(own["setup"]), radius_string(own["radius"]))
+            continue
+        m = _RADIUS_NAME.match(n)
+        if not m or m["setup"] not in students:
+            continue
+        radii = students[m["setup"]].get("radius")
+        if isinstance(radii, list) and m["radius"] in {radius_string(r) for r in radii}:
+            out[n] = (m["setup"], m["radius"])
+    return out
+
+
+def crossover_experiments(records: list[Record], student_setups: dict[str, tuple[str, str]]) -> list[str]:
+    """Experiments whose cells train at least two radius variants of one student setup (the crossover
+    figures, one pair per experiment). ``records``: the cell records (experiment, student, ...);
+    ``student_setups``: student variant name -> (setup, radius string), e.g. from :func:`radius_variants`
+    ({"theory-B1": ("theory", "1"), "theory-Bauto": ("theory", "auto")}); students not in it are no variants."""
+    radii: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in records:
+        if r["student"] in student_setups:
+            setup, radius = student_setups[r["student"]]
+            radii[(r["experiment"], setup)].add(radius)
+    return sorted({e for (e, _), rs in radii.items() if len(rs) >= 2})
+
+
+def figure_file(kind: str, experiment: str) -> str:
+    """The name of a per-experiment figure (no extension): ``neurons_needed_<experiment>``."""
+    return f"{kind}_{experiment}"
+
+
 def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Iterable[str],
-            reg_records: list[Record], tables: list[str]) -> list[str]:
-    """The figures this config gets, each only where its selection is non-empty."""
+            reg_records: list[Record], tables: list[str],
+            student_setups: dict[str, tuple[str, str]] | None = None) -> list[str]:
+    """The figures this config gets (names without extension), each only where its selection is
+    non-empty: one ``neurons_needed_<experiment>`` per experiment with a margin sweep, and one
+    ``crossover_<experiment>`` and ``crossover_needed_<experiment>`` per experiment with radius variants
+    (``student_setups``, see :func:`crossover_experiments`; none without it)."""
     out = []
     if width_sweeps(records):
         out.append("accuracy_width")
-    if margin_sweeps(records, binary_datasets):
-        out.append("neurons_needed")
+    out += [figure_file(NEURONS_NEEDED, e) for e in margin_sweeps(records, binary_datasets)]
     if method_comparisons(records):
         out.append("biasvar")
     if "results/tables/regularization.csv" in tables and temperature_sweeps(reg_records):
@@ -107,6 +163,8 @@ def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Itera
         out.append("training_curves")
     if "results/tables/paperA_figure1.csv" in tables:
         out.append("paperA_figure1")
+    for e in crossover_experiments(records, student_setups or {}):
+        out += [figure_file(CROSSOVER, e), figure_file(CROSSOVER_NEEDED, e)]
     return out
 
 

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
@@ -62,16 +63,27 @@ _VARIANT = re.compile(r"^(?P<base>.+)-T(?P<tau>[0-9][0-9.eE+-]*)$")
 
 
 class Methods:
-    """The config's methods as the figures show them: ONE colour per config method in every figure (a
+    """The config's methods as the figures show them: one colour per config method in every figure (a
     fixed palette over the config's method list, in its order, so a figure showing a few methods gives
     them the colours they have everywhere), and names that say what τ is ("kd-tau (τ=1)", not "kd-tau-T1").
+    The temperature variants of one method get shades of its colour, darkest at the smallest τ, so
+    that every name a legend lists has a colour of its own.
 
     ``variants``: method variant -> {"method": its config method, "temperature": τ or None} (the
-    pipeline passes the config's; without it, ``NAME-T<τ>`` is read as NAME at τ)."""
+    pipeline passes the config's; without it, ``NAME-T<τ>`` is read as NAME at τ, see :meth:`infer`)."""
 
     def __init__(self, variants: dict[str, dict[str, Any]] | None = None) -> None:
         self.variants = dict(variants or {})
         self.order = list(dict.fromkeys(v["method"] for v in self.variants.values()))
+
+    @classmethod
+    def infer(cls, names: Iterable[str]) -> "Methods":
+        """Methods from variant names alone (``NAME-T<τ>`` is NAME at τ): for figures drawn without the config."""
+        out = {}
+        for n in sorted(set(map(str, names))):
+            v = _VARIANT.match(n)
+            out[n] = {"method": v["base"], "temperature": float(v["tau"])} if v else {"method": n, "temperature": None}
+        return cls(out)
 
     def base(self, m: str) -> str:
         if m in self.variants:
@@ -90,14 +102,32 @@ class Methods:
         t = self.tau(m)
         return self.base(m) if t is None else f"{self.base(m)} (τ={t:g})"
 
-    def color(self, m: str) -> Any:
-        """The colour of method (variant) ``m``: its config method's place in the config's list."""
+    def base_color(self, m: str) -> Any:
+        """The colour of ``m``'s config method: its place in the config's list."""
         base = self.base(m)
         if base not in self.order:
             self.order.append(base)  # a method the config does not name (unit tests): after the config's
         i = self.order.index(base)
         pal = sns.color_palette("colorblind", 10)
         return pal[i] if i < len(pal) else sns.color_palette("husl", i + 1)[i]
+
+    def siblings(self, m: str) -> list[str]:
+        """The variants of ``m``'s config method, by τ (``m`` among them)."""
+        if m not in self.variants:
+            self.variants[m] = {"method": self.base(m), "temperature": self.tau(m)}
+        base = self.base(m)
+        sib = [v for v in self.variants if self.base(v) == base]
+        return sorted(sib, key=lambda v: (self.tau(v) is not None, self.tau(v) or 0.0, v))
+
+    def color(self, m: str) -> Any:
+        """The colour of method (variant) ``m``: its config method's colour, a shade of it for one of
+        several temperature variants (darker for a smaller τ, the largest τ in the method's own colour)."""
+        c = np.asarray(to_rgb(self.base_color(m)))
+        sib = self.siblings(m)
+        if len(sib) < 2:
+            return tuple(c)
+        # darker only: lighter shades of the palette's pastels would meet other methods' colours
+        return tuple(c * (1 - np.linspace(0.55, 0.0, len(sib))[sib.index(m)]))
 
 
 def label(method: str, teacher: str, methods: Methods | None = None) -> str:
@@ -111,10 +141,44 @@ def _labels(df: pd.DataFrame, methods: Methods) -> pd.Series:
                      dtype=object)
 
 
+# A teacher is told apart by marker AND line style (no teacher first), a method by its colour. No
+# teacher marker is a triangle or an arrow: those mean floors and ceilings in the neurons-needed figures.
+TEACHER_STYLES = (("o", "-"), ("s", "--"), ("D", ":"), ("P", "-."), ("X", (0, (5, 1.5))), ("h", (0, (1, 1))),
+                  ("*", (0, (3, 1, 1, 1, 1, 1))))
+FLOOR, CEILING = r"$\downarrow$", r"$\uparrow$"  # m* ≤ the narrowest width / m* > the widest width
+
+
+def _teacher_order(teachers: Iterable[str]) -> list[str]:
+    return sorted(set(teachers), key=lambda t: (t != NO_TEACHER, t))
+
+
 def _teacher_markers(teachers: Iterable[str]) -> dict[str, str]:
     """A marker per teacher (no teacher first): the colour says the method, the marker the teacher."""
-    ts = sorted(set(teachers), key=lambda t: (t != NO_TEACHER, t))
-    return dict(zip(ts, "osD^vPX" * 3))
+    ts = _teacher_order(teachers)
+    return {t: TEACHER_STYLES[i % len(TEACHER_STYLES)][0] for i, t in enumerate(ts)}
+
+
+def _teacher_lines(teachers: Iterable[str]) -> dict[str, Any]:
+    """A line style per teacher, in the order of :func:`_teacher_markers`."""
+    ts = _teacher_order(teachers)
+    return {t: TEACHER_STYLES[i % len(TEACHER_STYLES)][1] for i, t in enumerate(ts)}
+
+
+def _teacher_label(t: str) -> str:
+    return "no teacher" if t == NO_TEACHER else f"teacher {t}"
+
+
+def _key_legend(methods: "Methods", names: Iterable[str], teachers: Iterable[str], lines: bool = True,
+                markers: bool = True) -> dict[str, Any]:
+    """The legend entries that say which is which: one colour per method (variant), one marker and
+    line style per teacher (in grey)."""
+    names = sorted(set(names), key=lambda m: (m not in ("hard",), methods.base(m), methods.tau(m) or 0.0, m))
+    out: dict[str, Any] = {methods.name(m): Line2D([], [], color=methods.color(m), lw=5) for m in names}
+    mk, ls = _teacher_markers(teachers), _teacher_lines(teachers)
+    for t in _teacher_order(teachers):
+        out[_teacher_label(t)] = Line2D([], [], color="0.3", marker=mk[t] if markers else None,
+                                        ls=ls[t] if lines else "none", lw=1.2, ms=5)
+    return out
 
 
 def _grid(n: int, ncols: int, w: float = 3.4, h: float = 2.7, sharey: bool = False) -> tuple[Figure, list[Any]]:
@@ -128,10 +192,12 @@ def _grid(n: int, ncols: int, w: float = 3.4, h: float = 2.7, sharey: bool = Fal
     return fig, flat[:n]
 
 
-def _legend(fig: Figure, axes: list[Any], ncol: int = 4, extra: dict[str, Any] | None = None) -> None:
-    """One legend for the whole figure, below the panels, from every panel's labelled artists."""
+def _legend(fig: Figure, axes: list[Any], ncol: int = 4, extra: dict[str, Any] | None = None,
+            from_axes: bool = True) -> None:
+    """One legend for the whole figure, below the panels, from every panel's labelled artists (unless
+    ``from_axes`` is False) and the ``extra`` entries."""
     seen: dict[str, Any] = {}
-    for ax in axes:
+    for ax in axes if from_axes else []:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if not lab.startswith("_"):
                 seen.setdefault(lab, h)
@@ -161,37 +227,38 @@ def save(fig: Figure, png: str | Path, svg: str | Path) -> None:
 # --- paper A: accuracy against width, neurons needed ----------------------------------------
 
 def plot_accuracy_width(neurons: pd.DataFrame, methods: Methods | None = None) -> Figure:
-    """Test accuracy against width per data set (sorted by margin, easiest first), one line per
-    method, the band ± one standard deviation over replicates (table neurons.csv)."""
+    """Test accuracy against width per data set (sorted by margin, easiest first) and student setup,
+    one line per method and teacher, every method of the experiment: colour the method, marker and
+    line style the teacher; the band ± one standard deviation over replicates (table neurons.csv)."""
     df = _select(neurons, figplan.width_sweeps(neurons.to_dict("records")), ["experiment", "dataset", "student"])
     df = _need(df, "accuracy_width (no data set is swept over two or more widths)").copy()
-    methods = methods or Methods()
-    df["label"] = _labels(df, methods)
-    panels = (df.groupby(["experiment", "dataset"], sort=False)["gamma"].first().reset_index()
-              .sort_values(["experiment", "gamma"], ascending=[True, False], na_position="last"))
-    several_students = bool((df.groupby(["experiment", "dataset"])["student"].nunique() > 1).any())
+    methods = methods or Methods.infer(df["method"])
+    panels = (df.groupby(["experiment", "dataset", "student"], sort=False)["gamma"].first().reset_index()
+              .sort_values(["experiment", "student", "gamma"], ascending=[True, True, False], na_position="last"))
+    several_students = bool((df.groupby("experiment")["student"].nunique() > 1).any())
     _theme()
-    fig, axes = _grid(len(panels), 4)
-    marks = _teacher_markers(df["teacher"])
+    fig, axes = _grid(len(panels), 4, w=3.0, h=2.6)
+    marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
     for ax, (_, p) in zip(axes, panels.iterrows()):
-        g = df[(df["experiment"] == p["experiment"]) & (df["dataset"] == p["dataset"])]
-        for (lab, st, m, t), c in g.groupby(["label", "student", "method", "teacher"], sort=True):
+        g = df[(df["experiment"] == p["experiment"]) & (df["dataset"] == p["dataset"])
+               & (df["student"] == p["student"])]
+        for (m, t), c in g.groupby(["method", "teacher"], sort=True):
             c = c.sort_values("width")
             x = c["width"].to_numpy(float)
             y, s = 100 * c["test_acc_mean"].to_numpy(float), 100 * c["test_acc_std"].to_numpy(float)
-            name = f"{lab}, {st}" if several_students else lab
-            ax.plot(x, y, marker=marks[t], ms=4, color=methods.color(m), label=name,
-                    ls="-" if st == sorted(g["student"].unique())[0] else "--")
-            ax.fill_between(x, np.clip(y - s, 0, 100), np.clip(y + s, 0, 100), color=methods.color(m), alpha=0.2,
+            ax.plot(x, y, marker=marks[t], ms=4, color=methods.color(m), ls=lines[t], lw=1.3,
+                    label=f"_{label(m, t, methods)}")
+            ax.fill_between(x, np.clip(y - s, 0, 100), np.clip(y + s, 0, 100), color=methods.color(m), alpha=0.15,
                             lw=0)
         _log2_axis(ax, g["width"])
         gamma = p["gamma"]
         ax.set_title(f"{p['dataset']}" + (f"  (γ={gamma:.3g})" if pd.notna(gamma) else "")
-                     + (f"\n{p['experiment']}" if panels["experiment"].nunique() > 1 else ""))
+                     + (f"\n{p['experiment']}" if panels["experiment"].nunique() > 1 else "")
+                     + (f", {p['student']}" if several_students else ""), fontsize=9)
         ax.set_xlabel("width m (hidden neurons)")
         ax.set_ylabel("test accuracy (%)")
-    fig.suptitle("Test accuracy against width: hard vs soft labels (mean ± std over replicates)")
-    _legend(fig, axes)
+    fig.suptitle("Test accuracy against width, every method of each experiment (mean ± std over replicates)")
+    _legend(fig, axes, ncol=6, extra=_key_legend(methods, df["method"], df["teacher"]), from_axes=False)
     return fig
 
 
@@ -207,53 +274,114 @@ def _has_fit(f: pd.Series | None) -> bool:
     return bool(f["slope_hi"] - f["slope_lo"] > 1e-9)
 
 
-def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd.DataFrame,
-                        experiments: list[str], methods: Methods | None = None, level: float | None = None) -> Figure:
-    """m*(ε) against γ on log-log axes, one panel per (experiment, ε). Filled markers: m* reached
-    above the narrowest width; open ▽ at the narrowest width where ε was already reached there (a
-    floor: m* ≤ that width); open △ at the widest width where it was not reached (a ceiling: m* is
-    larger). Coloured lines: the fitted slope (value and interval in the panel title), only where a
-    fit exists and no point of it is a floor (the table's fit reads a floor as a value); grey lines: the bounds' slopes 2 (soft labels) and 4 (hard labels) through the fitted
-    points' centre, only in panels with a fit (docs/science.md#a-bounds)."""
-    df = needed[needed["experiment"].isin(experiments)]
-    df = df[np.isfinite(df["gamma"].to_numpy(float)) & (df["gamma"] > 0)]
-    df = _need(df, "neurons_needed (no experiment sweeps width on data sets with a measured margin)").copy()
-    methods = methods or Methods()
-    df["label"] = _labels(df, methods)
+NEEDED_MAX_COLS = 3  # neurons-needed panels per row: at 150 dpi the figure stays ≤ 12 in (1800 px) wide
+GAMMA_AXIS = "solved kernel margin γ (Assumption 1)"
+
+
+BOUND_LINES = {2: (0, (6, 2)), 4: (0, (1, 1.5))}  # the bounds' slopes: 2 soft labels, 4 hard labels
+
+
+def _bound_label(k: int) -> str:
+    return f"bound's slope {k} ({'soft' if k == 2 else 'hard'} labels)"
+
+
+def _bounds_of_cells(neurons: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     cell = ["experiment", "dataset", "teacher", "method", "student"]
-    widest = neurons.groupby(cell)["width"].max()
-    narrowest = neurons.groupby(cell)["width"].min()
-    panels = df[["experiment", "epsilon"]].drop_duplicates().sort_values(["experiment", "epsilon"],
-                                                                          ascending=[True, False])
-    _theme()
-    fig, axes = _grid(len(panels), int(panels.groupby("experiment").size().max()), w=3.8, h=3.1)
-    labels = sorted(df["label"].unique(), key=lambda n: ("teacher" in n, n))
-    marks = dict(zip(labels, "osDvP*"))
-    dodge = {lab: 1.0 + 0.025 * (i - (len(labels) - 1) / 2) for i, lab in enumerate(labels)}
+    return neurons.groupby(cell)["width"].min(), neurons.groupby(cell)["width"].max()
+
+
+def _censoring(c: pd.DataFrame, experiment: str, narrowest: pd.Series, widest: pd.Series
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """m*, the narrowest and widest width of each row's cell, and which rows are a measured value
+    (reached above the narrowest width), a floor (reached at the narrowest: m* ≤ it) or a ceiling
+    (not reached: m* > the widest)."""
+    key = [(experiment, d, t, m, st) for d, t, m, st in zip(c["dataset"], c["teacher"], c["method"], c["student"])]
+    lo = np.array([narrowest.get(k, np.nan) for k in key], float)
+    hi = np.array([widest.get(k, np.nan) for k in key], float)
+    ms = c["m_star"].to_numpy(float)
+    point = np.isfinite(ms) & (ms > lo)
+    floor = np.isfinite(ms) & (ms <= lo)
+    return ms, lo, hi, point, floor, ~np.isfinite(ms)
+
+
+def _censor_legend() -> dict[str, Any]:
+    return {"floor: ε reached at the narrowest width, m* ≤ it (↓)":
+            Line2D([], [], color="0.3", marker=FLOOR, ls="none", ms=11),
+            "ceiling: ε not reached at the widest width, m* > it (↑)":
+            Line2D([], [], color="0.3", marker=CEILING, ls="none", ms=11)}
+
+
+def needed_epsilons(needed: pd.DataFrame, neurons: pd.DataFrame, experiment: str) -> tuple[list[float], bool]:
+    """The ε of an experiment's neurons-needed panels, largest first: those where some arm (method,
+    teacher, student) has m* measured above the narrowest width on at least two data sets of distinct
+    γ (something a slope can be fitted through). Where no ε has that, the one ε with the most data
+    sets measured above the narrowest width, then reaching it at all (floors included), then the
+    largest, and False as the second value."""
+    narrowest, widest = _bounds_of_cells(neurons)
+    df = needed[needed["experiment"] == experiment]
+    good, reached = [], {}  # ε -> (measured values, reached)
+    for eps, e in df.groupby("epsilon", sort=True):
+        ok = False
+        for _, c in e.groupby(["teacher", "method", "student"], sort=True):
+            ms, lo, hi, point, floor, ceiling = _censoring(c, experiment, narrowest, widest)
+            ok |= c.loc[point, "gamma"].round(12).nunique() >= 2
+        measured = sum(int(_censoring(c, experiment, narrowest, widest)[3].sum())
+                       for _, c in e.groupby(["teacher", "method", "student"], sort=True))
+        reached[float(eps)] = (measured, int(np.isfinite(e["m_star"].to_numpy(float)).sum()))
+        if ok:
+            good.append(float(eps))
+    if good:
+        return sorted(good, reverse=True), True
+    if not reached:
+        return [], False
+    return [max(reached, key=lambda k: (*reached[k], k))], False
+
+
+def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd.DataFrame, experiment: str,
+                        methods: Methods | None = None, level: float | None = None) -> Figure:
+    """One experiment's m*(ε) against the solved margin γ on log-log axes, one panel per ε where
+    something can be fitted (:func:`needed_epsilons`), at most three panels a row. Colour: the method;
+    marker and line style: the teacher. Filled markers: m* reached above the narrowest width; ↓ at the
+    narrowest width: a floor (ε reached there, m* ≤ it); ↑ at the widest width: a ceiling (ε not
+    reached). Coloured lines: the fitted slope (value and interval in the panel title), only where a
+    fit exists and no point of it is a floor (the table's fit reads a floor as a value); grey lines:
+    the bounds' slopes 2 (soft labels) and 4 (hard labels) through the fitted points' centre, only in
+    panels with a fit (docs/science.md#a-bounds)."""
+    if not isinstance(experiment, str):  # an older caller's list of experiments: one figure is one experiment
+        experiment = list(experiment)[0] if len(list(experiment)) == 1 else ""
+    df = needed[needed["experiment"] == experiment]
+    df = df[np.isfinite(df["gamma"].to_numpy(float)) & (df["gamma"] > 0)]
+    df = _need(df, f"neurons_needed (experiment {experiment!r} sweeps no width on data sets with a measured "
+                   "margin)").copy()
+    if df["dataset"].nunique() < 2:
+        raise InputError(f"figure neurons_needed: experiment {experiment!r} has fewer than two data sets")
+    methods = methods or Methods.infer(df["method"])
+    df["label"] = _labels(df, methods)
+    narrowest, widest = _bounds_of_cells(neurons)
+    epsilons, fittable = needed_epsilons(df, neurons, experiment)
+    marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
+    arms = sorted(df[["teacher", "method", "student"]].drop_duplicates().itertuples(index=False, name=None),
+                  key=lambda a: (a[0] != NO_TEACHER, a))
+    dodge = {a: 1.0 + 0.05 * (i - (len(arms) - 1) / 2) for i, a in enumerate(arms)}
+    several_students = len({a[2] for a in arms}) > 1
     pct = f"{100 * level:g}% " if level else ""
-    for ax, (_, p) in zip(axes, panels.iterrows()):
-        g = df[(df["experiment"] == p["experiment"]) & (df["epsilon"] == p["epsilon"])]
+    _theme()
+    ncols = min(len(epsilons), NEEDED_MAX_COLS)
+    fig, axes = _grid(len(epsilons), ncols, w=max(3.9, 8.0 / ncols), h=3.4)  # never narrower than 8 in
+    ys = sorted(int(v) for v in neurons.loc[neurons["experiment"] == experiment, "width"].unique())
+    for ax, eps in zip(axes, epsilons):
+        g = df[np.isclose(df["epsilon"], eps)]
         notes, centre = [], []
-        for (lab, t, m, st), c in g.groupby(["label", "teacher", "method", "student"], sort=True):
-            col = methods.color(m)
-            key = [(p["experiment"], d, t, m, st) for d in c["dataset"]]
-            lo = np.array([narrowest.get(k, np.nan) for k in key], float)
-            hi = np.array([widest.get(k, np.nan) for k in key], float)
-            ms = c["m_star"].to_numpy(float)
-            x = c["gamma"].to_numpy(float) * dodge[lab]
-            point = np.isfinite(ms) & (ms > lo)
-            floor = np.isfinite(ms) & (ms <= lo)
-            ceiling = ~np.isfinite(ms)
-            ax.scatter(x[point], ms[point], color=col, marker=marks.get(lab, "o"), s=30, zorder=3, label=lab)
-            if floor.any():
-                ax.scatter(x[floor], lo[floor], facecolors="none", edgecolors=col, marker="v", s=40, zorder=3,
-                           label="floor: m* ≤ narrowest width (open ▽)")
-            if ceiling.any():
-                ax.scatter(x[ceiling], hi[ceiling], facecolors="none", edgecolors=col, marker="^", s=40, zorder=3,
-                           label="ceiling: m* > widest width (open △)")
-            fit = scaling[(scaling["experiment"] == p["experiment"]) & (scaling["teacher"] == t)
+        for (t, m, st), c in g.groupby(["teacher", "method", "student"], sort=True):
+            col, lab = methods.color(m), label(m, t, methods) + (f", {st}" if several_students else "")
+            ms, lo, hi, point, floor, ceiling = _censoring(c, experiment, narrowest, widest)
+            x = c["gamma"].to_numpy(float) * dodge[(t, m, st)]
+            ax.scatter(x[point], ms[point], color=col, marker=marks[t], s=34, zorder=3, label="_")
+            ax.scatter(x[floor], lo[floor], color=col, marker=FLOOR, s=110, zorder=3, label="_")
+            ax.scatter(x[ceiling], hi[ceiling], color=col, marker=CEILING, s=110, zorder=3, label="_")
+            fit = scaling[(scaling["experiment"] == experiment) & (scaling["teacher"] == t)
                           & (scaling["method"] == m) & (scaling["student"] == st)
-                          & np.isclose(scaling["epsilon"], p["epsilon"])]
+                          & np.isclose(scaling["epsilon"], eps)]
             f = fit.iloc[0] if len(fit) else None
             if floor.any():  # the table's fit took the floors as values; they are bounds: no slope
                 notes.append(f"{lab}: no slope (m* ≤ {int(np.nanmin(lo[floor]))} on {floor.sum()} of {len(c)} "
@@ -261,36 +389,44 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
             elif _has_fit(f) and point.sum() >= 2:
                 r = c[np.isfinite(ms)]
                 gx = np.geomspace(r["gamma"].min(), r["gamma"].max(), 20)
-                ax.plot(gx, np.exp(f["intercept"]) * gx ** (-f["slope"]), color=col, lw=1.4, label=f"{lab}: fit")
+                ax.plot(gx, np.exp(f["intercept"]) * gx ** (-f["slope"]), color=col, ls=lines[t], lw=1.5,
+                        label="_fit")
                 notes.append(f"{lab}: slope {_num(f['slope'])} [{_num(f['slope_lo'])}, {_num(f['slope_hi'])}]")
                 centre.append(r)
+            elif f is not None and isinstance(f.get("note"), str) and f["note"]:
+                notes.append(f"{lab}: no fit ({f['note'].split(':')[0]})")
             else:
-                notes.append(f"{lab}: no fit (m* above the floor on < 3 data sets)")
+                notes.append(f"{lab}: no fit (m* measured on {int(point.sum())} of {len(c)} data sets)")
         if centre:  # the bounds' steepness, only beside a fitted slope
             ok = pd.concat(centre)
             gc = float(np.exp(np.log(ok["gamma"]).mean()))
             mc = float(np.exp(np.log(ok["m_star"].astype(float)).mean()))
             gx = np.geomspace(g["gamma"].min(), g["gamma"].max(), 20)
-            for k, ls in ((2, "--"), (4, ":")):
-                ax.plot(gx, mc * (gx / gc) ** (-k), color="0.45", ls=ls, lw=1,
-                        label=f"bound's slope {k} ({'soft' if k == 2 else 'hard'} labels)")
+            for k, ls in BOUND_LINES.items():
+                ax.plot(gx, mc * (gx / gc) ** (-k), color="0.6", ls=ls, lw=1.1, label=_bound_label(k))
         ax.set_xscale("log")
         ax.set_yscale("log", base=2)
         gam = sorted(g["gamma"].unique())
-        ax.set_xticks(gam, [f"{v:.3g}" for v in gam], rotation=45)
+        ax.set_xticks(gam, [f"{v:.3g}" for v in gam], rotation=45, fontsize=8)
         ax.xaxis.set_minor_locator(NullLocator())
-        ys = sorted(int(v) for v in neurons.loc[neurons["experiment"] == p["experiment"], "width"].unique())
-        ax.set_yticks(ys, [str(v) for v in ys])
-        ax.set_ylim(ys[0] / 1.5, ys[-1] * 1.5)  # the bounds' lines are clipped to the widths trained
+        ax.set_yticks(ys, [str(v) for v in ys], fontsize=8)
+        ax.set_ylim(ys[0] / 1.6, ys[-1] * 1.6)  # the bounds' lines are clipped to the widths trained
         ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel("margin γ (kernel SVM, an upper bound)")
+        ax.set_xlabel(GAMMA_AXIS)
         ax.set_ylabel("m*(ε): neurons needed")
-        several = panels["experiment"].nunique() > 1
-        ax.set_title(f"ε = {p['epsilon']:g}" + (f"  ({p['experiment']})" if several else "") + "\n" + "\n".join(notes),
-                     fontsize=8)
-    fig.suptitle("Neurons needed against the margin:\nfitted slopes of log m* on log 1/γ "
-                 f"({pct}t-intervals) and the bounds' slopes")
-    _legend(fig, axes, ncol=3)
+        ax.set_title(f"ε = {eps:g}\n" + "\n".join(notes), fontsize=8)
+    why = "" if fittable else ("\nnothing to fit: no ε has m* measured above the narrowest width\non two data sets; "
+                               "the ε with the most measured values")
+    fig.suptitle(f"Neurons needed m*(ε) against the margin γ, experiment {experiment}\nfitted slopes of log m* on "
+                 f"log 1/γ ({pct}t-intervals) beside the bounds' slopes" + why)
+    extra = _key_legend(methods, df["method"], df["teacher"])
+    drawn = {ln.get_label() for ax in axes for ln in ax.get_lines()}
+    if "_fit" in drawn:
+        extra["fitted slope (the method's colour)"] = Line2D([], [], color="0.3", lw=1.5)
+    extra.update({_bound_label(k): Line2D([], [], color="0.6", ls=ls, lw=1.1) for k, ls in BOUND_LINES.items()
+                  if _bound_label(k) in drawn})
+    extra.update(_censor_legend())
+    _legend(fig, axes, ncol=4 if ncols > 1 else 2, extra=extra, from_axes=False)
     return fig
 
 
@@ -303,8 +439,8 @@ def plot_biasvar(biasvar: pd.DataFrame, methods: Methods | None = None, level: f
     keys = figplan.method_comparisons(biasvar.to_dict("records"))
     df = _need(_select(biasvar, keys, ["experiment", "dataset", "student", "width"]), "biasvar").copy()
     groups = sorted(keys)
-    methods = methods or Methods()
-    teachers = sorted(df["teacher"].unique(), key=lambda t: (t != NO_TEACHER, t))
+    methods = methods or Methods.infer(df["method"])
+    teachers = _teacher_order(df["teacher"])
     tmark = _teacher_markers(teachers)
     terms = [("ce_bias", "bias"), ("ce_variance", "variance")]
     _theme()
@@ -326,18 +462,15 @@ def plot_biasvar(biasvar: pd.DataFrame, methods: Methods | None = None, level: f
                     x = xpos[r["method"]] + (k - (len(teachers) - 1) / 2) * step
                     y = float(r[col])
                     err = np.clip([[y - float(r[f"{col}_lo"])], [float(r[f"{col}_hi"]) - y]], 0, None)
-                    ax.errorbar([x], [y], yerr=err, fmt=tmark[t], ms=4, capsize=2, color=methods.color(r["method"]), label="_")
+                    ax.errorbar([x], [y], yerr=err, fmt=tmark[t], ms=4, capsize=2, color=methods.color(r["method"]),
+                                label="_")
             ax.set_xticks(range(len(order)))
             ax.set_xticklabels([methods.name(m) for m in order], rotation=35, ha="right")
             ax.set_ylabel(f"CE {name}")
             ax.set_title(f"{name}: {grp[1]}, {grp[2]} m={grp[3]}")
     pct = f"{100 * level:g}% " if level else ""
     fig.suptitle(f"Bias and variance of the cross-entropy per method ({pct}intervals over resampled test points)")
-    style = {("no teacher" if t == NO_TEACHER else f"teacher {t}"):
-             Line2D([], [], color="0.3", marker=tmark[t], ls="none") for t in teachers}
-    style.update({methods.name(m): Line2D([], [], color=methods.color(m), lw=6)
-                  for m in sorted(df["method"].unique(), key=lambda m: (methods.base(m), methods.tau(m) or 0))})
-    _legend(fig, axes, extra=style)
+    _legend(fig, axes, ncol=6, extra=_key_legend(methods, df["method"], teachers, lines=False), from_axes=False)
     return fig
 
 
@@ -359,11 +492,11 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
     methods (WSL, filtered KD) are nudged sideways (docs/science.md#b-regularization-samples)."""
     df, groups = _reg_groups(reg)
     df = df.copy()
-    methods = methods or Methods()
+    methods = methods or Methods.infer(df["method"])
     df["teacher_name"] = [_teacher_name(t, ls) for t, ls in zip(df["teacher"], df["teacher_label_smoothing"])]
     df["kind"] = [kinds.get(m, m) for m in df["method"]]
     names = sorted(df["teacher_name"].unique(), key=lambda n: ("LS teacher" in n, n))
-    tmark = dict(zip(names, "osD^vP"))
+    tmark = dict(zip(names, [st[0] for st in TEACHER_STYLES]))
     tline = dict(zip(names, ["-", "--", ":", "-."] * 3))
     others = sorted(k for k in df["kind"].unique() if k != "kd")
     nudge = {k: 1.0 + 0.04 * (i + 1) for i, k in enumerate(others)}
@@ -379,15 +512,15 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
                         label=f"_KD over τ, {name}")
             for m, o in c.groupby("method"):
                 x = o["temperature"] * nudge.get(kinds.get(m, m), 1.0)
-                ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.color(m), s=36, zorder=3,
-                           label="_")
+                ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.base_color(m), s=36,
+                           zorder=3, label="_")
         _log2_axis(ax, g["temperature"])
         ax.set_xlabel("temperature τ")
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{grp[1]}, {grp[2]} m={grp[3]}" + (f" ({grp[0]})" if len({k[0] for k in groups}) > 1 else ""))
     rule = df["rule"].iloc[0] if "rule" in df else "gt"
     fig.suptitle(f"Regularization samples at the end of training\nagainst τ (rule '{rule}')")
-    extra = {methods.base(m): Line2D([], [], color=methods.color(m), marker="o", ls="none")
+    extra = {methods.base(m): Line2D([], [], color=methods.base_color(m), marker="o", ls="none")
              for m in sorted(df["method"].unique(), key=methods.base)}
     extra.update({f"teacher {n}; KD over τ": Line2D([], [], color="0.55", ls=tline[n], marker=tmark[n], mfc="0.3",
                                                    mec="0.3") for n in names})
@@ -403,7 +536,7 @@ def plot_regularization_epochs(reg: pd.DataFrame, epochs: pd.DataFrame, methods:
     ep = _need(ep, "regularization_epochs (no per-epoch counts for the selected cells)")
     panels = ep[["experiment", "dataset", "student", "width", "teacher", "teacher_label_smoothing"]].drop_duplicates()
     panels = panels.sort_values(["experiment", "dataset", "student", "width", "teacher_label_smoothing", "teacher"])
-    methods = methods or Methods()
+    methods = methods or Methods.infer(ep["method"])
     _theme()
     fig, axes = _grid(len(panels), 2, w=4.2, h=3.0, sharey=True)
     for ax, (_, p) in zip(axes, panels.iterrows()):
@@ -497,39 +630,217 @@ def hardest_datasets(neurons: pd.DataFrame) -> dict[str, str]:
 
 
 def plot_training_curves(curves: pd.DataFrame, hardest: dict[str, str], methods: Methods | None = None) -> Figure:
-    """Training curves (mean ± std over replicates) for each experiment's hardest data set, hard vs
-    KD, widest width solid and narrowest dashed. Left: each method's training loss divided by its
-    mean at the first epoch (methods minimise different objectives, whose levels are not comparable;
-    their shapes are); right: the 0-1 training error, comparable across methods."""
+    """Training curves (mean ± std over replicates) for each experiment's hardest data set, every
+    method and teacher of the experiment (colour: the method; line style and marker: the teacher). One
+    row per experiment; its panels: the training loss divided by each method's mean at the first epoch
+    (methods minimise different objectives, whose levels are not comparable; their shapes are), then
+    the 0-1 training error (comparable across methods), each at the narrowest and at the widest width."""
     keep = np.array([hardest.get(e) == d for e, d in zip(curves["experiment"], curves["dataset"])], dtype=bool)
     df = _need(curves[keep] if len(curves) else curves, "training_curves").copy()
-    methods = methods or Methods()
-    df["label"] = _labels(df, methods)
+    methods = methods or Methods.infer(df["method"])
     first = df[df["epoch"] == df["epoch"].min()].groupby(CELL)["loss"].mean().rename("loss0")
     df = df.merge(first, left_on=CELL, right_index=True, how="left")
     df["loss_rel"] = df["loss"] / df["loss0"].where(df["loss0"].abs() > 0)
     rows = sorted(df[["experiment", "dataset"]].drop_duplicates().itertuples(index=False, name=None))
+    spans = {r: sorted(df.loc[(df["experiment"] == r[0]) & (df["dataset"] == r[1]), "width"].unique()) for r in rows}
+    spans = {r: [w[0], w[-1]] if len(w) > 1 else [w[0]] for r, w in spans.items()}
+    ncols = 2 * max(len(w) for w in spans.values())
+    marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
     _theme()
-    fig, axes = _grid(2 * len(rows), 2, w=4.4, h=2.8)
+    fig, grid = plt.subplots(len(rows), ncols, figsize=(3.0 * ncols, 2.6 * len(rows) + 1.2), squeeze=False,
+                             layout="constrained")
+    used = []
     for i, (exp, ds) in enumerate(rows):
         g = df[(df["experiment"] == exp) & (df["dataset"] == ds)]
-        widths = sorted(g["width"].unique())
-        for ax, (col, name) in zip(axes[2 * i:2 * i + 2], [("loss_rel", "training loss / its first epoch's"),
-                                                              ("err", "training 0-1 error")]):
-            for (lab, m, st, w), c in g.groupby(["label", "method", "student", "width"], sort=True):
+        widths = spans[(exp, ds)]
+        panels = [(col, name, w) for col, name in (("loss_rel", "training loss / first epoch's"),
+                                                   ("err", "training 0-1 error")) for w in widths]
+        for ax in grid[i, len(panels):]:
+            ax.set_visible(False)
+        for j, (ax, (col, name, w)) in enumerate(zip(grid[i], panels)):
+            if j % len(widths):
+                ax.sharey(grid[i, j - 1])
+            arms = g[g["width"] == w].groupby(["method", "teacher"], sort=True)
+            for (m, t), c in arms:
                 s = c.groupby("epoch")[col].agg(["mean", "std"]).fillna(0)
-                widest = w == widths[-1]  # the legend shows the solid line; the style legend says what dashes are
-                ax.plot(s.index, s["mean"], color=methods.color(m), ls="-" if widest else "--", lw=1.2,
-                        label=lab if widest else f"_{lab}")
-                low = (s["mean"] - s["std"]).clip(lower=0)
-                ax.fill_between(s.index, low, s["mean"] + s["std"], color=methods.color(m), alpha=0.15, lw=0)
+                ax.plot(s.index, s["mean"], color=methods.color(m), ls=lines[t], lw=1.3, marker=marks[t], ms=3.5,
+                        markevery=max(1, len(s) // 6), label=f"_{label(m, t, methods)}")
+                if arms.ngroups <= 4:  # more bands than that hide the lines
+                    low = (s["mean"] - s["std"]).clip(lower=0)
+                    ax.fill_between(s.index, low, s["mean"] + s["std"], color=methods.color(m), alpha=0.12, lw=0)
             ax.set_xlabel("epoch")
             ax.set_ylabel(name)
-            m = f"m={widths[-1]}" if len(widths) == 1 else f"m={widths[-1]} solid, m={widths[0]} dashed"
-            ax.set_title(f"{ds} ({exp}): {m}")
-    fig.suptitle("Training curves of the hardest data set per experiment (mean ± std over replicates);\n"
-                 "loss relative to each method's first epoch, since the methods' objectives differ")
-    style = {"widest width": Line2D([], [], color="0.3", ls="-"),
-             "narrowest width": Line2D([], [], color="0.3", ls="--")}
-    _legend(fig, axes, ncol=5, extra=style)
+            ax.set_title(f"{ds} ({exp}), m={w}", fontsize=9)
+            used.append(ax)
+    fig.suptitle("Training curves of the hardest data set per experiment, every method (mean over replicates, "
+                 "± std where ≤ 4 lines);\nloss relative to each method's first epoch, since the methods' objectives differ")
+    _legend(fig, used, ncol=6, extra=_key_legend(methods, df["method"], df["teacher"]), from_axes=False)
+    return fig
+
+
+# --- the crossover over the radius B (paper A's theory regime, issue 19) -------------------------
+
+CROSSOVER_COLUMNS = ["experiment", "dataset", "teacher", "method", "student", "width", "gamma", "setup", "radius",
+                     "radius_used", "train_err_mean_iter"]
+
+
+def _radius_key(r: str) -> tuple[int, float, str]:
+    return (1, math.inf, r) if r == "auto" else (0, float(r), r)
+
+
+def _radius_frame(neurons: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """The experiment's cells of student setups trained at two or more radii, ``radius`` as a string."""
+    missing = [c for c in ("setup", "radius") if c not in neurons.columns]
+    if missing:
+        raise InputError(f"figure crossover: neurons.csv lacks the columns {missing}")
+    df = neurons[(neurons["experiment"] == experiment) & neurons["setup"].notna() & neurons["radius"].notna()].copy()
+    df["radius"] = df["radius"].map(figplan.radius_string)
+    several = df.groupby("setup")["radius"].transform("nunique") >= 2
+    return _need(df[several], f"crossover (experiment {experiment!r} trains no setup at two or more radii)")
+
+
+def _crossover_rows(df: pd.DataFrame) -> list[tuple[str, str, float]]:
+    """(setup, data set, γ) per row: by setup, then the largest γ (the easiest data set) first."""
+    rows = df.groupby(["setup", "dataset"])["gamma"].first().reset_index()
+    rows = rows.sort_values(["setup", "gamma"], ascending=[True, False], na_position="last")
+    return [(str(a), str(b), float(c)) for a, b, c in rows.itertuples(index=False, name=None)]
+
+
+def _row_name(setup: str, ds: str, gamma: float, several: bool) -> str:
+    return (f"{setup}: " if several else "") + ds + (f" (γ={gamma:.3g})" if np.isfinite(gamma) else "")
+
+
+def _used(v: float) -> str:
+    return "?" if not np.isfinite(v) else f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def plot_crossover(neurons: pd.DataFrame, experiment: str, methods: Methods | None = None) -> Figure:
+    """Paper A's crossover over the radius B: small multiples, one row per data set (largest solved
+    γ first, γ in the title), one column per configured radius (``auto`` last), the 0-1 training error
+    averaged over iterations (the theorems' quantity; log scale) against width (log2) for each arm
+    (colour: the method; line style and marker: the teacher). Under ``auto`` the radius differs by arm
+    (``radius_used``); the panel says which each used. Table neurons.csv with the columns of
+    :data:`CROSSOVER_COLUMNS`."""
+    df = _radius_frame(neurons, experiment)
+    df = df[np.isfinite(df["train_err_mean_iter"].to_numpy(float))]
+    df = _need(df, f"crossover (experiment {experiment!r}: no training error)")
+    methods = methods or Methods.infer(df["method"])
+    rows = _crossover_rows(df)
+    radii = sorted(df["radius"].unique(), key=_radius_key)
+    several = len({r[0] for r in rows}) > 1
+    marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
+    _theme()
+    ncols = len(radii)
+    w = min(3.0, 12.0 / ncols)
+    fig, grid = plt.subplots(len(rows), ncols, figsize=(w * ncols, 2.3 * len(rows) + 1.3), squeeze=False,
+                             sharex=True, sharey=True, layout="constrained")
+    positive = df.loc[df["train_err_mean_iter"] > 0, "train_err_mean_iter"]
+    for i, (setup, ds, gamma) in enumerate(rows):
+        for j, rad in enumerate(radii):
+            ax = grid[i, j]
+            g = df[(df["setup"] == setup) & (df["dataset"] == ds) & (df["radius"] == rad)]
+            used = []
+            for (m, t), c in g.groupby(["method", "teacher"], sort=True):
+                c = c.sort_values("width")
+                y = c["train_err_mean_iter"].to_numpy(float)
+                ok = y > 0  # a zero error has no place on a log axis
+                ax.plot(c["width"].to_numpy(float)[ok], y[ok], color=methods.color(m), ls=lines[t], marker=marks[t],
+                        ms=4, lw=1.3, label="_")
+                if "radius_used" in c.columns:
+                    arm = methods.name(m) + ("" if t == NO_TEACHER else f" ({t})")
+                    used.append(f"{arm} {_used(float(c['radius_used'].iloc[0]))}")
+            if rad == "auto" and used:
+                ax.text(0.03, 0.04, "B used: " + "; ".join(used), transform=ax.transAxes, ha="left", va="bottom",
+                        fontsize=7.5, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1.5})
+            if g.empty:
+                ax.text(0.5, 0.5, "not trained", transform=ax.transAxes, ha="center", va="center", fontsize=8)
+            ax.set_title(f"{_row_name(setup, ds, gamma, several)}, B = {rad}", fontsize=9)
+            ax.set_yscale("log")
+            if i == len(rows) - 1:
+                ax.set_xlabel("width m (hidden neurons)")
+            if j == 0:
+                ax.set_ylabel("training error\n(mean over iterations)")
+    _log2_axis(grid[0, 0], df["width"])  # shared by every panel
+    for ax in grid.ravel():
+        ax.tick_params(axis="x", labelsize=8, labelrotation=0)
+    if len(positive):
+        grid[0, 0].set_ylim(float(positive.min()) / 1.5, min(1.0, float(positive.max()) * 1.5))
+    fig.suptitle(f"Crossover over the radius B, experiment {experiment}: training error (mean over iterations) "
+                 "against width,\nper data set (rows, largest γ first) and radius (columns), every arm")
+    _legend(fig, list(grid.ravel()), ncol=6, extra=_key_legend(methods, df["method"], df["teacher"]), from_axes=False)
+    return fig
+
+
+def crossover_epsilons(needed: pd.DataFrame, most: int = 2) -> list[float]:
+    """At most two ε for the m*(ε)-against-B panels, largest first: the largest ε of the table and the
+    smallest ε that at least half of the (data set, arm, radius) rows reach."""
+    eps = sorted({float(e) for e in needed["epsilon"]}, reverse=True)
+    if not eps:
+        return []
+    share = {e: float(np.isfinite(needed.loc[np.isclose(needed["epsilon"], e), "m_star"].to_numpy(float)).mean())
+             for e in eps}
+    half = [e for e in eps if share[e] >= 0.5]
+    out = [eps[0]] + ([half[-1]] if half and half[-1] != eps[0] else [])
+    return out[:most]
+
+
+def plot_crossover_needed(needed: pd.DataFrame, neurons: pd.DataFrame, experiment: str,
+                          methods: Methods | None = None, epsilons: list[float] | None = None) -> Figure:
+    """m*(ε) against the radius B per data set (rows, largest γ first) at one or two ε (columns,
+    :func:`crossover_epsilons` unless given), one line per arm (colour: the method; line style and
+    marker: the teacher); ↓ at the narrowest width is a floor (m* ≤ it), ↑ at the widest a ceiling
+    (not reached), as in the neurons-needed figures. The radii ('auto' last) are categories on x.
+    ``needed``: neurons_needed.csv (its ``setup``/``radius`` columns, where present, are taken from
+    neurons.csv by student name)."""
+    cells = _radius_frame(neurons, experiment)
+    names = cells[["student", "setup", "radius"]].drop_duplicates("student")
+    df = needed[needed["experiment"] == experiment].drop(columns=["setup", "radius"], errors="ignore")
+    df = _need(df.merge(names, on="student", how="inner"), f"crossover_needed (experiment {experiment!r})")
+    methods = methods or Methods.infer(df["method"])
+    eps = list(epsilons) if epsilons else crossover_epsilons(df)
+    df["gamma"] = df["gamma"].astype(float)
+    rows = _crossover_rows(df)
+    radii = sorted(df["radius"].unique(), key=_radius_key)
+    xpos = {r: k for k, r in enumerate(radii)}
+    several = len({r[0] for r in rows}) > 1
+    narrowest, widest = _bounds_of_cells(neurons)
+    marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
+    arms = sorted(df[["method", "teacher"]].drop_duplicates().itertuples(index=False, name=None),
+                  key=lambda a: (a[1] != NO_TEACHER, a))
+    shift = {a: 0.12 * (k - (len(arms) - 1) / 2) for k, a in enumerate(arms)}
+    ys = sorted(int(v) for v in cells["width"].unique())
+    _theme()
+    fig, grid = plt.subplots(len(rows), len(eps), figsize=(4.6 * len(eps) + 0.4, 2.3 * len(rows) + 1.5),
+                             squeeze=False, sharex=True, sharey=True, layout="constrained")
+    for i, (setup, ds, gamma) in enumerate(rows):
+        for j, e in enumerate(eps):
+            ax = grid[i, j]
+            g = df[(df["setup"] == setup) & (df["dataset"] == ds) & np.isclose(df["epsilon"], e)]
+            for (m, t), c in g.groupby(["method", "teacher"], sort=True):
+                c = c.assign(_x=c["radius"].map(xpos)).sort_values("_x")
+                ms, lo, hi, point, floor, ceiling = _censoring(c, experiment, narrowest, widest)
+                x = c["_x"].to_numpy(float) + shift[(m, t)]
+                y = np.where(point, ms, np.where(floor, lo, hi))
+                col = methods.color(m)
+                ax.plot(x, y, color=col, ls=lines[t], lw=1.0, alpha=0.7, label="_")
+                ax.scatter(x[point], y[point], color=col, marker=marks[t], s=32, zorder=3, label="_")
+                ax.scatter(x[floor], y[floor], color=col, marker=FLOOR, s=110, zorder=3, label="_")
+                ax.scatter(x[ceiling], y[ceiling], color=col, marker=CEILING, s=110, zorder=3, label="_")
+            ax.set_title(f"{_row_name(setup, ds, gamma, several)}, ε = {e:g}", fontsize=9)
+            if i == len(rows) - 1:
+                ax.set_xlabel("radius B (configured)")
+            if j == 0:
+                ax.set_ylabel("m*(ε): neurons needed")
+    ax0 = grid[0, 0]
+    ax0.set_yscale("log", base=2)
+    ax0.set_yticks(ys, [str(v) for v in ys])
+    ax0.yaxis.set_minor_locator(NullLocator())
+    ax0.set_ylim(ys[0] / 1.6, ys[-1] * 1.6)
+    ax0.set_xticks(range(len(radii)), radii)
+    ax0.set_xlim(-0.5, len(radii) - 0.5)
+    fig.suptitle(f"Neurons needed against the radius B, experiment {experiment}:\nm*(ε) per data set (rows) and "
+                 "target ε (columns), every arm")
+    extra = _key_legend(methods, df["method"], df["teacher"])
+    extra.update(_censor_legend())
+    _legend(fig, list(grid.ravel()), ncol=2 if len(eps) < 3 else 4, extra=extra, from_axes=False)
     return fig

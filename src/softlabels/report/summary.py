@@ -12,7 +12,7 @@ from typing import Any, Callable, TextIO
 
 import pandas as pd
 
-from softlabels.report.figplan import NO_TEACHER, first_of_kind
+from softlabels.report.figplan import NO_TEACHER
 
 NEURONS = "results/tables/neurons.csv"
 BIASVAR = "results/tables/biasvar.csv"
@@ -47,45 +47,52 @@ def _pct(v: float) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
 
 
-def _row(g: pd.DataFrame, method: str | None, teacher: str | None = None) -> pd.Series | None:
-    r = g[g["method"] == method]
-    if teacher is not None:
-        r = r[r["teacher"] == teacher]
-    elif len(r):
-        r = r[r["teacher"] == r["teacher"].iloc[0]]
-    return r.iloc[0] if len(r) else None
+def _hard_methods(kinds: dict[str, str]) -> set[str]:
+    return {m for m, k in kinds.items() if k == "hard"}
+
+
+def _arms(g: pd.DataFrame, kinds: dict[str, str]) -> tuple[list[pd.Series], list[pd.Series]]:
+    """The hard-label rows (teacher-free methods of kind 'hard') and every other arm (method, teacher)
+    of these cells, each sorted by method and teacher: every method the experiment runs."""
+    hard = _hard_methods(kinds)
+    g = g.sort_values(["method", "teacher"])
+    h = [r for _, r in g.iterrows() if r["method"] in hard and r["teacher"] == NO_TEACHER]
+    s = [r for _, r in g.iterrows() if r["method"] not in hard]
+    return h, s
+
+
+def _arm(r: pd.Series) -> str:
+    return r["method"] if r["teacher"] == NO_TEACHER else f"{r['method']} ({r['teacher']})"
 
 
 def accuracy_lines(neurons: pd.DataFrame, kinds: dict[str, str]) -> list[str]:
-    """Per experiment and data set: hard vs soft (KD) test accuracy at the smallest width."""
-    hard, soft = first_of_kind(kinds, "hard"), first_of_kind(kinds, "kd")
+    """Per experiment and data set: test accuracy at the smallest width of every method the
+    experiment runs against each hard-label method (whatever the soft methods are named)."""
     out = []
     for (exp, ds, st), g in neurons.groupby(["experiment", "dataset", "student"], sort=True):
         g = g[g["width"] == g["width"].min()]
-        h, s = _row(g, hard, NO_TEACHER), _row(g, soft)
-        if h is None or s is None:
-            continue
-        diff = 100 * (s["test_acc_mean"] - h["test_acc_mean"])
-        out.append(f"  {exp:<14} {ds:<16} m={int(g['width'].iloc[0]):<4} {hard} {_pct(h['test_acc_mean']):>6}  "
-                   f"{soft} ({s['teacher']}) {_pct(s['test_acc_mean']):>6}  soft - hard {diff:+.1f} points")
+        hards, softs = _arms(g, kinds)
+        for h in hards:
+            for s in softs:
+                diff = 100 * (s["test_acc_mean"] - h["test_acc_mean"])
+                out.append(f"  {exp:<17} {ds:<16} m={int(g['width'].iloc[0]):<4} {h['method']} "
+                           f"{_pct(h['test_acc_mean']):>6}  {_arm(s):<22} {_pct(s['test_acc_mean']):>6}  "
+                           f"soft - hard {diff:+.1f} points")
     return out
 
 
 def biasvar_lines(biasvar: pd.DataFrame, kinds: dict[str, str]) -> list[str]:
-    """Per experiment and data set at the widest width: CE bias and variance of KD vs hard labels."""
-    hard, soft = first_of_kind(kinds, "hard"), first_of_kind(kinds, "kd")
+    """Per experiment and data set at the widest width: CE bias and variance of every method the
+    experiment runs against each hard-label method."""
     out = []
     for (exp, ds, st), g in biasvar.groupby(["experiment", "dataset", "student"], sort=True):
         g = g[g["width"] == g["width"].max()]
-        h = _row(g, hard, NO_TEACHER)
-        if h is None:
-            continue
-        for t in sorted(set(g["teacher"]) - {NO_TEACHER}):
-            s = _row(g, soft, t)
-            if s is None:
-                continue
-            out.append(f"  {exp:<14} {ds:<16} m={int(g['width'].iloc[0]):<4} bias {hard} {h['ce_bias']:.3f} vs "
-                       f"{soft} ({t}) {s['ce_bias']:.3f}; variance {h['ce_variance']:.4f} vs {s['ce_variance']:.4f}")
+        hards, softs = _arms(g, kinds)
+        for h in hards:
+            for s in softs:
+                out.append(f"  {exp:<17} {ds:<16} m={int(g['width'].iloc[0]):<4} bias {h['method']} "
+                           f"{h['ce_bias']:.3f} vs {_arm(s)} {s['ce_bias']:.3f}; variance {h['ce_variance']:.4f} "
+                           f"vs {s['ce_variance']:.4f}")
     return out
 
 
@@ -96,7 +103,7 @@ def _section(title: str, path: str, lines_of: Callable[[pd.DataFrame], list[str]
         lines = lines_of(pd.read_csv(path))
     except Exception as exc:  # noqa: BLE001 - a summary must never fail a finished run
         return [f"{title}: could not read {path}: {exc}"]
-    return [f"{title} ({path}):", *(lines or ["  (no hard/KD pair of cells to compare)"])]
+    return [f"{title} ({path}):", *(lines or ["  (no hard-label cell beside another method to compare)"])]
 
 
 def summary_lines(targets: list[str], kinds: dict[str, str]) -> list[str]:
@@ -111,9 +118,10 @@ def summary_lines(targets: list[str], kinds: dict[str, str]) -> list[str]:
     if missing:
         lines.append(f"Missing, not built by this run ({len(missing)}): " + ", ".join(missing))
     lines += _section("Claims of papers A and B, verdicts over this run's settings", CLAIMS, claims_lines)
-    lines += _section("Test accuracy at the smallest width, hard vs soft labels", NEURONS,
+    lines += _section("Test accuracy at the smallest width, hard labels vs every other method", NEURONS,
                       lambda df: accuracy_lines(df, kinds))
-    lines += _section("Bias and variance of the cross-entropy, hard vs KD (widest width)", BIASVAR,
+    lines += _section("Bias and variance of the cross-entropy, hard labels vs every other method (widest width)",
+                      BIASVAR,
                       lambda df: biasvar_lines(df, kinds))
     lines.append("The report with every figure and table: snakemake --report report.html")
     return lines
