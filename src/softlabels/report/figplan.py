@@ -7,7 +7,6 @@ the very same selection to the tables' rows: a figure is planned only where it h
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any, Iterable
 
@@ -96,41 +95,20 @@ def curve_cells(records: list[Record], kinds: dict[str, str] | None = None) -> l
 NEURONS_NEEDED = "neurons_needed"
 CROSSOVER = "crossover"
 CROSSOVER_NEEDED = "crossover_needed"
-_RADIUS_NAME = re.compile(r"^(?P<setup>.+)-B(?P<radius>auto|[0-9][0-9.eE+-]*)$")
 
 
 def radius_string(r: Any) -> str:
-    """A configured radius as the tables write it: 'auto', or the number in its shortest form ('4', '0.5')."""
+    """A configured radius as names and tables write it: 'auto', or the number in its shortest form ('4', '0.5');
+    the one rule for student setup names <setup>-B<r> (``softlabels.pipeline.config.radius_label``)."""
     return "auto" if str(r) == "auto" else f"{float(r):g}"
-
-
-def radius_variants(students: dict[str, dict[str, Any]], names: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """Student variant name -> (setup, radius string) for the student names of the cells that are
-    variants of a radius list: a setup whose ``radius`` is a list expands into ``<setup>-B<r>``, one
-    per entry (``theory-B1``, ``theory-B4``, ``theory-Bauto``). ``students``: the config's student
-    setups (either the setups as written, whose ``radius`` is a list, or already expanded ones whose
-    entry carries ``setup`` and ``radius`` keys); ``names``: the student names of the cells. A name
-    that is a setup of its own, or whose radius is not in its setup's list, is no variant."""
-    out: dict[str, tuple[str, str]] = {}
-    for n in sorted(set(names)):
-        own = students.get(n) or {}
-        if "setup" in own and "radius" in own and not isinstance(own["radius"], list):
-            out[n] = (str(own["setup"]), radius_string(own["radius"]))
-            continue
-        m = _RADIUS_NAME.match(n)
-        if not m or m["setup"] not in students:
-            continue
-        radii = students[m["setup"]].get("radius")
-        if isinstance(radii, list) and m["radius"] in {radius_string(r) for r in radii}:
-            out[n] = (m["setup"], m["radius"])
-    return out
 
 
 def crossover_experiments(records: list[Record], student_setups: dict[str, tuple[str, str]]) -> list[str]:
     """Experiments whose cells train at least two radius variants of one student setup (the crossover
     figures, one pair per experiment). ``records``: the cell records (experiment, student, ...);
-    ``student_setups``: student variant name -> (setup, radius string), e.g. from :func:`radius_variants`
-    ({"theory-B1": ("theory", "1"), "theory-Bauto": ("theory", "auto")}); students not in it are no variants."""
+    ``student_setups``: student variant name -> (setup, radius string), from the config's radius lists
+    (``softlabels.pipeline.config.student_setup``: {"theory-B1": ("theory", "1"), "theory-Bauto": ("theory",
+    "auto")}); students not in it are no variants."""
     radii: dict[tuple[str, str], set[str]] = defaultdict(set)
     for r in records:
         if r["student"] in student_setups:
