@@ -188,10 +188,8 @@ def test_no_log_of_the_tiny_run_is_empty(tiny_run):
 
 @pytest.mark.slow
 def test_summary_counts_the_configs_targets_and_every_figure(tiny_run):
-    from softlabels.report.summary import planned_targets
-
     cfg = C.load(tiny_run / "config.yaml", SCHEMA)
-    planned = set(planned_targets(cfg))
+    planned = set(C.planned_targets(cfg))
     built = {str(p.relative_to(tiny_run)) for p in (tiny_run / "results/figures").iterdir() if p.suffix in (".png", ".svg")}
     built |= {str(p.relative_to(tiny_run)) for p in (tiny_run / "results/tables").glob("*.csv")}
     # the same targets as the workflow's rule all (regularization_epochs.csv comes with regularization.csv)

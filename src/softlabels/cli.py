@@ -84,13 +84,13 @@ def cmd_margin(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from softlabels.pipeline import config as C
-    from softlabels.report.summary import planned_targets, summary_lines
+    from softlabels.report.summary import summary_lines
 
     if not any(Path("results/tables").glob("*.csv")):
         raise InputError("results/tables/ holds no tables here; run the pipeline first (snakemake --cores all)")
     cfg = C.load(args.config, _schema(args.schema))  # what the run asks for; which methods distil
     kinds = {m: v["kind"] for m, v in C.method_variants(cfg).items()}
-    print("\n".join(summary_lines(planned_targets(cfg), kinds)))
+    print("\n".join(summary_lines(C.planned_targets(cfg), kinds)))
     return 0
 
 
