@@ -41,7 +41,8 @@ CASES = [
      r"config key datasets\.d{20}…d{8}: the name is 300 characters long; names may have at most 64"),
     ("name-periodic", lambda c: _rename(c, "students", "theory", "th" + "e" * 25),
      r"config key students\.the+: the name ends in 'e' repeated 20 times or more, which Snakemake refuses"),
-    ("epsilons-empty", lambda c: c["tables"].update(epsilons=[]), r"config key tables\.epsilons: \[\] should be non-empty"),
+    ("epsilons-empty", lambda c: c["tables"].update(epsilons=[]),
+     r"config key tables\.epsilons: \[\] should be non-empty"),
     ("epsilons-twice", lambda c: c["tables"].update(epsilons=[0.1, 0.1]),
      r"config key tables\.epsilons: 0\.1 is listed twice"),
     ("widths-twice", lambda c: c["students"]["theory"].update(widths=[4, 4]),
@@ -190,7 +191,8 @@ def test_no_log_of_the_tiny_run_is_empty(tiny_run):
 def test_summary_counts_the_configs_targets_and_every_figure(tiny_run):
     cfg = C.load(tiny_run / "config.yaml", SCHEMA)
     planned = set(C.planned_targets(cfg))
-    built = {str(p.relative_to(tiny_run)) for p in (tiny_run / "results/figures").iterdir() if p.suffix in (".png", ".svg")}
+    figures = (tiny_run / "results/figures").iterdir()
+    built = {str(p.relative_to(tiny_run)) for p in figures if p.suffix in (".png", ".svg")}
     built |= {str(p.relative_to(tiny_run)) for p in (tiny_run / "results/tables").glob("*.csv")}
     # the same targets as the workflow's rule all (regularization_epochs.csv comes with regularization.csv)
     assert planned == built - {"results/tables/regularization_epochs.csv"}

@@ -200,13 +200,14 @@ def sorted_dict(value: Any) -> Any:
 def _allowed_keys(error: Any) -> set[str]:
     """The keys the mapping of an additional/unevaluatedProperties error may have (its own kind's included)."""
     keys = set(error.schema.get("properties", {}))
+    inst = error.instance if isinstance(error.instance, dict) else {}
     for branch in error.schema.get("allOf", []):  # the keys of the instance's own kind
         cond = branch.get("if", {}).get("properties", {})
-        for field in ("kind", "model"):
+        for field, default in (("kind", None), ("model", "mlp")):
             const = cond.get(field, {}).get("const")
-            if const is not None and isinstance(error.instance, dict) and error.instance.get(field, "mlp" if field == "model" else None) == const:
+            if const is not None and inst.get(field, default) == const:
                 keys |= set(branch.get("then", {}).get("properties", {}))
-        if "model" in cond and isinstance(error.instance, dict) and error.instance.get("model", "mlp") != cond["model"].get("const"):
+        if "model" in cond and inst.get("model", "mlp") != cond["model"].get("const"):
             other = branch.get("else", {})
             keys |= set(other.get("properties", {}))
             if "$ref" in other or "else" in other:  # the deep-training keys, or a nested else
@@ -270,8 +271,9 @@ def _check_values(cfg: dict[str, Any]) -> None:
                                   f"{d['target_hidden']}")
             for split in ("n_train", "n_val", "n_test"):  # one point is one class: no classifier to train or test
                 if d[split] == 1:
+                    zero = " (or 0: no validation split)" if split == "n_val" else ""
                     raise ConfigError(f"config key datasets.{name}.{split}: a split of 1 point holds a single class; "
-                                      f"give it at least 2 points" + (" (or 0: no validation split)" if split == "n_val" else ""))
+                                      f"give it at least 2 points{zero}")
             need = synthetic_memory(d)
             if need > MAX_DATA_BYTES:
                 raise ConfigError(f"config key datasets.{name}.dim: building this data set would need about "
@@ -361,8 +363,9 @@ def _check_experiment_data(cfg: dict[str, Any], exp: str, e: dict[str, Any]) -> 
                 if cfg["teachers"][t].get("model") == "kernel":
                     what = f"target {d.get('target')!r}" if d["kind"] == "synthetic" else f"kind {d['kind']!r}"
                     raise ConfigError(
-                        f"config key experiments.{exp}: teacher {t!r} (teachers.{t}.model: kernel) needs data sets with "
-                        f"the kernel target (kind synthetic, target: kernel), whose values it returns, but data set "
+                        f"config key experiments.{exp}: teacher {t!r} (teachers.{t}.model: kernel) needs data sets "
+                        f"with the kernel target (kind synthetic, target: kernel), whose values it returns, but "
+                        f"data set "
                         f"{ds!r} has {what}; use another teacher for it or give it target: kernel")
 
 
@@ -421,8 +424,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except PermissionError:
         raise ConfigError(f"{path}: cannot be read (permission denied)") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
-                          f"a config is a YAML file") from None
+        bad = exc.object[exc.start:exc.start + 1]
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {exc.start}: {bad!r}); a config is a YAML "
+                          f"file") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if raw is not None and not isinstance(raw, dict):
