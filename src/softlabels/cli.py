@@ -86,12 +86,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from softlabels.pipeline import config as C
     from softlabels.report.summary import summary_lines
 
-    tables = sorted(str(p) for p in Path("results/tables").glob("*.csv"))
-    if not tables:
+    if not any(Path("results/tables").glob("*.csv")):
         raise InputError("results/tables/ holds no tables here; run the pipeline first (snakemake --cores all)")
-    cfg = C.load(args.config, _schema(args.schema))  # which methods are hard labels and which distil
+    cfg = C.load(args.config, _schema(args.schema))  # what the run asks for; which methods distil
     kinds = {m: v["kind"] for m, v in C.method_variants(cfg).items()}
-    print("\n".join(summary_lines(tables, kinds)))
+    print("\n".join(summary_lines(C.planned_targets(cfg), kinds)))
     return 0
 
 
@@ -114,7 +113,10 @@ def results_block(claims_csv: str) -> str:
 
 def cmd_readme(args: argparse.Namespace) -> int:
     readme = Path(args.readme)
-    text = readme.read_text()
+    if not readme.is_file():
+        raise InputError(f"{readme}: no such file; run softlabels readme in a checkout (where README.md is) or pass "
+                         f"--readme PATH")
+    text = readme.read_text(encoding="utf-8")
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
         raise InputError(f"{readme}: expected one {BEGIN} ... {END} block")
     head, rest = text.split(BEGIN)

@@ -3,7 +3,7 @@
 Absolute times on a shared machine are noise; ratios of two things measured in the same run hold.
 Four groups of measurements (docs/benchmarks.md):
 
-1. ``loop``: the batched trainer (``softlabels.train.train_mlp``) against an ordinary per-model PyTorch
+1. ``loop``: the batched trainer (``softlabels.training.trainer.train_mlp``) against an ordinary per-model PyTorch
    loop (``reference_train``: an ``nn.Module``, autograd, ``torch.optim``, one model at a time) with the
    same data, init, data order, steps and optimiser; the two must give the same networks (checked);
 2. ``flops``: the trainer's achieved FLOP/s (its matmuls' FLOPs over its wall time) against a large

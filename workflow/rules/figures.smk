@@ -1,4 +1,4 @@
-# Stage 6: figures (PNG + SVG) under results/figures/, drawn from the tables by softlabels.figures.
+# Stage 6: figures (PNG + SVG) under results/figures/, drawn from the tables (softlabels.pipeline.figures, softlabels.report.figures).
 # Which figures a config gets is decided by all_figures() in common.smk (softlabels.report.figplan); every
 # figure is in the report (snakemake --report report.html) with its caption from workflow/report/.
 

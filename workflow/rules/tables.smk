@@ -8,6 +8,7 @@ rule neuron_tables:
         margins=[f"results/data/{d}/margin.json" for d in datasets_used()],
     output:
         neurons="results/tables/neurons.csv",
+        neurons_md="results/tables/neurons.md",
         neurons_html=report(
             "results/tables/neurons.html",
             caption="../report/tables/neurons.rst",
@@ -15,6 +16,7 @@ rule neuron_tables:
             subcategory="Tables",
         ),
         needed="results/tables/neurons_needed.csv",
+        needed_md="results/tables/neurons_needed.md",
         needed_html=report(
             "results/tables/neurons_needed.html",
             caption="../report/tables/neurons_needed.rst",
@@ -22,6 +24,7 @@ rule neuron_tables:
             subcategory="Tables",
         ),
         scaling="results/tables/scaling.csv",
+        scaling_md="results/tables/scaling.md",
         scaling_html=report(
             "results/tables/scaling.html",
             caption="../report/tables/scaling.rst",
@@ -43,6 +46,7 @@ rule biasvar_table:
         points=record_files("biasvar_points.npz"),
     output:
         "results/tables/biasvar.csv",
+        "results/tables/biasvar.md",
         report(
             "results/tables/biasvar.html",
             caption="../report/tables/biasvar.rst",
@@ -65,6 +69,7 @@ rule regularization_table:
         data=[data_path(r["dataset"]) for r in regularization_records()],
     output:
         table="results/tables/regularization.csv",
+        table_md="results/tables/regularization.md",
         table_html=report(
             "results/tables/regularization.html",
             caption="../report/tables/regularization.rst",
@@ -72,6 +77,7 @@ rule regularization_table:
             subcategory="Tables",
         ),
         epochs="results/tables/regularization_epochs.csv",
+        epochs_md="results/tables/regularization_epochs.md",
         epochs_html=report(
             "results/tables/regularization_epochs.html",
             caption="../report/tables/regularization_epochs.rst",
@@ -94,6 +100,7 @@ rule wsl_table:
         data=[data_path(r["dataset"]) for r in cell_records()],
     output:
         "results/tables/wsl.csv",
+        "results/tables/wsl.md",
         report(
             "results/tables/wsl.html",
             caption="../report/tables/wsl.rst",
@@ -117,6 +124,7 @@ rule teachers_table:
         data=[data_path(c["dataset"]) for c in teacher_cells(cell_records())],
     output:
         "results/tables/teachers.csv",
+        "results/tables/teachers.md",
         report(
             "results/tables/teachers.html",
             caption="../report/tables/teachers.rst",
@@ -140,6 +148,7 @@ rule paper_a_table1:
         teachers=teacher_files(paper_a_records()),
     output:
         "results/tables/paperA_table1.csv",
+        "results/tables/paperA_table1.md",
         report(
             "results/tables/paperA_table1.html",
             caption="../report/tables/paperA_table1.rst",
@@ -163,6 +172,7 @@ rule paper_a_figure1:
         teachers=teacher_files(kind_records("cifar10-catdog")),
     output:
         "results/tables/paperA_figure1.csv",
+        "results/tables/paperA_figure1.md",
         report(
             "results/tables/paperA_figure1.html",
             caption="../report/tables/paperA_figure1.rst",
@@ -186,6 +196,7 @@ rule paper_b_cifar100:
         teachers=teacher_files(kind_records("cifar100")),
     output:
         "results/tables/paperB_cifar100.csv",
+        "results/tables/paperB_cifar100.md",
         report(
             "results/tables/paperB_cifar100.html",
             caption="../report/tables/paperB_cifar100.rst",
@@ -211,6 +222,7 @@ rule claims_table:
         biasvar="results/tables/biasvar.csv",
     output:
         "results/tables/claims.csv",
+        "results/tables/claims.md",
         report(
             "results/tables/claims.html",
             caption="../report/tables/claims.rst",

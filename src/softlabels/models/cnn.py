@@ -245,7 +245,7 @@ class MLPTeacher(nn.Module):
 
 def model_from_checkpoint(ck: dict[str, Any], path: str = "checkpoint") -> nn.Module:
     """The teacher network of a loaded checkpoint (deep or MLP), in eval mode."""
-    if "params" in ck:  # written by softlabels.rules.train_teacher
+    if "params" in ck:  # written by softlabels.pipeline.rules.train_teacher
         return MLPTeacher(ck["params"]).eval()
     try:
         model = build_model(ck["model"], ck["n_classes"], ck["in_shape"], ck["width"])

@@ -10,6 +10,7 @@ a rule's params) sees no change when a config differs only in key order or in 4 
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +53,14 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     cfg = copy.deepcopy(config)
     _check_sections(cfg, schema)
     _check_finite(cfg)
+    _check_names(cfg)
     validator = _with_defaults(Draft202012Validator)(schema)
     errors = list(validator.iter_errors(cfg))
+    # A misspelt key is the likeliest cause of every other error (a required key then looks missing): first.
+    unknown = sorted((e for e in errors if _unknown_keys(e)), key=lambda e: [str(p) for p in e.absolute_path])
     # A bad value inside a kind's if/then also leaves that branch's keys "unevaluated"; report the value.
     specific = [e for e in errors if e.validator != "unevaluatedProperties"]
-    error = best_match(specific or errors)
+    error = unknown[0] if unknown else best_match(specific or errors)
     if error is not None:
         raise ConfigError(f"config key {_path(error)}: {_describe(error)}")
     _check_values(cfg)
@@ -94,6 +98,48 @@ def _check_finite(node: Any, path: tuple[str, ...] = ()) -> None:
             ok = False
         if not ok:
             raise ConfigError(f"config key {'.'.join(path) or '(top level)'}: {node!r} must be a finite number")
+
+
+#: the longest name of a data set, teacher, method, student setup or experiment (names become directories)
+MAX_NAME = 64
+#: Snakemake refuses a wildcard value that ends in a piece repeated this many times or more (its
+#: PeriodicityDetector, min_repeat=20: the regex ``((?P<value>.+)(?P=value){19,99})$``), to stop runaway recursion
+PERIODIC_REPEATS = 20
+_RESERVED = {"teachers": "'none' is reserved (the teacher of teacher-free methods)",
+             "methods": "'none' is reserved (the teacher name of teacher-free methods, in result paths)"}
+
+
+def periodic_suffix(name: str, repeats: int = PERIODIC_REPEATS) -> str | None:
+    """The piece that ``name`` ends in, repeated ``repeats`` times or more (what Snakemake's periodic-wildcard
+    check refuses), or None."""
+    for period in range(1, len(name) // repeats + 1):
+        piece = name[-period:]
+        if name.endswith(piece * repeats):
+            return piece
+    return None
+
+
+def _check_names(cfg: dict[str, Any]) -> None:
+    """Names become wildcards and directories: at most MAX_NAME characters, not ending in a piece repeated
+    20 times (Snakemake's periodic-wildcard check), and not the reserved 'none' for teachers and methods."""
+    for section in ("datasets", "teachers", "methods", "students", "experiments"):
+        entries = cfg.get(section)
+        if not isinstance(entries, dict):
+            continue
+        for name in entries:
+            if not isinstance(name, str):
+                continue
+            short = name if len(name) <= 40 else f"{name[:20]}…{name[-8:]}"
+            if len(name) > MAX_NAME:
+                raise ConfigError(f"config key {section}.{short}: the name is {len(name)} characters long; names may "
+                                  f"have at most {MAX_NAME} (they become directory names in result paths)")
+            piece = periodic_suffix(name)
+            if piece is not None:
+                raise ConfigError(f"config key {section}.{short}: the name ends in {piece!r} repeated "
+                                  f"{PERIODIC_REPEATS} times or more, which Snakemake refuses in a wildcard value "
+                                  f"(its periodic-wildcard check); shorten the repetition")
+            if name == "none" and section in _RESERVED:
+                raise ConfigError(f"config key {section}.none: {_RESERVED[section]}; choose another name")
 
 
 def canonical(cfg: Any, schema: dict[str, Any]) -> Any:
@@ -151,17 +197,54 @@ def sorted_dict(value: Any) -> Any:
     return value
 
 
+def _allowed_keys(error: Any) -> set[str]:
+    """The keys the mapping of an additional/unevaluatedProperties error may have (its own kind's included)."""
+    keys = set(error.schema.get("properties", {}))
+    inst = error.instance if isinstance(error.instance, dict) else {}
+    for branch in error.schema.get("allOf", []):  # the keys of the instance's own kind
+        cond = branch.get("if", {}).get("properties", {})
+        for field, default in (("kind", None), ("model", "mlp")):
+            const = cond.get(field, {}).get("const")
+            if const is not None and inst.get(field, default) == const:
+                keys |= set(branch.get("then", {}).get("properties", {}))
+        if "model" in cond and inst.get("model", "mlp") != cond["model"].get("const"):
+            other = branch.get("else", {})
+            keys |= set(other.get("properties", {}))
+            if "$ref" in other or "else" in other:  # the deep-training keys, or a nested else
+                keys |= _DEEP_KEYS
+    return keys
+
+
+def _unknown_keys(error: Any) -> list[str]:
+    """The keys an additional/unevaluatedProperties error names that its mapping may not have at all (a bad
+    value of an allowed key in a kind's branch leaves that key "unevaluated" too: that one is not unknown)."""
+    if error.validator not in ("additionalProperties", "unevaluatedProperties") or not isinstance(error.instance, dict):
+        return []
+    allowed = _allowed_keys(error)
+    return sorted(str(k) for k in error.instance if k not in allowed)
+
+
+#: the deep-training keys of CNN teachers and students (the schema's $defs/deep_training)
+_DEEP_KEYS = {"lr_milestones", "lr_decay", "augment", "normalize", "selection", "eval_batch_size"}
+
+
 def _describe(error: Any) -> str:
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
-        keys = set(error.schema.get("properties", {}))
-        for branch in error.schema.get("allOf", []):  # the keys of the instance's own kind
-            kind = branch.get("if", {}).get("properties", {}).get("kind", {}).get("const")
-            if kind is not None and isinstance(error.instance, dict) and error.instance.get("kind") == kind:
-                keys |= set(branch.get("then", {}).get("properties", {}))
-        allowed = sorted(keys)
+        allowed = sorted(_allowed_keys(error))
+        unknown = _unknown_keys(error)
+        if unknown:
+            parts = []
+            for k in unknown:
+                close = difflib.get_close_matches(k, allowed, n=1)
+                parts.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            return f"unknown key {', '.join(parts)}; allowed keys: {allowed}"
         extra = error.message.split("(")[-1].rstrip(")") if "(" in error.message else error.message
         hint = f"; allowed keys: {allowed}" if allowed else ""
         return f"unknown key(s) {extra}{hint}"
+    if error.validator == "uniqueItems":
+        items = list(error.instance)
+        dup = next((x for i, x in enumerate(items) if x in items[:i]), None)
+        return f"{dup!r} is listed twice in {items}; list each value once"
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {error.validator_value}"
     if error.validator == "type" and isinstance(error.instance, str):
@@ -181,6 +264,45 @@ def _check_values(cfg: dict[str, Any]) -> None:
             if f[0] <= 0 or f[2] <= 0:
                 raise ConfigError(f"config key datasets.{name}.split: the train and test fractions must be "
                                   f"positive (no split may be empty but val), got {d['split']}")
+        if d["kind"] == "synthetic":
+            if d["target"] == "relu" and d["target_hidden"] % 2:
+                raise ConfigError(f"config key datasets.{name}.target_hidden: the relu target pairs its hidden units "
+                                  f"(+1 and -1 output weights in equal numbers), so it needs an even number, got "
+                                  f"{d['target_hidden']}")
+            for split in ("n_train", "n_val", "n_test"):  # one point is one class: no classifier to train or test
+                if d[split] == 1:
+                    zero = " (or 0: no validation split)" if split == "n_val" else ""
+                    raise ConfigError(f"config key datasets.{name}.{split}: a split of 1 point holds a single class; "
+                                      f"give it at least 2 points{zero}")
+            need = synthetic_memory(d)
+            if need > MAX_DATA_BYTES:
+                raise ConfigError(f"config key datasets.{name}.dim: building this data set would need about "
+                                  f"{need / 2**30:.1f} GiB of memory (dim {d['dim']} × {_points(d)} points, and "
+                                  f"the target's own samples); at most {MAX_DATA_BYTES / 2**30:.0f} GiB: lower dim or "
+                                  f"n_train/n_val/n_test")
+        for split in ("max_train", "max_val", "max_test"):
+            if d.get(split) == 1:
+                raise ConfigError(f"config key datasets.{name}.{split}: a split of 1 point holds a single class; "
+                                  f"give it at least 2 points (0 keeps them all)")
+
+
+#: the most memory a synthetic data set may take to build (a config asking for more is refused, not killed)
+MAX_DATA_BYTES = 16 * 2**30
+
+
+def _points(d: dict[str, Any]) -> int:
+    return int(d["n_train"] + d["n_val"] + d["n_test"])
+
+
+def synthetic_memory(d: dict[str, Any]) -> int:
+    """Bytes a synthetic data set's generator holds at its peak, roughly (softlabels.data.synthetic): the kept
+    points in float64 and their float32 copy, a batch of 4096 candidates (three float64 copies), and the relu
+    target's 20,000 sphere samples (for its median)."""
+    dim = int(d["dim"])
+    peak = _points(d) * dim * 12 + 3 * 4096 * dim * 8
+    if d.get("target") == "relu":
+        peak = max(peak, 2 * 20000 * dim * 8)
+    return peak
 
 
 def _check_references(cfg: dict[str, Any]) -> None:
@@ -205,6 +327,7 @@ def _check_references(cfg: dict[str, Any]) -> None:
                 if ref not in cfg[section]:
                     raise ConfigError(f"config key experiments.{exp}.{section}: {ref!r} is not defined under "
                                       f"{section}; defined: {sorted(cfg[section])}")
+        _check_experiment_data(cfg, exp, e)
         auto = [m for m in e["methods"] if cfg["methods"][m].get("temperature") == AUTO]
         for ds in e["datasets"] if auto else ():
             if not has_validation_split(cfg["datasets"][ds]):
@@ -217,6 +340,33 @@ def _check_references(cfg: dict[str, Any]) -> None:
             if flat and deep:
                 raise ConfigError(f"config key experiments.{exp}: the CNNs of {section} {deep} need image data sets "
                                   f"(kinds {list(image_kinds())}), but {flat} are flat vectors; use model 'mlp' for them")
+
+
+def _check_experiment_data(cfg: dict[str, Any], exp: str, e: dict[str, Any]) -> None:
+    """What an experiment's teachers and student setups need of its data sets: a validation split for early
+    stopping (patience > 0), and the kernel target's values for a kernel teacher."""
+    distils = any(cfg["methods"][m]["kind"] not in teacher_free_kinds() for m in e["methods"])
+    teachers = e["teachers"] if distils else []  # teacher-free methods train no teacher
+    for ds in e["datasets"]:
+        d = cfg["datasets"][ds]
+        if not has_validation_split(d):
+            for section, names in (("teachers", teachers), ("students", e["students"])):
+                for n in names:
+                    patience = cfg[section][n].get("patience", 0)
+                    if patience and cfg[section][n].get("model") != "kernel":
+                        raise ConfigError(
+                            f"config key {section}.{n}.patience: {patience} asks for early stopping on the validation "
+                            f"split, but data set {ds!r} of experiments.{exp} has no validation split "
+                            f"({_VAL_HINT.get(d['kind'], 'see its kind')}); give it one or set patience: 0")
+        if d["kind"] != "synthetic" or d.get("target") != "kernel":
+            for t in teachers:
+                if cfg["teachers"][t].get("model") == "kernel":
+                    what = f"target {d.get('target')!r}" if d["kind"] == "synthetic" else f"kind {d['kind']!r}"
+                    raise ConfigError(
+                        f"config key experiments.{exp}: teacher {t!r} (teachers.{t}.model: kernel) needs data sets "
+                        f"with the kernel target (kind synthetic, target: kernel), whose values it returns, but "
+                        f"data set "
+                        f"{ds!r} has {what}; use another teacher for it or give it target: kernel")
 
 
 #: a method's ``temperature: auto``: the teacher's τ* on its validation NLL (docs/science.md#teachers)
@@ -269,6 +419,14 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             raw = yaml.load(fh, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give the config file (a YAML file) itself") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot be read (permission denied)") from None
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start:exc.start + 1]
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {exc.start}: {bad!r}); a config is a YAML "
+                          f"file") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if raw is not None and not isinstance(raw, dict):
@@ -439,3 +597,36 @@ def student_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     if st.get("radius") == "auto":  # the rule reads the run's smallest target error
         st["radius_epsilon"] = min(cfg["tables"]["epsilons"])
     return sorted_dict({**st, "seed": cfg["seed"], "compute": cfg["compute"]})
+
+
+def planned_targets(cfg: dict[str, Any]) -> list[str]:
+    """The tables and figures a (validated) config asks for: the targets of the workflow's ``rule all``
+    (workflow/rules/common.smk's ``all_tables`` and ``all_figures``, computed here without Snakemake for
+    ``softlabels summary``; tests/test_front_door.py checks that the two agree on the tiny run)."""
+    from softlabels.registry import DATA_KINDS
+    from softlabels.report import figplan as FP
+
+    variants = method_variants(cfg)
+    records = [{"experiment": exp, "dataset": c.dataset, "teacher": c.teacher, "method": c.method,
+                "student": c.student, "width": c.width}
+               for exp, cells in sorted(experiment_cells(cfg).items()) for c in cells]
+    kind_of = {d: v["kind"] for d, v in cfg["datasets"].items()}
+    regularization = [r for r in records
+                      if r["teacher"] != NO_TEACHER and numeric_temperature(variants[r["method"]]) is not None]
+    tables = [f"results/tables/{t}.csv" for t in ("neurons", "neurons_needed", "scaling", "biasvar", "wsl", "claims")]
+    if any(r["teacher"] != NO_TEACHER for r in records):
+        tables.append("results/tables/teachers.csv")
+    if regularization:
+        tables.append("results/tables/regularization.csv")
+    if any(kind_of[r["dataset"]] in ("digits", "mnist") for r in records):
+        tables.append("results/tables/paperA_table1.csv")
+    if any(kind_of[r["dataset"]] == "cifar10-catdog" for r in records):
+        tables.append("results/tables/paperA_figure1.csv")
+    if any(kind_of[r["dataset"]] == "cifar100" for r in records):
+        tables.append("results/tables/paperB_cifar100.csv")
+    kinds = {m: v["kind"] for m, v in sorted(variants.items())}
+    binary = [d for d in sorted({r["dataset"] for r in records}) if DATA_KINDS[kind_of[d]].binary]
+    reg_t = [{**r, "temperature": variants[r["method"]]["temperature"]} for r in regularization]
+    figures = [f"results/figures/{n}.{ext}" for n in FP.planned(records, kinds, binary, reg_t, tables)
+               for ext in ("png", "svg")]
+    return tables + figures

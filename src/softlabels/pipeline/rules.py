@@ -61,10 +61,17 @@ def make_data(snk: Any) -> None:
     from softlabels.data.download import set_aside_bad_download
 
     p = dict(snk.params.p)
+    name = snk.wildcards.dataset
+    log.info("data set %s: kind %s, seed %s%s", name, p["kind"], p.get("seed"),
+             f", built from {len(snk.input)} raw file(s)" if len(snk.input) else "")
+    t0 = time.time()
     try:
         arrays = build(p["kind"], p, *list(snk.input))
     except InputError as exc:  # a corrupt cached download is moved aside, to be fetched again
         raise set_aside_bad_download(exc, list(snk.input)) from None
+    check_classes(name, p, arrays)
+    for line in split_lines(arrays):
+        log.info("%s", line)
     io.write_npz(snk.output.data, **arrays)
     extra = {}
     if len(snk.input):  # the raw files it was built from, so a table can be traced to their exact bytes
@@ -74,6 +81,40 @@ def make_data(snk: Any) -> None:
     io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, fingerprint=fingerprint(arrays),
                                                  sizes={k: int(len(v)) for k, v in arrays.items() if k.startswith("y_")},
                                                  **extra))
+    log.info("wrote %s (%s)", snk.output.data, duration(time.time() - t0))
+
+
+#: the config key that sets a split's size, per data kind (for the one-class message)
+_SIZE_KEYS = {"synthetic": {"train": "n_train", "val": "n_val", "test": "n_test"},
+              "digits": {s: "split" for s in ("train", "val", "test")},
+              "cifar10-catdog": {s: "split (or max_" + s + ")" for s in ("train", "val", "test")}}
+
+
+def split_lines(arrays: dict[str, np.ndarray]) -> list[str]:
+    """One line per split: its size, input shape and class balance (count and share of each class)."""
+    out = []
+    for k in (k for k in ("y_train", "y_val", "y_test") if k in arrays):
+        y, X = arrays[k], arrays.get("X" + k[1:])
+        classes, counts = np.unique(y, return_counts=True)
+        shown = ", ".join(f"{int(c)}: {int(n)} ({100 * n / len(y):.1f}%)" for c, n in zip(classes[:10], counts[:10]))
+        more = f", … ({len(classes)} classes)" if len(classes) > 10 else ""
+        shape = f", inputs {tuple(X.shape[1:])}" if X is not None else ""
+        out.append(f"{k[2:]}: {len(y)} points{shape}; classes {shown}{more}")
+    return out
+
+
+def check_classes(name: str, p: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Every split holds at least two classes: a one-class training split teaches nothing (and the tables'
+    accuracies and margins mean nothing on a one-class split)."""
+    for k in ("y_train", "y_val", "y_test"):
+        if k not in arrays or len(arrays[k]) == 0:
+            continue
+        classes = np.unique(arrays[k])
+        if len(classes) < 2:
+            split = k[2:]
+            key = _SIZE_KEYS.get(p["kind"], {}).get(split, f"max_{split} (0 = all)" if split != "val" else "val_fraction")
+            raise InputError(f"config key datasets.{name}: its {split} split holds {len(arrays[k])} point(s), all of "
+                             f"class {int(classes[0])}; a split needs at least two classes: raise datasets.{name}.{key}")
 
 
 def download_raw(snk: Any) -> None:
@@ -96,14 +137,24 @@ def measure_margin(snk: Any) -> None:
     from softlabels.theory.margin import kernel_margin_report
 
     d = load_data(snk.input.data)
+    t0 = time.time()
     if d["y_train"].max() > 1:
         rep = {"gamma": float("nan"), "gamma_is": "not defined: the margin is for binary tasks"}
+        log.info("%d classes: the kernel margin is for binary tasks; not solved", int(d["y_train"].max()) + 1)
     else:
         p = dict(snk.params.p)  # the solver's settings (docs/science.md#a-margin-solve) may be given beside max_points
         keys = ("n_directions", "max_iter", "rel_tol", "fresh_directions", "max_work", "max_seconds")
         solver = {k: p[k] for k in keys if k in p}
+        n = min(len(d["y_train"]), p["max_points"])
+        log.info("kernel margin of %s: %d training points of %d, dimension %d; solver %s", snk.input.data, n,
+                 len(d["y_train"]), int(np.prod(d["X_train"].shape[1:])), solver or "defaults")
         rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=p["max_points"], **solver)
+        log.info("gamma %.6g (solved, gap %.3g, %d iterations, %s); bounds [%.6g, %.6g]; SVM margin upper bound %.6g",
+                 rep["gamma"], rep["gamma_gap"], rep["gamma_mc_iterations"],
+                 "converged" if rep["gamma_mc_converged"] else "not converged", rep["gamma_lower"],
+                 rep["gamma_upper"], rep["svm_margin_upper"])
     io.write_json(snk.output[0], {**rep, "provenance": io.provenance(dict(snk.params.p))})
+    log.info("wrote %s (%s)", snk.output[0], duration(time.time() - t0))
 
 
 def teacher_method(p: dict[str, Any]) -> Any:

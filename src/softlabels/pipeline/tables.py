@@ -3,6 +3,7 @@ and write them as CSV, Markdown and a small HTML page for the report (atomically
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,16 @@ import pandas as pd
 from softlabels import io
 from softlabels.analysis import tables as T
 
+log = logging.getLogger("softlabels")
+
 
 def write_table(table: T.Table, csv_path: str | Path) -> None:
     """The table as CSV (for programs), Markdown and HTML (for people: the report shows the .html)."""
     io.write_text(csv_path, table.frame.to_csv(index=False))
     io.write_text(Path(csv_path).with_suffix(".md"), T.markdown(table.frame, table.title, table.notes))
     io.write_text(Path(csv_path).with_suffix(".html"), T.html(table))
+    log.info("%s: %d rows, %d columns (and its .md and .html): %s", csv_path, len(table.frame),
+             len(table.frame.columns), table.title)
 
 
 def _labels(paths: list[str]) -> list[np.ndarray]:

@@ -21,10 +21,16 @@ margins E_z[1(zᵀx_i > 0) v(z)ᵀx_i] are lower bounds on γ, estimated without
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger("softlabels")
+
+#: seconds between the solver's progress lines (in a job's log: docs/development.md)
+PROGRESS_EVERY_S = 2.0
 
 
 def project_simplex(v: np.ndarray) -> np.ndarray:
@@ -106,6 +112,9 @@ class MCMarginProblem:
         best_lam, best_m = lam, None
         f_lam = self.smoothed_value(G_lam, mu)
         it = 0
+        log.info("margin solver: %d points, %d directions, dimension %d; at most %d iterations, relative gap %g",
+                 n, self.M, self.X.shape[1], max_iter, rel_tol)
+        last = t0
         for it in range(1, max_iter + 1):
             mu = 0.5 * rel_tol * max(best_d, 0.0)
             m_y = self.margins(G_y, mu)
@@ -113,7 +122,14 @@ class MCMarginProblem:
                 best_p, best_lam, best_m = float(m_y.min()), yv, m_y
             if yv.min() >= 0:  # D(λ) bounds the value only for λ in the simplex (an extrapolated point may leave it)
                 best_d = min(best_d, self.dual_value(G_y))
-            if best_d - best_p <= rel_tol * abs(best_d) or time.time() - t0 > max_seconds:
+            now = time.time()
+            done = best_d - best_p <= rel_tol * abs(best_d) or now - t0 > max_seconds
+            if it == 1 or done or it == max_iter or now - last >= PROGRESS_EVERY_S:
+                last = now
+                log.info("margin solver: iteration %d/%d  primal %.6g  dual %.6g  gap %.3g (%.2g relative)  %.1fs",
+                         it, max_iter, best_p, best_d, best_d - best_p, (best_d - best_p) / max(abs(best_d), 1e-300),
+                         now - t0)
+            if done:
                 break
             f_y = self.smoothed_value(G_y, mu)
             while True:  # backtracking on the local Lipschitz constant
@@ -171,6 +187,8 @@ def solve_mc_margin(X: np.ndarray, y: np.ndarray, n_directions: int = 4000, seed
     prob = MCMarginProblem(X, y, n_directions, seed)
     per_iter = 3.0 * prob.A.size * prob.X.shape[1]
     sol = prob.solve(max(1, min(max_iter, int(max_work // per_iter))), rel_tol, max_seconds)
+    log.info("margin solver: stopped after %d iterations (%.1fs), gap %.3g; certificate on %d fresh directions",
+             sol.iterations, sol.seconds, sol.gap, fresh_directions)
     mean, se = prob.population_margins(sol.lam, fresh_directions)
     i = int(np.argmin(mean))
     return {

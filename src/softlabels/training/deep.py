@@ -84,7 +84,7 @@ class DeepResult:
         return torch.cat(out, 1)
 
     def state(self, r: int) -> dict[str, torch.Tensor]:
-        """Replicate r's ``state_dict`` (loadable into ``softlabels.deep.build_model``'s model)."""
+        """Replicate r's ``state_dict`` (loadable into ``softlabels.models.cnn.build_model``'s model)."""
         return {k: v[r].detach().cpu() for k, v in {**self.params, **self.buffers}.items()}
 
 

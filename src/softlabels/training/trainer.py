@@ -132,7 +132,7 @@ def train_mlp(
         raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
     use_val = hp.get("patience", 0) > 0
     if use_val and X_val is None:
-        raise ConfigError("students.<setup>.patience > 0 needs a data set with a validation split")
+        raise ConfigError(f"patience {hp['patience']} needs a data set with a validation split; this one has none")
     idx_np = resample_indices(n, replicate_ids, seed, hp["resampling"], hp["replicates"])
     R, n_r = idx_np.shape
     params, fixed = init_mlp(regime, dim, width, C, replicate_ids, seed, dtype)
