@@ -263,11 +263,12 @@ def cell_outputs(snk: Any, k: int = 0) -> dict[str, str]:
 
 @names_its_cell
 def train_students(snk: Any) -> None:
-    """Every width of one (data set, teacher, method, MLP student setup) group, one width after another.
+    """Every width of one (data set, teacher, method, MLP student setup) group.
 
-    Each width has its own seed streams, so its numbers are those of a job that trains it alone."""
+    Theory-regime setups (without early stopping) train all widths as one packed computation
+    (``softlabels.training.trainer.train_mlp_segments``); each width still has its own seed streams and
+    gets the numbers of a job that trains it alone. Practical setups train one width after another."""
     from softlabels.data.common import n_classes
-    from softlabels.training.trainer import train_mlp
 
     method_p, student_p = dict(snk.params.method), dict(snk.params.student)  # the config slices, as recorded
     hp = dict(student_p)  # what the trainer gets
@@ -283,16 +284,51 @@ def train_students(snk: Any) -> None:
         extra["radius_used"] = hp["radius"]
         log.info("radius B = %.4g (%s)", hp["radius"], extra["radius_rule"])
     w = snk.wildcards
+    for k, width, res, seconds, timing in train_widths(d, method, hp, widths, teacher, device, n_classes(d)):
+        cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
+        write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": student_p},
+                       seconds, device, **used, **extra, **timing)
+
+
+def packs_widths(hp: dict[str, Any]) -> bool:
+    """Whether a student setup's widths are trained as one packed computation: the theory regime without
+    early stopping (``train_mlp_segments``)."""
+    return hp["regime"] == "theory" and not hp.get("patience", 0)
+
+
+def train_widths(d: dict[str, np.ndarray], method: Any, hp: dict[str, Any], widths: list[int],
+                 teacher: np.ndarray | None, device: str, C: int
+                 ) -> Iterator[tuple[int, int, Any, float, dict[str, Any]]]:
+    """Train ``widths`` (``hp``: the student setup, its radius resolved) and yield, per width in order,
+    (its index, width, TrainResult, its training seconds, what its meta.json adds about the timing).
+
+    Packed (``packs_widths``): one computation; each width's seconds are the job's training seconds split
+    in proportion to m·T (its share of the packed rows' work, T the same for all), and its record says
+    ``packed: true`` with the job's total ``packed_seconds`` and the ``packed_widths``. Otherwise one
+    width after another, each timed alone."""
+    from softlabels.training.trainer import train_mlp, train_mlp_segments
+
+    reps = list(range(hp["replicates"]))
+    if packs_widths(hp) and widths:
+        log.info("widths %s packed into one computation (%d hidden rows per replicate)", list(widths), sum(widths))
+        t0 = time.time()
+        results = train_mlp_segments(d["X_train"], d["y_train"], method, hp, [(m, hp["radius"]) for m in widths],
+                                     reps, hp["seed"], teacher_logits=teacher, n_classes=C, device=device,
+                                     on_epoch=epoch_logger(hp["epochs"], device))
+        total = time.time() - t0
+        timing = {"packed": True, "packed_seconds": total, "packed_widths": list(widths),
+                  "seconds_split": "the packed job's seconds in proportion to width x epochs"}
+        for k, (width, res) in enumerate(zip(widths, results)):
+            yield k, width, res, total * width / sum(widths), timing
+        return
     for k, width in enumerate(widths):
         log.info("width %d (%d of %d)", width, k + 1, len(widths))
         t0 = time.time()
         with in_cell(width=width):
-            res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])),
-                            hp["seed"], teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"),
-                            n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"], device))
-        cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
-        write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": student_p},
-                       time.time() - t0, device, **used, **extra)
+            res = train_mlp(d["X_train"], d["y_train"], method, hp, width, reps, hp["seed"], teacher_logits=teacher,
+                            X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
+                            on_epoch=epoch_logger(hp["epochs"], device))
+        yield k, width, res, time.time() - t0, {}
 
 
 @names_its_cell

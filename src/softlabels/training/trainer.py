@@ -14,6 +14,10 @@ host synchronisation inside an epoch, the per-epoch records (loss, error, regula
 evaluated for up to 32 epochs in one pass, and replicates processed in cache-sized blocks at large widths.
 ``tests/test_fastpath.py`` checks the result against an ordinary per-model PyTorch loop (autograd and
 ``torch.optim``), the reference of ``python -m softlabels_bench``.
+
+``train_mlp_segments`` packs every width of a theory-regime job into one network per replicate (the
+widths' hidden rows side by side, each "segment" with its own fixed second layer, logits and radius):
+one step's kernels cover all widths, instead of one set of kernels per width (``_PackedMLP``).
 """
 
 from __future__ import annotations
@@ -146,14 +150,90 @@ def train_mlp(
                       C, device, on_epoch, full_batch, B, use_val)
 
 
+def train_mlp_segments(
+    X: np.ndarray,
+    y: np.ndarray,
+    method: Method,
+    hp: dict[str, Any],
+    segments: list[tuple[int, float]],
+    replicate_ids: list[int],
+    seed: int,
+    teacher_logits: np.ndarray | None = None,
+    n_classes: int | None = None,
+    device: str = "cpu",
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> list[TrainResult]:
+    """Train several theory-regime widths ("segments", each a (width m_k, radius B_k)) of one cell as one
+    packed computation; returns one ``TrainResult`` per segment, each what ``train_mlp`` gives for
+    ``{**hp, "radius": B_k}`` at width m_k alone.
+
+    Per replicate, the hidden rows of all segments are concatenated into one network of Σm_k rows
+    (each segment initialised by ``init_mlp`` at its own width, from its own seed streams, so exactly
+    as when trained alone); the fixed second layer maps each segment to its own logits [0, f_k]
+    (f_k = (1/√m_k) Σ_{j∈k} a_j ReLU(w_jᵀx)); the loss is the sum of the segments' losses, so each row's
+    gradient is that of its own width; projected GD keeps each row within B_k/√m_k of its init. The
+    records (loss, 0-1 error, regularization samples per epoch) and the divergence guard are per
+    (replicate, segment), as if each segment were a replicate of its own.
+
+    Equality with ``train_mlp``: every matrix product is done per segment, with exactly the per-width
+    shapes (W_k·Xᵀ, the second layer Aᵀ_k·h_k, ∂h_k·X; no FLOPs spent on other segments' rows, unlike a
+    dense block matrix, and no dependence on which other widths are packed: PyTorch picks a different
+    kernel, with another summation order, for products below a size threshold); ∂h = a_j·∂f_k is the
+    product the per-width matmul forms; everything elementwise (ReLU, its mask, the loss gradient, the
+    projection, in which the radius is applied as PyTorch applies a scalar one) runs once over all
+    segments. So every number is computed by the same operations in the same order, and the results
+    are bit-identical to ``train_mlp``'s on the CPU builds tested (``tests/test_train.py`` asserts 1e-6;
+    a vectorised kernel whose rounding depended on an element's position in the buffer would break
+    bit-identity, changing float summation or rounding order, and the results would then agree to
+    about 1e-6 instead; the per-kernel overhead saved is that of all elementwise passes and the
+    per-width Python loop). ``on_epoch`` gets the mean over every replicate of every segment. No early stopping
+    (``patience`` must be 0; use ``train_mlp`` per width for it).
+    """
+    if hp["regime"] != "theory":
+        raise ConfigError(f"train_mlp_segments is for the theory regime, got regime {hp['regime']!r}")
+    if hp.get("patience", 0) > 0:
+        raise ConfigError("train_mlp_segments has no early stopping: train with patience 0, or per width")
+    if not segments:
+        return []
+    dtype = torch.float32
+    X = X.reshape(len(X), -1)
+    n, dim = X.shape
+    C = n_classes or int(y.max()) + 1
+    if method.needs_teacher and teacher_logits is None:
+        raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
+    idx_np = resample_indices(n, replicate_ids, seed, hp["resampling"], hp["replicates"])
+    R, n_r = idx_np.shape
+    inits = [init_mlp("theory", dim, m, C, replicate_ids, seed, dtype) for m, _ in segments]
+    params = {"W": torch.cat([p["W"] for p, _ in inits], 1)}
+    fixed = {"A": torch.cat([f["A"] for _, f in inits], 1)}
+    widths = [int(m) for m, _ in segments]
+    threads = torch.get_num_threads()
+    if R * n_r * sum(widths) * (dim + C) < THREADS_MIN_WORK:
+        threads = 1
+    with torch.no_grad(), _num_threads(threads):
+        packed = _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, None, None,
+                        C, device, on_epoch, True, n_r, False, segments=[(m, float(b)) for m, b in segments])
+    out = []
+    off = 0
+    K = len(segments)
+    for k, m in enumerate(widths):
+        rows = slice(off, off + m)
+        hist = {name: v.reshape(R, K, -1)[:, k].copy() for name, v in packed.history.items()}
+        out.append(TrainResult({"W": packed.params["W"][:, rows].contiguous().clone()},
+                               {"A": packed.fixed["A"][:, rows].contiguous().clone()}, idx_np.copy(), hist,
+                               packed.best_epoch.copy()))
+        off += m
+    return out
+
+
 def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], params: Params, fixed: Params,
            idx_np: np.ndarray, seed: int, replicate_ids: list[int], teacher_logits: np.ndarray | None,
            X_val: np.ndarray | None, y_val: np.ndarray | None, C: int, device: str,
            on_epoch: Callable[[int, dict[str, float]], None] | None, full_batch: bool, B: int,
-           use_val: bool) -> TrainResult:
+           use_val: bool, segments: list[tuple[int, float]] | None = None) -> TrainResult:
     dtype = torch.float32
     R, n_r = idx_np.shape
-    net = _FlatMLP(params, fixed, device)
+    net = _FlatMLP(params, fixed, device) if segments is None else _PackedMLP(params, fixed, device, segments)
     obj = objective_for(method, C, teacher_logits is not None)
     Xt = torch.as_tensor(X, dtype=dtype, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
@@ -164,6 +244,10 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
     Xr = Xt[idx]                                                     # (R, n_r, d) each replicate's training set
     Tr = TT[:, idx].transpose(0, 1).contiguous()                     # (R, k, n_r)
     opt = _make_optimizer(hp, net)
+    describe = None
+    if segments is not None:  # each (replicate, segment) is a row of the records: R·K of them
+        Tr = Tr.repeat_interleave(len(segments), 0)
+        describe = _segment_namer(replicate_ids, [m for m, _ in segments])
     order = None if full_batch else _EpochOrder([replicate_rng(seed, STREAM_ORDER, r) for r in replicate_ids],
                                                 n_r, hp["epochs"], device)
     if use_val:
@@ -174,7 +258,7 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
         waited = torch.zeros(R, dtype=torch.long, device=device)
     best_epoch = np.full(R, hp["epochs"] - 1)
     hist = History()
-    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"])
+    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"], describe=describe)
     records.weights = lambda: net.max_abs_weight()
 
     for epoch in range(hp["epochs"]):
@@ -215,7 +299,8 @@ class _Records:
     Each epoch is still checked for divergence, and ``on_epoch`` still called, in order."""
 
     def __init__(self, obj: Objective, T: torch.Tensor, hist: History,
-                 on_epoch: Callable[[int, dict[str, float]], None] | None, epochs: int, budget: int = 1 << 22):
+                 on_epoch: Callable[[int, dict[str, float]], None] | None, epochs: int, budget: int = 1 << 22,
+                 describe: Callable[[list[int]], str] | None = None):
         self.obj, self.hist, self.on_epoch = obj, hist, on_epoch
         self.R, _, self.n = T.shape
         self.C = obj.C
@@ -223,7 +308,7 @@ class _Records:
         self.T = T.repeat(self.chunk, 1, 1) if self.chunk > 1 else T
         self.Z = torch.empty(self.chunk * self.R, self.C, self.n, dtype=T.dtype, device=T.device)
         self.pending: list[int] = []
-        self.guard = DivergenceGuard()
+        self.guard = DivergenceGuard(describe)
         self.weights: Callable[[], torch.Tensor] | None = None  # each replicate's largest |weight| now
 
     def add(self, epoch: int, zT: torch.Tensor) -> None:
@@ -246,7 +331,7 @@ class _Records:
         epochs, self.pending = self.pending, []
         for i, epoch in enumerate(epochs):
             if not ok[i]:
-                check_finite(torch.as_tensor(loss[i]), epoch)
+                check_finite(torch.as_tensor(loss[i]), epoch, self.guard.describe)
             self.guard.check_loss(loss[i], epoch)
             self.hist.loss.append(loss[i])
             self.hist.err.append(err[i])
@@ -379,6 +464,96 @@ class _FlatMLP:
         return {k: out[k].contiguous().clone() for k in self.trainable}, fixed
 
 
+class _PackedMLP(_FlatMLP):
+    """Theory-regime networks of several widths packed side by side (``train_mlp_segments``): per replicate,
+    the rows of segment k are W[off_k:off_k + m_k], its fixed second layer the same columns of Aᵀ (2, Σm),
+    and its logits [0, f_k]. Logits and their constants are laid out (R·K, 2, B), replicate-major: row
+    r·K + k is segment k of replicate r, so the objective and the records treat each as a replicate."""
+
+    def __init__(self, params: Params, fixed: Params, device: str, segments: list[tuple[int, float]]):
+        # the hidden activations of segment k are the k-th consecutive block (r, m_k, B) of one buffer
+        super().__init__(params, fixed, device)
+        if self.fixed_A is None or self.fixed_A.shape[1] != 2 or bool((self.fixed_A[:, 0] != 0).any()):
+            raise ConfigError("packed training needs the theory regime's fixed second layer, logits [0, f]")
+        self.widths = [int(m) for m, _ in segments]
+        self.K = len(segments)
+        self.offsets = np.concatenate([[0], np.cumsum(self.widths)]).tolist()
+        dev = self.data.device
+        self.a_rows = self.fixed_A[:, 1].unsqueeze(2)                  # (R, Σm, 1): a_j/√m_k
+        # each row's radius B_k/√m_k, rounded to float32 as the per-width trainer's scalar is
+        radii = np.repeat([b / np.sqrt(m) for m, b in segments], self.widths)
+        self.radius_rows = torch.as_tensor(radii, dtype=self.data.dtype, device=dev).view(1, -1, 1)
+
+    def _segments(self) -> Iterator[tuple[int, slice]]:
+        for k in range(self.K):
+            yield k, slice(self.offsets[k], self.offsets[k + 1])
+
+    def max_abs_weight(self) -> torch.Tensor:
+        """Each (replicate, segment)'s largest |weight|, shape (R·K,)."""
+        W = self.p["W"].abs()
+        return torch.stack([W[:, rows].amax((1, 2)) for _, rows in self._segments()], 1).reshape(-1)
+
+    def _forward(self, X: torch.Tensor, r: slice) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(the segments' hT_k (r, m_k, B), zT (r·K, 2, B)) of replicates r for inputs X (r, B, d) or (B, d).
+        The hT_k are consecutive blocks of one buffer, so elementwise passes cover all of them at once."""
+        W, AT = self.p["W"][r], self.fixed_A[r]
+        nr = W.shape[0]
+        XT = X.T.expand(nr, -1, -1) if X.dim() == 2 else X.transpose(1, 2)
+        B = XT.shape[2]
+        flat = self._work("h", (nr * self.m * B,))
+        hs = [flat[nr * a * B:nr * b * B].view(nr, b - a, B) for a, b in zip(self.offsets, self.offsets[1:])]
+        for h, (_, rows) in zip(hs, self._segments()):  # each product of exactly the per-width shape
+            torch.bmm(W[:, rows], XT, out=h)
+        flat.relu_()
+        zT = torch.empty(nr, self.K, 2, B, dtype=flat.dtype, device=flat.device)
+        for h, (k, rows) in zip(hs, self._segments()):
+            zT[:, k] = torch.bmm(AT[:, :, rows], h)
+        return hs, zT.view(-1, 2, B)
+
+    def _rows(self, r: slice) -> slice:
+        return slice(r.start * self.K, r.stop * self.K)
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """Class-major logits (R·K, 2, N), block by block of replicates."""
+        zs = [self._forward(X if X.dim() == 2 else X[r], r)[1].clone()
+              for r in self._blocks(self.m * X.shape[-2], self.block)]
+        return zs[0] if len(zs) == 1 else torch.cat(zs, 0)
+
+    def accumulate_grad(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
+        """Gradients of every (replicate, segment)'s loss on X (R, B, d), constants T (R·K, k, B), into
+        ``grad``; returns the logits (R·K, 2, B) they were taken at."""
+        B = X.shape[1]
+        zs = []
+        for r in self._blocks(self.m * B, self.block):
+            Xr = X[r]
+            hs, zT = self._forward(Xr, r)
+            nr = Xr.shape[0]
+            dzT = obj.grad(zT, T[self._rows(r)])
+            df = dzT.view(nr, self.K, 2, B)[:, :, 1:]                 # ∂L/∂f_k (logit 0 is fixed at 0)
+            flat = self._work("dh", (nr * self.m * B,))
+            dhs = [flat[nr * a * B:nr * b * B].view(nr, b - a, B) for a, b in zip(self.offsets, self.offsets[1:])]
+            a_rows = self.a_rows[r]
+            for k, rows in self._segments():                          # a_j·∂f_k: what Aᵀ·∂z gives per width
+                torch.mul(a_rows[:, rows], df[:, k], out=dhs[k])
+            hflat = self.scratch["h"][:flat.numel()]
+            torch.ops.aten.threshold_backward.grad_input(flat, hflat, 0, grad_input=flat)  # ReLU'
+            gW = self.g["W"][r]
+            for k, rows in self._segments():
+                gW[:, rows] = torch.bmm(dhs[k], Xr)
+            zs.append(zT)
+        return zs[0] if len(zs) == 1 else torch.cat(zs, 0)
+
+
+def _segment_namer(replicate_ids: list[int], widths: list[int]) -> Callable[[list[int]], str]:
+    """Names rows r·K + k of packed records: replicate replicate_ids[r] at width widths[k]."""
+    K = len(widths)
+
+    def describe(rows: list[int]) -> str:
+        return "replicate(s) " + ", ".join(f"{replicate_ids[i // K]} at width {widths[i % K]}" for i in rows)
+
+    return describe
+
+
 class _EpochOrder:
     """Each replicate's minibatch order, epoch after epoch: exactly the permutations that one
     ``rng.permutation(n)`` call per epoch would give, drawn a chunk of epochs per call
@@ -450,7 +625,7 @@ class _SGD:
 class _ProjectedGD:
     """Paper A's training (docs/science.md#a-student): a gradient step on W, then each row back within ``radius`` of its init."""
 
-    def __init__(self, W: torch.Tensor, gW: torch.Tensor, lr: float, radius: float):
+    def __init__(self, W: torch.Tensor, gW: torch.Tensor, lr: float, radius: float | torch.Tensor):
         self.W, self.gW, self.lr, self.radius = W, gW, lr, radius
         self.W0 = W.clone()
 
@@ -458,11 +633,16 @@ class _ProjectedGD:
         self.W.add_(self.gW, alpha=-self.lr)
         delta = self.W - self.W0
         norm = torch.linalg.vector_norm(delta, dim=-1, keepdim=True)
-        scale = torch.clamp(self.radius / torch.clamp(norm, min=1e-30), max=1.0)
+        # radius · (1/norm), as PyTorch evaluates ``float / tensor``; a per-row radius tensor (packed widths)
+        # must take the same two roundings to give each row the numbers of its width trained alone
+        scale = torch.clamp(torch.clamp(norm, min=1e-30).reciprocal_().mul_(self.radius), max=1.0)
         torch.addcmul(self.W0, delta, scale, out=self.W)
 
 
 def _make_optimizer(hp: dict[str, Any], net: _FlatMLP) -> _Adam | _SGD | _ProjectedGD:
+    """The optimiser of ``hp``; projected GD in the theory regime, with each packed row's own radius."""
+    if isinstance(net, _PackedMLP):
+        return _ProjectedGD(net.p["W"], net.g["W"], hp["lr"], net.radius_rows)
     if hp["regime"] == "theory":
         return _ProjectedGD(net.p["W"], net.g["W"], hp["lr"], hp["radius"] / np.sqrt(net.m))
     name = hp["optimizer"]
@@ -486,13 +666,17 @@ def _num_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def check_finite(loss_r: torch.Tensor, epoch: int) -> None:
+def _replicates(rows: list[int]) -> str:
+    return f"replicate(s) {rows}"
+
+
+def check_finite(loss_r: torch.Tensor, epoch: int, describe: Callable[[list[int]], str] = _replicates) -> None:
     """Stop with DivergenceError when a replicate's loss (``loss_r``, one per replicate) is not finite.
     The MLP trainer checks it once per epoch (a non-finite step leaves non-finite parameters), the deep
     trainer once per step."""
     if not bool(torch.isfinite(loss_r).all()):
         bad = torch.nonzero(~torch.isfinite(loss_r)).flatten().tolist()
-        raise DivergenceError(f"training diverged at epoch {epoch}: non-finite loss in replicate(s) {bad}; "
+        raise DivergenceError(f"training diverged at epoch {epoch}: non-finite loss in {describe(bad)}; "
                               f"{LIKELY_CAUSE}")
 
 
@@ -500,14 +684,19 @@ class DivergenceGuard:
     """Catches a divergence that stays finite: per replicate, a training loss grown by orders of magnitude
     over its first epoch's (``check_loss``, once per epoch, in order), or weights beyond WEIGHT_BOUND
     (``check_weights``). Either stops training with a DivergenceError naming the replicate, the epoch, the
-    values and the likely cause, so that no diverged replicate reaches the results."""
+    values and the likely cause, so that no diverged replicate reaches the results. ``describe`` names
+    the rows of a record (default: "replicate(s) [i, ...]"; packed training: replicate and width)."""
 
-    def __init__(self) -> None:
+    def __init__(self, describe: Callable[[list[int]], str] | None = None) -> None:
         self.start: np.ndarray | None = None
+        self.describe = describe or _replicates
+
+    def _one(self, r: int) -> str:
+        return f"replicate {r}" if self.describe is _replicates else self.describe([r])
 
     def check_loss(self, loss_r: Any, epoch: int) -> None:
         loss = np.asarray(torch.as_tensor(loss_r).detach().cpu(), dtype=np.float64).reshape(-1)
-        check_finite(torch.as_tensor(loss), epoch)
+        check_finite(torch.as_tensor(loss), epoch, self.describe)
         if self.start is None:
             self.start = loss.copy()
             return
@@ -515,8 +704,8 @@ class DivergenceGuard:
         if bad.size:
             r = int(bad[0])
             raise DivergenceError(
-                f"training diverged at epoch {epoch}: the training loss of replicate(s) {bad.tolist()} grew by over "
-                f"{LOSS_GROWTH:g}x (replicate {r}: {loss[r]:.3g} now, {self.start[r]:.3g} at the first epoch); "
+                f"training diverged at epoch {epoch}: the training loss of {self.describe(bad.tolist())} grew by over "
+                f"{LOSS_GROWTH:g}x ({self._one(r)}: {loss[r]:.3g} now, {self.start[r]:.3g} at the first epoch); "
                 f"{LIKELY_CAUSE}")
 
     def check_weights(self, max_abs_r: torch.Tensor, epoch: int) -> None:
@@ -525,5 +714,5 @@ class DivergenceGuard:
         if bad.size:
             r = int(bad[0])
             raise DivergenceError(
-                f"training diverged at epoch {epoch}: replicate(s) {bad.tolist()} have weights beyond the bound "
-                f"{WEIGHT_BOUND:g} (replicate {r}: largest |weight| {w[r]:.3g}); {LIKELY_CAUSE}")
+                f"training diverged at epoch {epoch}: {self.describe(bad.tolist())} have weights beyond the bound "
+                f"{WEIGHT_BOUND:g} ({self._one(r)}: largest |weight| {w[r]:.3g}); {LIKELY_CAUSE}")
