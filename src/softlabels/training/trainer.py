@@ -40,6 +40,9 @@ RESAMPLING = ("bootstrap", "disjoint", "none")
 #: hidden activations (floats) one block of replicates may hold during a CPU step: about the size of a
 #: core's L2 cache, so that the passes over them stay in cache at large widths (2-3x faster at m = 1024)
 BLOCK_ELEMENTS = 1 << 18
+#: logits (floats) that packed training (``train_mlp_segments``) keeps for one evaluation of its records: its
+#: R·K rows of records would otherwise make chunks of 32 epochs several times the size of a core's cache
+PACKED_RECORDS_ELEMENTS = 1 << 19
 #: per-step multiply-adds below which a second thread costs more (synchronisation) than it brings
 THREADS_MIN_WORK = 1 << 22
 #: the divergence guard (``DivergenceGuard``): a replicate has diverged when its training loss exceeds
@@ -258,7 +261,8 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
         waited = torch.zeros(R, dtype=torch.long, device=device)
     best_epoch = np.full(R, hp["epochs"] - 1)
     hist = History()
-    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"], describe=describe)
+    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"], describe=describe,
+                       **({} if segments is None else {"budget": PACKED_RECORDS_ELEMENTS}))
     records.weights = lambda: net.max_abs_weight()
 
     for epoch in range(hp["epochs"]):
@@ -465,83 +469,129 @@ class _FlatMLP:
 
 
 class _PackedMLP(_FlatMLP):
-    """Theory-regime networks of several widths packed side by side (``train_mlp_segments``): per replicate,
-    the rows of segment k are W[off_k:off_k + m_k], its fixed second layer the same columns of Aᵀ (2, Σm),
-    and its logits [0, f_k]. Logits and their constants are laid out (R·K, 2, B), replicate-major: row
-    r·K + k is segment k of replicate r, so the objective and the records treat each as a replicate."""
+    """Theory-regime networks of several widths packed together (``train_mlp_segments``). The flat buffer
+    holds the segments one after another, segment k's rows as W_k (R, m_k, d), so that every per-segment
+    view is contiguous; each segment's fixed second layer is Aᵀ_k (R, 2, m_k), its logits [0, f_k].
+    Logits and their constants are laid out (R·K, 2, B), replicate-major: row r·K + k is segment k of
+    replicate r, so the objective and the records treat each as a replicate of its own."""
 
     def __init__(self, params: Params, fixed: Params, device: str, segments: list[tuple[int, float]]):
-        # the hidden activations of segment k are the k-th consecutive block (r, m_k, B) of one buffer
-        super().__init__(params, fixed, device)
-        if self.fixed_A is None or self.fixed_A.shape[1] != 2 or bool((self.fixed_A[:, 0] != 0).any()):
+        W, A = params["W"], fixed["A"]
+        self.R, self.m, self.d = W.shape
+        if A.shape[-1] != 2 or bool((A[..., 0] != 0).any()):
             raise ConfigError("packed training needs the theory regime's fixed second layer, logits [0, f]")
         self.widths = [int(m) for m, _ in segments]
         self.K = len(segments)
-        self.offsets = np.concatenate([[0], np.cumsum(self.widths)]).tolist()
-        dev = self.data.device
-        self.a_rows = self.fixed_A[:, 1].unsqueeze(2)                  # (R, Σm, 1): a_j/√m_k
-        # each row's radius B_k/√m_k, rounded to float32 as the per-width trainer's scalar is
-        radii = np.repeat([b / np.sqrt(m) for m, b in segments], self.widths)
-        self.radius_rows = torch.as_tensor(radii, dtype=self.data.dtype, device=dev).view(1, -1, 1)
-
-    def _segments(self) -> Iterator[tuple[int, slice]]:
+        self.offsets = np.concatenate([[0], np.cumsum(self.widths)]).astype(int).tolist()
+        self.data = torch.empty(W.numel(), dtype=W.dtype, device=device)
+        self.grad = torch.zeros_like(self.data)
+        self.Ws, self.gWs, self.ATs = [], [], []
         for k in range(self.K):
-            yield k, slice(self.offsets[k], self.offsets[k + 1])
+            a, b = self.offsets[k], self.offsets[k + 1]
+            span = slice(self.R * a * self.d, self.R * b * self.d)
+            self.Ws.append(self.data[span].view(self.R, b - a, self.d))
+            self.Ws[-1].copy_(W[:, a:b])
+            self.gWs.append(self.grad[span].view(self.R, b - a, self.d))
+            self.ATs.append(A[:, a:b].to(device).transpose(1, 2).contiguous())
+        rows = self.data.view(-1, self.d)  # every row of every segment, segment-major: what the projection sees
+        self.p, self.g = {"W": rows}, {"W": self.grad.view(-1, self.d)}
+        self.trainable = ["W"]
+        # each row's radius B_k/√m_k in the buffer's order, rounded to float32 as the per-width trainer's scalar is
+        radii = np.concatenate([np.full(self.R * m, b / np.sqrt(m)) for m, b in segments])
+        self.radius_rows = torch.as_tensor(radii, dtype=self.data.dtype, device=device).view(-1, 1)
+        self.scratch: dict[str, torch.Tensor] = {}
+        self.block = BLOCK_ELEMENTS if self.data.device.type == "cpu" else 1 << 27
+        self._T: tuple[torch.Tensor, dict[tuple[int, int, int], torch.Tensor]] | None = None
 
     def max_abs_weight(self) -> torch.Tensor:
         """Each (replicate, segment)'s largest |weight|, shape (R·K,)."""
-        W = self.p["W"].abs()
-        return torch.stack([W[:, rows].amax((1, 2)) for _, rows in self._segments()], 1).reshape(-1)
+        return torch.stack([W.abs().amax((1, 2)) for W in self.Ws], 1).reshape(-1)
 
-    def _forward(self, X: torch.Tensor, r: slice) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """(the segments' hT_k (r, m_k, B), zT (r·K, 2, B)) of replicates r for inputs X (r, B, d) or (B, d).
-        The hT_k are consecutive blocks of one buffer, so elementwise passes cover all of them at once."""
-        W, AT = self.p["W"][r], self.fixed_A[r]
-        nr = W.shape[0]
-        XT = X.T.expand(nr, -1, -1) if X.dim() == 2 else X.transpose(1, 2)
-        B = XT.shape[2]
-        flat = self._work("h", (nr * self.m * B,))
-        hs = [flat[nr * a * B:nr * b * B].view(nr, b - a, B) for a, b in zip(self.offsets, self.offsets[1:])]
-        for h, (_, rows) in zip(hs, self._segments()):  # each product of exactly the per-width shape
-            torch.bmm(W[:, rows], XT, out=h)
+    def export(self, data: torch.Tensor | None = None) -> tuple[Params, Params]:
+        """(trainable, fixed) parameters in ``softlabels.models.mlp``' layout, all segments side by side."""
+        assert data is None, "packed training keeps no early-stopping copy"
+        return ({"W": torch.cat(self.Ws, 1).contiguous().clone()},
+                {"A": torch.cat([AT.transpose(1, 2) for AT in self.ATs], 1).contiguous()})
+
+    def copy_replicates(self, dst: torch.Tensor, mask: torch.Tensor) -> None:
+        raise NotImplementedError("packed training has no early stopping")
+
+    def _tiles(self, B: int) -> list[tuple[slice, int, int]]:
+        """(replicates, first segment, end segment) of each cache-sized tile of a step on B samples:
+        consecutive segments are grouped while all replicates' activations fit in ``block`` (so small
+        widths share the elementwise kernels), and a group's replicates are cut into blocks as
+        ``_FlatMLP`` does for one width."""
+        tiles, k = [], 0
+        while k < self.K:
+            rows, end = self.widths[k], k + 1
+            while end < self.K and (rows + self.widths[end]) * B * self.R <= self.block:
+                rows, end = rows + self.widths[end], end + 1
+            step = max(1, self.block // max(1, rows * B))
+            tiles += [(slice(r0, min(self.R, r0 + step)), k, end) for r0 in range(0, self.R, step)]
+            k = end
+        return tiles
+
+    def _forward_tile(self, X: torch.Tensor, r: slice, k0: int, k1: int
+                      ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """(their activation buffer, the segments' hT_k (r, m_k, B) in it, zT (k1 − k0, r, 2, B)) of
+        replicates r and segments k0..k1 − 1, inputs X (r, B, d) or (B, d): the per-width products."""
+        XT = X.T if X.dim() == 2 else X.transpose(1, 2)
+        nr, B = r.stop - r.start, XT.shape[-1]
+        flat = self._work("h", (nr * (self.offsets[k1] - self.offsets[k0]) * B,))
+        zT = torch.empty(k1 - k0, nr, 2, B, dtype=flat.dtype, device=flat.device)
+        hs, off = [], 0
+        for k in range(k0, k1):
+            h = flat[off:off + nr * self.widths[k] * B].view(nr, self.widths[k], B)
+            off += h.numel()
+            if X.dim() == 2:
+                torch.matmul(self.Ws[k][r], XT, out=h)
+            else:
+                torch.bmm(self.Ws[k][r], XT, out=h)
+            hs.append(h)
         flat.relu_()
-        zT = torch.empty(nr, self.K, 2, B, dtype=flat.dtype, device=flat.device)
-        for h, (k, rows) in zip(hs, self._segments()):
-            zT[:, k] = torch.bmm(AT[:, :, rows], h)
-        return hs, zT.view(-1, 2, B)
-
-    def _rows(self, r: slice) -> slice:
-        return slice(r.start * self.K, r.stop * self.K)
+        for k, h in zip(range(k0, k1), hs):
+            torch.bmm(self.ATs[k][r], h, out=zT[k - k0])
+        return flat, hs, zT
 
     def logits(self, X: torch.Tensor) -> torch.Tensor:
-        """Class-major logits (R·K, 2, N), block by block of replicates."""
-        zs = [self._forward(X if X.dim() == 2 else X[r], r)[1].clone()
-              for r in self._blocks(self.m * X.shape[-2], self.block)]
-        return zs[0] if len(zs) == 1 else torch.cat(zs, 0)
+        """Class-major logits (R·K, 2, N), tile by tile."""
+        N = X.shape[-2]
+        out = torch.empty(self.R, self.K, 2, N, dtype=self.data.dtype, device=self.data.device)
+        for r, k0, k1 in self._tiles(N):
+            out[r, k0:k1] = self._forward_tile(X if X.dim() == 2 else X[r], r, k0, k1)[2].transpose(0, 1)
+        return out.view(-1, 2, N)
+
+    def _tile_targets(self, T: torch.Tensor, r: slice, k0: int, k1: int) -> torch.Tensor:
+        """Constants T (R·K, k, B) of a tile, laid out like its logits ((k1 − k0)·r, k, B); made once per T."""
+        if self._T is None or self._T[0] is not T:
+            self._T = (T, {})
+        key = (r.start, k0, k1)
+        if key not in self._T[1]:
+            T4 = T.view(self.R, self.K, *T.shape[1:])
+            self._T[1][key] = T4[r, k0:k1].transpose(0, 1).reshape(-1, *T.shape[1:]).contiguous()
+        return self._T[1][key]
 
     def accumulate_grad(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
         """Gradients of every (replicate, segment)'s loss on X (R, B, d), constants T (R·K, k, B), into
         ``grad``; returns the logits (R·K, 2, B) they were taken at."""
         B = X.shape[1]
-        zs = []
-        for r in self._blocks(self.m * B, self.block):
+        zs = torch.empty(self.R, self.K, 2, B, dtype=self.data.dtype, device=self.data.device)
+        for r, k0, k1 in self._tiles(B):
             Xr = X[r]
-            hs, zT = self._forward(Xr, r)
-            nr = Xr.shape[0]
-            dzT = obj.grad(zT, T[self._rows(r)])
-            df = dzT.view(nr, self.K, 2, B)[:, :, 1:]                 # ∂L/∂f_k (logit 0 is fixed at 0)
-            flat = self._work("dh", (nr * self.m * B,))
-            dhs = [flat[nr * a * B:nr * b * B].view(nr, b - a, B) for a, b in zip(self.offsets, self.offsets[1:])]
-            a_rows = self.a_rows[r]
-            for k, rows in self._segments():                          # a_j·∂f_k: what Aᵀ·∂z gives per width
-                torch.mul(a_rows[:, rows], df[:, k], out=dhs[k])
-            hflat = self.scratch["h"][:flat.numel()]
-            torch.ops.aten.threshold_backward.grad_input(flat, hflat, 0, grad_input=flat)  # ReLU'
-            gW = self.g["W"][r]
-            for k, rows in self._segments():
-                gW[:, rows] = torch.bmm(dhs[k], Xr)
-            zs.append(zT)
-        return zs[0] if len(zs) == 1 else torch.cat(zs, 0)
+            flat, hs, zT = self._forward_tile(Xr, r, k0, k1)
+            dzT = obj.grad(zT.view(-1, 2, B), self._tile_targets(T, r, k0, k1)).view(zT.shape)
+            dflat = self._work("dh", (flat.numel(),))
+            dhs, off = [], 0
+            for k, h in zip(range(k0, k1), hs):
+                dh = dflat[off:off + h.numel()].view(h.shape)
+                off += h.numel()
+                torch.bmm(self.ATs[k][r].transpose(1, 2), dzT[k - k0], out=dh)
+                dhs.append(dh)
+            torch.ops.aten.threshold_backward.grad_input(dflat, flat, 0, grad_input=dflat)  # ReLU'
+            for k, dh in zip(range(k0, k1), dhs):
+                torch.bmm(dh, Xr, out=self.gWs[k][r])
+            zs[r, k0:k1] = zT.transpose(0, 1)
+        return zs.view(-1, 2, B)
 
 
 def _segment_namer(replicate_ids: list[int], widths: list[int]) -> Callable[[list[int]], str]:
