@@ -98,3 +98,42 @@ def test_same_seed_same_numbers():
     b = train_mlp(DATA["X_train"], DATA["y_train"], make_method({"kind": "hard"}), PRACTICAL, 6, [0, 1], seed=0)
     for k in a.params:
         assert torch.equal(a.params[k], b.params[k])
+
+
+KERNEL = make_synthetic(dict(dim=6, n_train=64, n_test=100, margin=0.01, target="kernel", target_hidden=3, seed=1))
+KERNEL_TEACHER = np.stack([np.zeros_like(KERNEL["z_train"]), KERNEL["z_train"]], 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("method", [{"kind": "hard"}, {"kind": "kd", "temperature": 1.0, "alpha": 1.0},
+                                    {"kind": "kd-filtered", "temperature": 2.0}], ids=lambda m: m["kind"])
+def test_packed_widths_equal_each_width_trained_alone(method):
+    """train_mlp_segments (issue 19): every segment's logits, records and best epoch are train_mlp's for
+    that width and radius alone, within 1e-6 (bit-identical on the CPU builds tested)."""
+    from softlabels.training.trainer import train_mlp_segments
+
+    hp = {**THEORY, "epochs": 40, "lr": 4.0, "replicates": 3}
+    segments = [(2, 2.0), (8, 0.5), (4, 3.0), (16, 2.0), (8, 2.0)]  # radii differ; a width twice
+    m = make_method(method)
+    kw = dict(teacher_logits=KERNEL_TEACHER, n_classes=2)
+    packed = train_mlp_segments(KERNEL["X_train"], KERNEL["y_train"], m, hp, segments, [0, 1, 2], 5, **kw)
+    assert len(packed) == len(segments)
+    for (width, radius), res in zip(segments, packed):
+        alone = train_mlp(KERNEL["X_train"], KERNEL["y_train"], m, {**hp, "radius": radius}, width, [0, 1, 2], 5,
+                          **kw)
+        np.testing.assert_allclose(res.logits(KERNEL["X_test"]), alone.logits(KERNEL["X_test"]), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(res.params["W"], alone.params["W"], atol=1e-6, rtol=0)
+        assert res.history.keys() == alone.history.keys()
+        for k, v in alone.history.items():
+            assert res.history[k].shape == v.shape, k
+            np.testing.assert_allclose(res.history[k], v, atol=1e-6, rtol=0, err_msg=k)
+        assert np.array_equal(res.best_epoch, alone.best_epoch) and np.array_equal(res.indices, alone.indices)
+        assert torch.equal(res.fixed["A"], alone.fixed["A"])
+
+
+def test_packed_divergence_names_the_width():
+    from softlabels.training.trainer import train_mlp_segments
+
+    X = KERNEL["X_train"] * 1e20  # a loss of ~1e19 after the first step: far beyond 1000x the first
+    with pytest.raises(DivergenceError, match=r"at width (2|4)"):
+        train_mlp_segments(X, KERNEL["y_train"], make_method({"kind": "hard"}), {**THEORY, "radius": 1e30},
+                           [(2, 1e30), (4, 1e30)], [0, 1], 0, n_classes=2)

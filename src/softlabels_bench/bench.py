@@ -1,7 +1,7 @@
 """``python -m softlabels_bench``: how fast the pipeline is, as ratios measured side by side in one run.
 
 Absolute times on a shared machine are noise; ratios of two things measured in the same run hold.
-Four groups of measurements (docs/benchmarks.md):
+Five groups of measurements (docs/benchmarks.md):
 
 1. ``loop``: the batched trainer (``softlabels.training.trainer.train_mlp``) against an ordinary per-model PyTorch
    loop (``reference_train``: an ``nn.Module``, autograd, ``torch.optim``, one model at a time) with the
@@ -12,7 +12,10 @@ Four groups of measurements (docs/benchmarks.md):
    mlxtend's ``bias_variance_decomp`` refitting scikit-learn's ``MLPClassifier`` once per round: time,
    and agreement of the 0-1 terms (mlxtend's loss, bias and variance are Domingos' ``zo_loss``,
    ``zo_bias`` and ``zo_variance``, not the net variance);
-4. ``pipeline``: wall time of the default run, per-job overhead, a no-op re-run, and a dry run of a
+4. ``packed``: the theory regime's packed trainer (``train_mlp_segments``: every width of a job as one
+   computation) against the per-width loop it replaces (``train_mlp`` once per width), at the default
+   config's theory shapes, side by side; its achieved FLOP/s against ``torch.mm`` in the same run;
+5. ``pipeline``: wall time of the default run, per-job overhead, a no-op re-run, and a dry run of a
    generated config with about 10,000 jobs.
 
 Writes ``benchmark.json`` (one record per measurement) and ``benchmark.md`` into ``--out``.
@@ -43,7 +46,7 @@ from torch import nn
 from softlabels.data.synthetic import make_synthetic
 from softlabels.models.mlp import STREAM_ORDER, init_mlp, mlp_logits, replicate_rng
 from softlabels.training.methods import Method, make_method
-from softlabels.training.trainer import resample_indices, train_mlp
+from softlabels.training.trainer import resample_indices, train_mlp, train_mlp_segments
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
@@ -69,6 +72,11 @@ class Size:
     dry_run_cells: int
     n_train: int = 512
     matmul_n: int = 2048
+    # the packed theory trainer: widths packed together, input dimensions, replicates, full-batch steps
+    packed_widths: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256, 512)
+    packed_dims: tuple[int, ...] = (4, 8)
+    packed_replicates: int = 8
+    packed_epochs: int = 1000
 
 
 # The default config before paper A's theory study replaced its `neurons` experiment: the speed targets
@@ -81,9 +89,11 @@ SIZES = {
                  bv_rounds=100, bv_epochs=100, bv_width=16, pipeline_configs=(PREVIOUS_DEFAULT, "config.yaml", "tests/configs/tiny.yaml"),
                  dry_run_cells=10_000),
     "quick": Size(widths=(8, 512), replicates=(32,), epochs=3, repeats=2, bv_rounds=100, bv_epochs=10,
-                  bv_width=16, pipeline_configs=("tests/configs/tiny.yaml",), dry_run_cells=1_000),
+                  bv_width=16, pipeline_configs=("tests/configs/tiny.yaml",), dry_run_cells=1_000,
+                  packed_dims=(4,), packed_epochs=100),
     "smoke": Size(widths=(4,), replicates=(3,), epochs=2, repeats=1, bv_rounds=4, bv_epochs=2, bv_width=4,
-                  pipeline_configs=(), dry_run_cells=0, n_train=48, matmul_n=512),
+                  pipeline_configs=(), dry_run_cells=0, n_train=48, matmul_n=512, packed_widths=(2, 4, 8),
+                  packed_dims=(4,), packed_replicates=3, packed_epochs=5),
 }
 
 
@@ -352,6 +362,66 @@ def measure_loop(size: Size, device: str, log: Callable[[str], None]) -> list[Re
     return out
 
 
+#: the default config's theory study (config.yaml: kernel-class data, the `theory` setup) at input dimension d
+THEORY_DATA = dict(kind="synthetic", target="kernel", target_hidden=2, n_train=512, n_test=200, margin=0.02, seed=1)
+THEORY_STUDENT = dict(regime="theory", lr=4.0, radius=8.0, resampling="none", batch_size=0, patience=0)
+
+
+def packed_flops(R: int, n: int, dim: int, widths: tuple[int, ...], epochs: int) -> float:
+    """Matmul FLOPs of theory-regime training, per-width or packed (the same products): per replicate,
+    step and sample, W·x (2·Σm·d), the second layer's two logits (2·2·Σm), ∂h·x for ∂W (2·Σm·d)."""
+    M = sum(widths)
+    return float(R) * epochs * n * (4 * M * dim + 4 * M)
+
+
+def measure_packed(size: Size, device: str, log: Callable[[str], None]) -> list[Record]:
+    """Group 4: the packed theory trainer against the per-width loop it replaced (same data, same results,
+    checked), and its FLOP/s against torch.mm and against its own first-layer products alone."""
+    out: list[Record] = []
+    widths, R, E = size.packed_widths, size.packed_replicates, size.packed_epochs
+    limit = matmul_flops(device, size.matmul_n)
+    method = make_method({"kind": "hard"})
+    for dim in size.packed_dims:
+        d = make_synthetic({**THEORY_DATA, "dim": dim, "n_train": size.n_train})
+        X, y = d["X_train"], d["y_train"]
+        hp = {**THEORY_STUDENT, "replicates": R, "epochs": E}
+        reps = list(range(R))
+        segments = [(m, hp["radius"]) for m in widths]
+        train_mlp_segments(X, y, method, {**hp, "epochs": 2}, segments, reps, 0, n_classes=2, device=device)  # warm
+
+        def packed() -> list[Any]:
+            return train_mlp_segments(X, y, method, hp, segments, reps, 0, n_classes=2, device=device)
+
+        def loop() -> list[Any]:
+            return [train_mlp(X, y, method, hp, m, reps, 0, n_classes=2, device=device) for m in widths]
+
+        t_packed, res_p = _timed(packed, device)
+        t_loop, res_l = _timed(loop, device)
+        t_packed = min(t_packed, _timed(packed, device)[0])  # the packed side gets a second try, as the loop's
+        diff = max(float((a.params["W"] - b.params["W"]).abs().max()) for a, b in zip(res_p, res_l))
+        same = all(torch.equal(a.params["W"], b.params["W"]) for a, b in zip(res_p, res_l))
+        work = (f"widths {widths[0]}..{widths[-1]} ({len(widths)} segments, {sum(widths)} rows), R={R}, "
+                f"n={size.n_train}, d={dim}, {E} full-batch steps")
+        agree = diff <= 1e-6
+        rec = Record(f"packed theory d={dim}", t_packed, t_loop, t_loop / t_packed, "≥ 1x the per-width loop",
+                     None, "s", f"{work}; results " + ("bit-identical" if same else f"within {diff:.0e}" if agree
+                                                        else f"DISAGREE by {diff:.1e}"), goal=1.0)
+        if not agree:
+            rec.met = False
+        out.append(_finish(rec))
+        log(f"{rec.name}: packed {t_packed:.3f}s, per-width loop {t_loop:.3f}s, {t_loop / t_packed:.2f}x; {rec.note}")
+        flops = packed_flops(R, size.n_train, dim, widths, E)
+        f_packed, f_loop = flops / t_packed, flops / t_loop
+        shape = shape_flops(device, sum(widths), dim, size.n_train, replicates=1)
+        out.append(Record(f"packed theory flops d={dim}", f_packed, limit, f_packed / limit, "context", None, "FLOP/s",
+                          f"its matmul FLOPs over its wall time, against a {size.matmul_n}x{size.matmul_n} torch.mm; "
+                          f"the per-width loop: {f_loop / 1e9:.2f} GFLOP/s ({f_loop / limit:.2f}); its first-layer "
+                          f"products alone at these shapes (m={sum(widths)}, d={dim}, n={size.n_train}): "
+                          f"{shape / 1e9:.2f} GFLOP/s ({shape / limit:.2f})"))
+        log(f"{out[-1].name}: {f_packed / 1e9:.2f} GFLOP/s, {f_packed / limit:.2f} of torch.mm's {limit / 1e9:.1f}")
+    return out
+
+
 def measure_biasvar(size: Size, device: str, log: Callable[[str], None]) -> list[Record]:
     """Group 3: bootstrapped bias–variance, ours vs mlxtend + MLPClassifier at equal work."""
     try:
@@ -480,7 +550,7 @@ def measure_run(config: str, tmp: Path, log: Callable[[str], None], cores: int =
 
 
 def measure_pipeline(size: Size, log: Callable[[str], None]) -> list[Record]:
-    """Group 4: the workflow itself, in temporary directories."""
+    """Group 5: the workflow itself, in temporary directories."""
     import yaml
 
     if not SNAKEFILE.exists() or not size.pipeline_configs:
@@ -541,7 +611,7 @@ def run(size_name: str = "full", out: str | Path | None = "results/benchmark", d
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        records = measure_loop(size, device, log) + measure_biasvar(size, device, log)
+        records = measure_loop(size, device, log) + measure_packed(size, device, log) + measure_biasvar(size, device, log)
     finally:
         torch.set_num_threads(before)
     if pipeline:

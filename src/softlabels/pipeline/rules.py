@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -265,19 +267,29 @@ def student_method(teacher: dict[str, np.ndarray] | None, method_p: dict[str, An
     return method, ({} if method.temperature is None else {"temperature_used": float(method.temperature)})
 
 
-def write_students(out: dict[str, str], cell: dict[str, Any], d: dict[str, np.ndarray], res: Any,
-                   config_slice: dict[str, Any], seconds: float, device: str, **extra: Any) -> None:
-    """What every student rule writes for one cell (``out``: its replicates, points and meta paths):
-    each replicate's test logits and probabilities, resample indices, chosen epoch and per-epoch records
-    (``res``: a trainer's result); the per-test-point bias-variance terms of the replicates
-    (docs/science.md#b-ce-decomposition; the bootstrap over test points is the table's); the provenance."""
-    from softlabels.analysis.biasvar import accuracy, decompose, log_softmax
+def student_arrays(d: dict[str, np.ndarray], res: Any) -> dict[str, np.ndarray]:
+    """What a student cell's replicates.npz holds, every array with the replicates on axis 0: each
+    replicate's test logits and probabilities, resample indices, chosen epoch and per-epoch records
+    (``res``: a trainer's result), and its validation logits where the data set has a validation split."""
+    from softlabels.analysis.biasvar import log_softmax
 
     z = res.logits(d["X_test"]).cpu().numpy()
     arrays = {"test_logits": z, "test_probs": np.exp(log_softmax(z)).astype(np.float32),
               "indices": res.indices, "best_epoch": res.best_epoch, **res.history}
     if "X_val" in d:
         arrays["val_logits"] = res.logits(d["X_val"]).cpu().numpy()
+    return arrays
+
+
+def write_student_arrays(out: dict[str, str], cell: dict[str, Any], d: dict[str, np.ndarray],
+                         arrays: dict[str, np.ndarray], config_slice: dict[str, Any], seconds: float, device: str,
+                         **extra: Any) -> None:
+    """Write one cell (``out``: its replicates, points and meta paths) from its replicates' arrays
+    (``student_arrays``): the arrays; the per-test-point bias-variance terms of the replicates
+    (docs/science.md#b-ce-decomposition; the bootstrap over test points is the table's); the provenance."""
+    from softlabels.analysis.biasvar import accuracy, decompose
+
+    z = arrays["test_logits"]
     io.write_npz(out["replicates"], **arrays)
     io.write_npz(out["points"], replicates=np.array(z.shape[0]), **decompose(z, d["y_test"]))
     acc = accuracy(z, d["y_test"])
@@ -285,6 +297,13 @@ def write_students(out: dict[str, str], cell: dict[str, Any], d: dict[str, np.nd
                                              test_accuracy=acc.tolist(), seconds=seconds, device=device, **extra))
     log.info("%s: test accuracy %.4f +- %.4f over %d replicates (%.1fs)", out["replicates"], acc.mean(),
              acc.std(), len(acc), seconds)
+
+
+def write_students(out: dict[str, str], cell: dict[str, Any], d: dict[str, np.ndarray], res: Any,
+                   config_slice: dict[str, Any], seconds: float, device: str, **extra: Any) -> None:
+    """What every student rule writes for one cell from a trainer's result ``res``
+    (``student_arrays``, ``write_student_arrays``)."""
+    write_student_arrays(out, cell, d, student_arrays(d, res), config_slice, seconds, device, **extra)
 
 
 def auto_radius(margin_file: str, d: dict[str, np.ndarray], method: Any, teacher: np.ndarray | None,
@@ -314,11 +333,16 @@ def cell_outputs(snk: Any, k: int = 0) -> dict[str, str]:
 
 @names_its_cell
 def train_students(snk: Any) -> None:
-    """Every width of one (data set, teacher, method, MLP student setup) group, one width after another.
+    """Every width of one (data set, teacher, method, MLP student setup) group.
 
-    Each width has its own seed streams, so its numbers are those of a job that trains it alone."""
+    Each width is first looked up in the store of trained cells (``softlabels.pipeline.store``): a hit is
+    copied to the outputs byte for byte, an entry with fewer replicates has only the new replicates
+    trained; the rest is trained. Theory-regime setups (without early stopping) train all the widths left
+    to train as one packed computation (``softlabels.training.trainer.train_mlp_segments``); each width still
+    has its own seed streams and gets the numbers of a job that trains it alone. Practical setups train
+    one width after another."""
     from softlabels.data.common import n_classes
-    from softlabels.training.trainer import train_mlp
+    from softlabels.pipeline import store as S
 
     method_p, student_p = dict(snk.params.method), dict(snk.params.student)  # the config slices, as recorded
     hp = dict(student_p)  # what the trainer gets
@@ -334,16 +358,107 @@ def train_students(snk: Any) -> None:
         extra["radius_used"] = hp["radius"]
         log.info("radius B = %.4g (%s)", hp["radius"], extra["radius_rule"])
     w = snk.wildcards
+    R = hp["replicates"]
+    config_slice = {"method": method_p, "student": student_p}
+    store = S.Store() if S.enabled() else None
+    if store is None:
+        log.info("store: off (%s=0); training every width", S.ENV)
+    keys: dict[int, dict[str, Any] | None] = {}
+    todo: dict[int, list[int]] = {}      # width -> replicate ids to train
+    reused: dict[int, tuple[Path, int]] = {}  # width -> (entry, replicates reused)
     for k, width in enumerate(widths):
-        log.info("width %d (%d of %d)", width, k + 1, len(widths))
+        if store is None:
+            todo[width] = list(range(R))
+            continue
+        try:
+            key = S.cell_key(fingerprint(d), None if teacher is None else S.array_fingerprint(teacher), method_p,
+                             student_p, width, hp.get("radius"), used, S.code_version(sys.modules[__name__]))
+            S.key_hash(key)
+        except Exception as exc:  # noqa: BLE001 - a key that cannot be made is a miss, never an error
+            log.warning("store: no key for width %d (%s): a miss", width, exc)
+            key = None
+        keys[width] = key
+        found, R_s, entry = ("miss", 0, None) if key is None else store.find(key, R)
+        if found == "extend" and hp.get("patience", 0) > 0:  # early stopping: records' lengths depend on R
+            found, R_s = "miss", 0
+        if found == "hit":
+            store.copy_out(entry, cell_outputs(snk, k))
+            store.note_reuse(entry, cell_outputs(snk, k)["meta"])
+            log.info("width %d: reused from store entry %s at %s (nothing trained)", width, entry,
+                     time.strftime("%Y-%m-%dT%H:%M:%S"))
+            continue
+        if found == "extend":
+            reused[width] = (entry, R_s)
+            log.info("width %d: replicates 0..%d reused from store entry %s; training %d..%d", width, R_s - 1,
+                     entry, R_s, R - 1)
+        else:
+            log.info("width %d: not in the store; training", width)
+        todo[width] = list(range(R_s, R))
+    trained_seconds = 0.0
+    for width, res, seconds, timing in train_widths(d, method, hp, todo, teacher, device, n_classes(d)):
+        k = widths.index(width)
+        out = cell_outputs(snk, k)
+        cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
+        arrays = student_arrays(d, res)
+        more: dict[str, Any] = {}
+        if width in reused:
+            entry, R_s = reused[width]
+            old = io.read_npz(entry / S.FILES["replicates"])
+            arrays = {name: np.concatenate([old[name][:R_s], v]) for name, v in arrays.items()}
+            more = {"reused_replicates": R_s, "reused_from": str(entry)}
+            store.note_reuse(entry, f"{out['meta']} (replicates 0..{R_s - 1})")
+        write_student_arrays(out, cell, d, arrays, config_slice, seconds, device, **used, **extra, **timing, **more)
+        trained_seconds += seconds
+        if store is not None and keys.get(width) is not None:
+            store.put(keys[width], R, out)
+    log.info("training seconds: %.2f for widths %s; reused from the store: %s", trained_seconds,
+             sorted(todo), sorted(set(widths) - set(todo)) or "none")
+
+
+def packs_widths(hp: dict[str, Any]) -> bool:
+    """Whether a student setup's widths are trained as one packed computation: the theory regime without
+    early stopping (``train_mlp_segments``)."""
+    return hp["regime"] == "theory" and not hp.get("patience", 0)
+
+
+def train_widths(d: dict[str, np.ndarray], method: Any, hp: dict[str, Any], todo: dict[int, list[int]],
+                 teacher: np.ndarray | None, device: str, C: int) -> Iterator[tuple[int, Any, float, dict[str, Any]]]:
+    """Train each width of ``todo`` (width -> the replicate ids to train; ``hp``: the student setup, its radius
+    resolved) and yield, per width, (width, TrainResult, its training seconds, what its meta.json adds about
+    the timing).
+
+    Packed (``packs_widths``): the widths with the same replicate ids as one computation; each width's
+    seconds are that computation's seconds split in proportion to m·T (its share of the packed rows' work,
+    T the same for all), and its record says ``packed: true`` with the computation's total
+    ``packed_seconds`` and its ``packed_widths``. Otherwise one width after another, each timed alone."""
+    from softlabels.training.trainer import train_mlp, train_mlp_segments
+
+    todo = {width: reps for width, reps in todo.items() if reps}
+    if packs_widths(hp):
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for width, reps in todo.items():
+            groups.setdefault(tuple(reps), []).append(width)
+        for reps, widths in groups.items():
+            log.info("widths %s, replicates %d..%d, packed into one computation (%d hidden rows per replicate)",
+                     widths, reps[0], reps[-1], sum(widths))
+            t0 = time.time()
+            results = train_mlp_segments(d["X_train"], d["y_train"], method, hp, [(m, hp["radius"]) for m in widths],
+                                         list(reps), hp["seed"], teacher_logits=teacher, n_classes=C, device=device,
+                                         on_epoch=epoch_logger(hp["epochs"], device))
+            total = time.time() - t0
+            timing = {"packed": True, "packed_seconds": total, "packed_widths": list(widths),
+                      "seconds_split": "the packed computation's seconds in proportion to width x epochs"}
+            for width, res in zip(widths, results):
+                yield width, res, total * width / sum(widths), timing
+        return
+    for k, (width, reps) in enumerate(todo.items()):
+        log.info("width %d (%d of %d), replicates %d..%d", width, k + 1, len(todo), reps[0], reps[-1])
         t0 = time.time()
         with in_cell(width=width):
-            res = train_mlp(d["X_train"], d["y_train"], method, hp, width, list(range(hp["replicates"])),
-                            hp["seed"], teacher_logits=teacher, X_val=d.get("X_val"), y_val=d.get("y_val"),
-                            n_classes=n_classes(d), device=device, on_epoch=epoch_logger(hp["epochs"], device))
-        cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
-        write_students(cell_outputs(snk, k), cell, d, res, {"method": method_p, "student": student_p},
-                       time.time() - t0, device, **used, **extra)
+            res = train_mlp(d["X_train"], d["y_train"], method, hp, width, reps, hp["seed"], teacher_logits=teacher,
+                            X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
+                            on_epoch=epoch_logger(hp["epochs"], device))
+        yield width, res, time.time() - t0, {}
 
 
 @names_its_cell

@@ -123,8 +123,28 @@ def summary_lines(targets: list[str], kinds: dict[str, str]) -> list[str]:
     lines += _section("Bias and variance of the cross-entropy, hard labels vs every other method (widest width)",
                       BIASVAR,
                       lambda df: biasvar_lines(df, kinds))
+    lines.append(store_line())
     lines.append("The report with every figure and table: snakemake --report report.html")
     return lines
+
+
+def store_usage(root: str = "results/store") -> tuple[int, int]:
+    """(entries, bytes) of the store of trained cells under ``root`` (entries: ``<2 hex>/<sha256>/R<n>/`` with
+    a manifest, the layout of ``softlabels.pipeline.store``); (0, 0) when there is none."""
+    path = Path(root)
+    if not path.is_dir():
+        return 0, 0
+    entries = sum(1 for _ in path.glob("*/*/R*/manifest.json"))
+    return entries, sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def store_line(root: str = "results/store") -> str:
+    """The store of trained cells (``softlabels.pipeline.store``): its entries and size, and how to clear it."""
+    entries, size = store_usage(root)
+    if not entries:
+        return f"Store of trained cells ({root}/): empty."
+    return (f"Store of trained cells ({root}/): {entries} entries, {size / 2**20:.1f} MiB "
+            f"(delete it to reclaim the space; SOFTLABELS_STORE=0 turns it off).")
 
 
 def print_summary(targets: list[str], kinds: dict[str, Any], stream: TextIO | None = None) -> None:

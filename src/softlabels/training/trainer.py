@@ -14,6 +14,10 @@ host synchronisation inside an epoch, the per-epoch records (loss, error, regula
 evaluated for up to 32 epochs in one pass, and replicates processed in cache-sized blocks at large widths.
 ``tests/test_fastpath.py`` checks the result against an ordinary per-model PyTorch loop (autograd and
 ``torch.optim``), the reference of ``python -m softlabels_bench``.
+
+``train_mlp_segments`` packs every width of a theory-regime job into one network per replicate (the
+widths' hidden rows side by side, each "segment" with its own fixed second layer, logits and radius):
+one step's kernels cover all widths, instead of one set of kernels per width (``_PackedMLP``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ RESAMPLING = ("bootstrap", "disjoint", "none")
 #: hidden activations (floats) one block of replicates may hold during a CPU step: about the size of a
 #: core's L2 cache, so that the passes over them stay in cache at large widths (2-3x faster at m = 1024)
 BLOCK_ELEMENTS = 1 << 18
+#: logits (floats) that packed training (``train_mlp_segments``) keeps for one evaluation of its records: its
+#: R·K rows of records would otherwise make chunks of 32 epochs several times the size of a core's cache
+PACKED_RECORDS_ELEMENTS = 1 << 19
 #: per-step multiply-adds below which a second thread costs more (synchronisation) than it brings
 THREADS_MIN_WORK = 1 << 22
 #: the divergence guard (``DivergenceGuard``): a replicate has diverged when its training loss exceeds
@@ -146,14 +153,90 @@ def train_mlp(
                       C, device, on_epoch, full_batch, B, use_val)
 
 
+def train_mlp_segments(
+    X: np.ndarray,
+    y: np.ndarray,
+    method: Method,
+    hp: dict[str, Any],
+    segments: list[tuple[int, float]],
+    replicate_ids: list[int],
+    seed: int,
+    teacher_logits: np.ndarray | None = None,
+    n_classes: int | None = None,
+    device: str = "cpu",
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> list[TrainResult]:
+    """Train several theory-regime widths ("segments", each a (width m_k, radius B_k)) of one cell as one
+    packed computation; returns one ``TrainResult`` per segment, each what ``train_mlp`` gives for
+    ``{**hp, "radius": B_k}`` at width m_k alone.
+
+    Per replicate, the hidden rows of all segments are concatenated into one network of Σm_k rows
+    (each segment initialised by ``init_mlp`` at its own width, from its own seed streams, so exactly
+    as when trained alone); the fixed second layer maps each segment to its own logits [0, f_k]
+    (f_k = (1/√m_k) Σ_{j∈k} a_j ReLU(w_jᵀx)); the loss is the sum of the segments' losses, so each row's
+    gradient is that of its own width; projected GD keeps each row within B_k/√m_k of its init. The
+    records (loss, 0-1 error, regularization samples per epoch) and the divergence guard are per
+    (replicate, segment), as if each segment were a replicate of its own.
+
+    Equality with ``train_mlp``: every matrix product is done per segment, with exactly the per-width
+    shapes (W_k·Xᵀ, the second layer Aᵀ_k·h_k, ∂h_k·X; no FLOPs spent on other segments' rows, unlike a
+    dense block matrix, and no dependence on which other widths are packed: PyTorch picks a different
+    kernel, with another summation order, for products below a size threshold); ∂h = a_j·∂f_k is the
+    product the per-width matmul forms; everything elementwise (ReLU, its mask, the loss gradient, the
+    projection, in which the radius is applied as PyTorch applies a scalar one) runs once over all
+    segments. So every number is computed by the same operations in the same order, and the results
+    are bit-identical to ``train_mlp``'s on the CPU builds tested (``tests/test_train.py`` asserts 1e-6;
+    a vectorised kernel whose rounding depended on an element's position in the buffer would break
+    bit-identity, changing float summation or rounding order, and the results would then agree to
+    about 1e-6 instead; the per-kernel overhead saved is that of all elementwise passes and the
+    per-width Python loop). ``on_epoch`` gets the mean over every replicate of every segment. No early stopping
+    (``patience`` must be 0; use ``train_mlp`` per width for it).
+    """
+    if hp["regime"] != "theory":
+        raise ConfigError(f"train_mlp_segments is for the theory regime, got regime {hp['regime']!r}")
+    if hp.get("patience", 0) > 0:
+        raise ConfigError("train_mlp_segments has no early stopping: train with patience 0, or per width")
+    if not segments:
+        return []
+    dtype = torch.float32
+    X = X.reshape(len(X), -1)
+    n, dim = X.shape
+    C = n_classes or int(y.max()) + 1
+    if method.needs_teacher and teacher_logits is None:
+        raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
+    idx_np = resample_indices(n, replicate_ids, seed, hp["resampling"], hp["replicates"])
+    R, n_r = idx_np.shape
+    inits = [init_mlp("theory", dim, m, C, replicate_ids, seed, dtype) for m, _ in segments]
+    params = {"W": torch.cat([p["W"] for p, _ in inits], 1)}
+    fixed = {"A": torch.cat([f["A"] for _, f in inits], 1)}
+    widths = [int(m) for m, _ in segments]
+    threads = torch.get_num_threads()
+    if R * n_r * sum(widths) * (dim + C) < THREADS_MIN_WORK:
+        threads = 1
+    with torch.no_grad(), _num_threads(threads):
+        packed = _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, None, None,
+                        C, device, on_epoch, True, n_r, False, segments=[(m, float(b)) for m, b in segments])
+    out = []
+    off = 0
+    K = len(segments)
+    for k, m in enumerate(widths):
+        rows = slice(off, off + m)
+        hist = {name: v.reshape(R, K, -1)[:, k].copy() for name, v in packed.history.items()}
+        out.append(TrainResult({"W": packed.params["W"][:, rows].contiguous().clone()},
+                               {"A": packed.fixed["A"][:, rows].contiguous().clone()}, idx_np.copy(), hist,
+                               packed.best_epoch.copy()))
+        off += m
+    return out
+
+
 def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], params: Params, fixed: Params,
            idx_np: np.ndarray, seed: int, replicate_ids: list[int], teacher_logits: np.ndarray | None,
            X_val: np.ndarray | None, y_val: np.ndarray | None, C: int, device: str,
            on_epoch: Callable[[int, dict[str, float]], None] | None, full_batch: bool, B: int,
-           use_val: bool) -> TrainResult:
+           use_val: bool, segments: list[tuple[int, float]] | None = None) -> TrainResult:
     dtype = torch.float32
     R, n_r = idx_np.shape
-    net = _FlatMLP(params, fixed, device)
+    net = _FlatMLP(params, fixed, device) if segments is None else _PackedMLP(params, fixed, device, segments)
     obj = objective_for(method, C, teacher_logits is not None)
     Xt = torch.as_tensor(X, dtype=dtype, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
@@ -164,6 +247,10 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
     Xr = Xt[idx]                                                     # (R, n_r, d) each replicate's training set
     Tr = TT[:, idx].transpose(0, 1).contiguous()                     # (R, k, n_r)
     opt = _make_optimizer(hp, net)
+    describe = None
+    if segments is not None:  # each (replicate, segment) is a row of the records: R·K of them
+        Tr = Tr.repeat_interleave(len(segments), 0)
+        describe = _segment_namer(replicate_ids, [m for m, _ in segments])
     order = None if full_batch else _EpochOrder([replicate_rng(seed, STREAM_ORDER, r) for r in replicate_ids],
                                                 n_r, hp["epochs"], device)
     if use_val:
@@ -174,7 +261,8 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
         waited = torch.zeros(R, dtype=torch.long, device=device)
     best_epoch = np.full(R, hp["epochs"] - 1)
     hist = History()
-    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"])
+    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"], describe=describe,
+                       **({} if segments is None else {"budget": PACKED_RECORDS_ELEMENTS}))
     records.weights = lambda: net.max_abs_weight()
 
     for epoch in range(hp["epochs"]):
@@ -215,7 +303,8 @@ class _Records:
     Each epoch is still checked for divergence, and ``on_epoch`` still called, in order."""
 
     def __init__(self, obj: Objective, T: torch.Tensor, hist: History,
-                 on_epoch: Callable[[int, dict[str, float]], None] | None, epochs: int, budget: int = 1 << 22):
+                 on_epoch: Callable[[int, dict[str, float]], None] | None, epochs: int, budget: int = 1 << 22,
+                 describe: Callable[[list[int]], str] | None = None):
         self.obj, self.hist, self.on_epoch = obj, hist, on_epoch
         self.R, _, self.n = T.shape
         self.C = obj.C
@@ -223,7 +312,7 @@ class _Records:
         self.T = T.repeat(self.chunk, 1, 1) if self.chunk > 1 else T
         self.Z = torch.empty(self.chunk * self.R, self.C, self.n, dtype=T.dtype, device=T.device)
         self.pending: list[int] = []
-        self.guard = DivergenceGuard()
+        self.guard = DivergenceGuard(describe)
         self.weights: Callable[[], torch.Tensor] | None = None  # each replicate's largest |weight| now
 
     def add(self, epoch: int, zT: torch.Tensor) -> None:
@@ -246,7 +335,7 @@ class _Records:
         epochs, self.pending = self.pending, []
         for i, epoch in enumerate(epochs):
             if not ok[i]:
-                check_finite(torch.as_tensor(loss[i]), epoch)
+                check_finite(torch.as_tensor(loss[i]), epoch, self.guard.describe)
             self.guard.check_loss(loss[i], epoch)
             self.hist.loss.append(loss[i])
             self.hist.err.append(err[i])
@@ -379,6 +468,142 @@ class _FlatMLP:
         return {k: out[k].contiguous().clone() for k in self.trainable}, fixed
 
 
+class _PackedMLP(_FlatMLP):
+    """Theory-regime networks of several widths packed together (``train_mlp_segments``). The flat buffer
+    holds the segments one after another, segment k's rows as W_k (R, m_k, d), so that every per-segment
+    view is contiguous; each segment's fixed second layer is Aᵀ_k (R, 2, m_k), its logits [0, f_k].
+    Logits and their constants are laid out (R·K, 2, B), replicate-major: row r·K + k is segment k of
+    replicate r, so the objective and the records treat each as a replicate of its own."""
+
+    def __init__(self, params: Params, fixed: Params, device: str, segments: list[tuple[int, float]]):
+        W, A = params["W"], fixed["A"]
+        self.R, self.m, self.d = W.shape
+        if A.shape[-1] != 2 or bool((A[..., 0] != 0).any()):
+            raise ConfigError("packed training needs the theory regime's fixed second layer, logits [0, f]")
+        self.widths = [int(m) for m, _ in segments]
+        self.K = len(segments)
+        self.offsets = np.concatenate([[0], np.cumsum(self.widths)]).astype(int).tolist()
+        self.data = torch.empty(W.numel(), dtype=W.dtype, device=device)
+        self.grad = torch.zeros_like(self.data)
+        self.Ws, self.gWs, self.ATs = [], [], []
+        for k in range(self.K):
+            a, b = self.offsets[k], self.offsets[k + 1]
+            span = slice(self.R * a * self.d, self.R * b * self.d)
+            self.Ws.append(self.data[span].view(self.R, b - a, self.d))
+            self.Ws[-1].copy_(W[:, a:b])
+            self.gWs.append(self.grad[span].view(self.R, b - a, self.d))
+            self.ATs.append(A[:, a:b].to(device).transpose(1, 2).contiguous())
+        rows = self.data.view(-1, self.d)  # every row of every segment, segment-major: what the projection sees
+        self.p, self.g = {"W": rows}, {"W": self.grad.view(-1, self.d)}
+        self.trainable = ["W"]
+        # each row's radius B_k/√m_k in the buffer's order, rounded to float32 as the per-width trainer's scalar is
+        radii = np.concatenate([np.full(self.R * m, b / np.sqrt(m)) for m, b in segments])
+        self.radius_rows = torch.as_tensor(radii, dtype=self.data.dtype, device=device).view(-1, 1)
+        self.scratch: dict[str, torch.Tensor] = {}
+        self.block = BLOCK_ELEMENTS if self.data.device.type == "cpu" else 1 << 27
+        self._T: tuple[torch.Tensor, dict[tuple[int, int, int], torch.Tensor]] | None = None
+
+    def max_abs_weight(self) -> torch.Tensor:
+        """Each (replicate, segment)'s largest |weight|, shape (R·K,)."""
+        return torch.stack([W.abs().amax((1, 2)) for W in self.Ws], 1).reshape(-1)
+
+    def export(self, data: torch.Tensor | None = None) -> tuple[Params, Params]:
+        """(trainable, fixed) parameters in ``softlabels.models.mlp``' layout, all segments side by side."""
+        assert data is None, "packed training keeps no early-stopping copy"
+        return ({"W": torch.cat(self.Ws, 1).contiguous().clone()},
+                {"A": torch.cat([AT.transpose(1, 2) for AT in self.ATs], 1).contiguous()})
+
+    def copy_replicates(self, dst: torch.Tensor, mask: torch.Tensor) -> None:
+        raise NotImplementedError("packed training has no early stopping")
+
+    def _tiles(self, B: int) -> list[tuple[slice, int, int]]:
+        """(replicates, first segment, end segment) of each cache-sized tile of a step on B samples:
+        consecutive segments are grouped while all replicates' activations fit in ``block`` (so small
+        widths share the elementwise kernels), and a group's replicates are cut into blocks as
+        ``_FlatMLP`` does for one width."""
+        tiles, k = [], 0
+        while k < self.K:
+            rows, end = self.widths[k], k + 1
+            while end < self.K and (rows + self.widths[end]) * B * self.R <= self.block:
+                rows, end = rows + self.widths[end], end + 1
+            step = max(1, self.block // max(1, rows * B))
+            tiles += [(slice(r0, min(self.R, r0 + step)), k, end) for r0 in range(0, self.R, step)]
+            k = end
+        return tiles
+
+    def _forward_tile(self, X: torch.Tensor, r: slice, k0: int, k1: int
+                      ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """(their activation buffer, the segments' hT_k (r, m_k, B) in it, zT (k1 − k0, r, 2, B)) of
+        replicates r and segments k0..k1 − 1, inputs X (r, B, d) or (B, d): the per-width products."""
+        XT = X.T if X.dim() == 2 else X.transpose(1, 2)
+        nr, B = r.stop - r.start, XT.shape[-1]
+        flat = self._work("h", (nr * (self.offsets[k1] - self.offsets[k0]) * B,))
+        zT = torch.empty(k1 - k0, nr, 2, B, dtype=flat.dtype, device=flat.device)
+        hs, off = [], 0
+        for k in range(k0, k1):
+            h = flat[off:off + nr * self.widths[k] * B].view(nr, self.widths[k], B)
+            off += h.numel()
+            if X.dim() == 2:
+                torch.matmul(self.Ws[k][r], XT, out=h)
+            else:
+                torch.bmm(self.Ws[k][r], XT, out=h)
+            hs.append(h)
+        flat.relu_()
+        for k, h in zip(range(k0, k1), hs):
+            torch.bmm(self.ATs[k][r], h, out=zT[k - k0])
+        return flat, hs, zT
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """Class-major logits (R·K, 2, N), tile by tile."""
+        N = X.shape[-2]
+        out = torch.empty(self.R, self.K, 2, N, dtype=self.data.dtype, device=self.data.device)
+        for r, k0, k1 in self._tiles(N):
+            out[r, k0:k1] = self._forward_tile(X if X.dim() == 2 else X[r], r, k0, k1)[2].transpose(0, 1)
+        return out.view(-1, 2, N)
+
+    def _tile_targets(self, T: torch.Tensor, r: slice, k0: int, k1: int) -> torch.Tensor:
+        """Constants T (R·K, k, B) of a tile, laid out like its logits ((k1 − k0)·r, k, B); made once per T."""
+        if self._T is None or self._T[0] is not T:
+            self._T = (T, {})
+        key = (r.start, k0, k1)
+        if key not in self._T[1]:
+            T4 = T.view(self.R, self.K, *T.shape[1:])
+            self._T[1][key] = T4[r, k0:k1].transpose(0, 1).reshape(-1, *T.shape[1:]).contiguous()
+        return self._T[1][key]
+
+    def accumulate_grad(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
+        """Gradients of every (replicate, segment)'s loss on X (R, B, d), constants T (R·K, k, B), into
+        ``grad``; returns the logits (R·K, 2, B) they were taken at."""
+        B = X.shape[1]
+        zs = torch.empty(self.R, self.K, 2, B, dtype=self.data.dtype, device=self.data.device)
+        for r, k0, k1 in self._tiles(B):
+            Xr = X[r]
+            flat, hs, zT = self._forward_tile(Xr, r, k0, k1)
+            dzT = obj.grad(zT.view(-1, 2, B), self._tile_targets(T, r, k0, k1)).view(zT.shape)
+            dflat = self._work("dh", (flat.numel(),))
+            dhs, off = [], 0
+            for k, h in zip(range(k0, k1), hs):
+                dh = dflat[off:off + h.numel()].view(h.shape)
+                off += h.numel()
+                torch.bmm(self.ATs[k][r].transpose(1, 2), dzT[k - k0], out=dh)
+                dhs.append(dh)
+            torch.ops.aten.threshold_backward.grad_input(dflat, flat, 0, grad_input=dflat)  # ReLU'
+            for k, dh in zip(range(k0, k1), dhs):
+                torch.bmm(dh, Xr, out=self.gWs[k][r])
+            zs[r, k0:k1] = zT.transpose(0, 1)
+        return zs.view(-1, 2, B)
+
+
+def _segment_namer(replicate_ids: list[int], widths: list[int]) -> Callable[[list[int]], str]:
+    """Names rows r·K + k of packed records: replicate replicate_ids[r] at width widths[k]."""
+    K = len(widths)
+
+    def describe(rows: list[int]) -> str:
+        return "replicate(s) " + ", ".join(f"{replicate_ids[i // K]} at width {widths[i % K]}" for i in rows)
+
+    return describe
+
+
 class _EpochOrder:
     """Each replicate's minibatch order, epoch after epoch: exactly the permutations that one
     ``rng.permutation(n)`` call per epoch would give, drawn a chunk of epochs per call
@@ -450,7 +675,7 @@ class _SGD:
 class _ProjectedGD:
     """Paper A's training (docs/science.md#a-student): a gradient step on W, then each row back within ``radius`` of its init."""
 
-    def __init__(self, W: torch.Tensor, gW: torch.Tensor, lr: float, radius: float):
+    def __init__(self, W: torch.Tensor, gW: torch.Tensor, lr: float, radius: float | torch.Tensor):
         self.W, self.gW, self.lr, self.radius = W, gW, lr, radius
         self.W0 = W.clone()
 
@@ -458,11 +683,16 @@ class _ProjectedGD:
         self.W.add_(self.gW, alpha=-self.lr)
         delta = self.W - self.W0
         norm = torch.linalg.vector_norm(delta, dim=-1, keepdim=True)
-        scale = torch.clamp(self.radius / torch.clamp(norm, min=1e-30), max=1.0)
+        # radius · (1/norm), as PyTorch evaluates ``float / tensor``; a per-row radius tensor (packed widths)
+        # must take the same two roundings to give each row the numbers of its width trained alone
+        scale = torch.clamp(torch.clamp(norm, min=1e-30).reciprocal_().mul_(self.radius), max=1.0)
         torch.addcmul(self.W0, delta, scale, out=self.W)
 
 
 def _make_optimizer(hp: dict[str, Any], net: _FlatMLP) -> _Adam | _SGD | _ProjectedGD:
+    """The optimiser of ``hp``; projected GD in the theory regime, with each packed row's own radius."""
+    if isinstance(net, _PackedMLP):
+        return _ProjectedGD(net.p["W"], net.g["W"], hp["lr"], net.radius_rows)
     if hp["regime"] == "theory":
         return _ProjectedGD(net.p["W"], net.g["W"], hp["lr"], hp["radius"] / np.sqrt(net.m))
     name = hp["optimizer"]
@@ -486,13 +716,17 @@ def _num_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def check_finite(loss_r: torch.Tensor, epoch: int) -> None:
+def _replicates(rows: list[int]) -> str:
+    return f"replicate(s) {rows}"
+
+
+def check_finite(loss_r: torch.Tensor, epoch: int, describe: Callable[[list[int]], str] = _replicates) -> None:
     """Stop with DivergenceError when a replicate's loss (``loss_r``, one per replicate) is not finite.
     The MLP trainer checks it once per epoch (a non-finite step leaves non-finite parameters), the deep
     trainer once per step."""
     if not bool(torch.isfinite(loss_r).all()):
         bad = torch.nonzero(~torch.isfinite(loss_r)).flatten().tolist()
-        raise DivergenceError(f"training diverged at epoch {epoch}: non-finite loss in replicate(s) {bad}; "
+        raise DivergenceError(f"training diverged at epoch {epoch}: non-finite loss in {describe(bad)}; "
                               f"{LIKELY_CAUSE}")
 
 
@@ -500,14 +734,19 @@ class DivergenceGuard:
     """Catches a divergence that stays finite: per replicate, a training loss grown by orders of magnitude
     over its first epoch's (``check_loss``, once per epoch, in order), or weights beyond WEIGHT_BOUND
     (``check_weights``). Either stops training with a DivergenceError naming the replicate, the epoch, the
-    values and the likely cause, so that no diverged replicate reaches the results."""
+    values and the likely cause, so that no diverged replicate reaches the results. ``describe`` names
+    the rows of a record (default: "replicate(s) [i, ...]"; packed training: replicate and width)."""
 
-    def __init__(self) -> None:
+    def __init__(self, describe: Callable[[list[int]], str] | None = None) -> None:
         self.start: np.ndarray | None = None
+        self.describe = describe or _replicates
+
+    def _one(self, r: int) -> str:
+        return f"replicate {r}" if self.describe is _replicates else self.describe([r])
 
     def check_loss(self, loss_r: Any, epoch: int) -> None:
         loss = np.asarray(torch.as_tensor(loss_r).detach().cpu(), dtype=np.float64).reshape(-1)
-        check_finite(torch.as_tensor(loss), epoch)
+        check_finite(torch.as_tensor(loss), epoch, self.describe)
         if self.start is None:
             self.start = loss.copy()
             return
@@ -515,8 +754,8 @@ class DivergenceGuard:
         if bad.size:
             r = int(bad[0])
             raise DivergenceError(
-                f"training diverged at epoch {epoch}: the training loss of replicate(s) {bad.tolist()} grew by over "
-                f"{LOSS_GROWTH:g}x (replicate {r}: {loss[r]:.3g} now, {self.start[r]:.3g} at the first epoch); "
+                f"training diverged at epoch {epoch}: the training loss of {self.describe(bad.tolist())} grew by over "
+                f"{LOSS_GROWTH:g}x ({self._one(r)}: {loss[r]:.3g} now, {self.start[r]:.3g} at the first epoch); "
                 f"{LIKELY_CAUSE}")
 
     def check_weights(self, max_abs_r: torch.Tensor, epoch: int) -> None:
@@ -525,5 +764,5 @@ class DivergenceGuard:
         if bad.size:
             r = int(bad[0])
             raise DivergenceError(
-                f"training diverged at epoch {epoch}: replicate(s) {bad.tolist()} have weights beyond the bound "
-                f"{WEIGHT_BOUND:g} (replicate {r}: largest |weight| {w[r]:.3g}); {LIKELY_CAUSE}")
+                f"training diverged at epoch {epoch}: {self.describe(bad.tolist())} have weights beyond the bound "
+                f"{WEIGHT_BOUND:g} ({self._one(r)}: largest |weight| {w[r]:.3g}); {LIKELY_CAUSE}")

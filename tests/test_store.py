@@ -1,0 +1,169 @@
+"""The store of trained cells (issue 22, ``softlabels.pipeline.store``): adding a width or replicates trains only
+what is new, with earlier results byte-identical; a changed learning rate, data set or trainer version is a miss."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import micro_config, snakemake, write_config
+
+from softlabels.io import read_npz
+from softlabels.pipeline import store as S
+
+CELLS = ("easy/none/hard/theory", "easy/wide/kd/theory")
+LOGS = ("logs/train_students/easy/none/hard/theory.log", "logs/train_students/easy/wide/kd/theory.log")
+
+
+def _edit(run, fn):
+    path = run / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    fn(cfg)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def _run(work, *targets):
+    snakemake(work, *targets, "--cores", "2", "--configfile", str(work / "config.yaml"))
+
+
+def _trained(log_text):
+    """(trained widths, reused widths) from a student job's last 'training seconds' line."""
+    m = re.findall(r"training seconds: ([\d.]+) for widths (\[[^\]]*\]); reused from the store: (.*)", log_text)[-1]
+    return float(m[0]), json.loads(m[1]), m[2].strip()
+
+
+@pytest.fixture
+def micro_copy(micro_run, tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(micro_run, dst, symlinks=True)
+    return dst
+
+
+@pytest.mark.slow
+def test_adding_a_width_trains_only_the_new_width(micro_copy):
+    run = micro_copy
+    before = {(c, f): (run / f"results/students/{c}/m4/{f}").read_bytes() for c in CELLS
+              for f in ("replicates.npz", "meta.json", "biasvar_points.npz")}
+    table = pd.read_csv(run / "results/tables/neurons.csv")
+    _edit(run, lambda c: c["students"]["theory"]["widths"].append(8))
+    _run(run)
+    for (c, f), data in before.items():
+        assert (run / f"results/students/{c}/m4/{f}").read_bytes() == data, (c, f)
+    after = pd.read_csv(run / "results/tables/neurons.csv")
+    assert set(after["width"]) == {4, 8}
+    pd.testing.assert_frame_equal(after[after["width"] == 4].reset_index(drop=True), table.reset_index(drop=True))
+    for c, log in zip(CELLS, LOGS):
+        seconds, trained, reused = _trained((run / log).read_text())
+        assert trained == [8] and reused == "[4]", (log, trained, reused)
+        meta = json.loads((run / f"results/students/{c}/m8/meta.json").read_text())
+        assert meta["packed_widths"] == [8] and meta["seconds"] == pytest.approx(seconds, abs=0.006)
+        assert "reused from store entry" in (run / log).read_text()
+    assert (run / "results/store/reuse.log").read_text().count("m4/meta.json") == 2
+
+
+@pytest.mark.slow
+def test_raising_replicates_trains_only_the_new_ones_and_equals_a_fresh_run(micro_copy, tmp_path):
+    run = micro_copy
+    _edit(run, lambda c: c["students"]["theory"].update(replicates=4))
+    _run(run)
+    for log in LOGS:
+        text = (run / log).read_text()
+        assert "replicates 0..1 reused from store entry" in text and "replicates 2..3, packed" in text
+    fresh = tmp_path / "fresh"
+    cfg = micro_config()
+    cfg["students"]["theory"]["replicates"] = 4
+    write_config(fresh, cfg)
+    _run(fresh, *[f"results/students/{c}/m4/replicates.npz" for c in CELLS])
+    for c in CELLS:
+        for f in ("replicates.npz", "biasvar_points.npz"):
+            a = read_npz(run / f"results/students/{c}/m4/{f}")
+            b = read_npz(fresh / f"results/students/{c}/m4/{f}")
+            assert a.keys() == b.keys()
+            for k in a:
+                np.testing.assert_allclose(a[k], b[k], atol=1e-6, rtol=0, err_msg=f"{c} {f} {k}")
+                assert a[k].tobytes() == b[k].tobytes(), (c, f, k)  # on the CPUs tested: the same bytes
+        meta = json.loads((run / f"results/students/{c}/m4/meta.json").read_text())
+        assert meta["reused_replicates"] == 2 and len(meta["test_accuracy"]) == 4
+
+
+@pytest.mark.slow
+def test_a_changed_learning_rate_retrains(micro_copy):
+    run = micro_copy
+    old = read_npz(run / f"results/students/{CELLS[0]}/m4/replicates.npz")["test_logits"]
+    _edit(run, lambda c: c["students"]["theory"].update(lr=2.0))
+    _run(run)
+    for log in LOGS:
+        _, trained, reused = _trained((run / log).read_text())
+        assert trained == [4] and reused == "none"
+    assert not np.array_equal(read_npz(run / f"results/students/{CELLS[0]}/m4/replicates.npz")["test_logits"], old)
+
+
+# --- the store on its own --------------------------------------------------------------------------
+
+STUDENT = {"regime": "theory", "widths": [4, 8], "replicates": 2, "epochs": 20, "lr": 4.0, "resampling": "bootstrap",
+           "seed": 0, "compute": {"device": "auto"}}
+
+
+def _key(**change):
+    args = dict(data_fingerprint="d" * 16, teacher_fingerprint=None, method_p={"kind": "hard"}, student_p=STUDENT,
+                width=4, radius=8.0, used={}, code="c" * 16)
+    args.update(change)
+    return S.cell_key(**args)
+
+
+def _files(tmp_path, tag="x"):
+    out = {}
+    for name, f in S.FILES.items():
+        (tmp_path / f).write_text(f"{tag} {name}")
+        out[name] = str(tmp_path / f)
+    return out
+
+
+def test_a_key_change_is_a_miss_and_entries_are_never_overwritten(tmp_path):
+    st = S.Store(tmp_path / "store")
+    entry = st.put(_key(), 2, _files(tmp_path))
+    assert st.find(_key(), 2) == ("hit", 2, entry)
+    assert st.find(_key(), 3) == ("extend", 2, entry)  # bootstrap: replicates 0, 1 of any larger run
+    for change in ({"data_fingerprint": "e" * 16}, {"code": "0" * 16},
+                   {"student_p": {**STUDENT, "lr": 2.0}}, {"width": 8}, {"radius": 4.0},
+                   {"teacher_fingerprint": "t" * 16}, {"used": {"temperature_used": 2.0}}):
+        assert st.find(_key(**change), 2)[0] == "miss", change
+    # widths and (per-replicate resampling) replicates are not part of the key
+    assert st.find(_key(student_p={**STUDENT, "widths": [4], "replicates": 5}), 2)[0] == "hit"
+    assert st.put(_key(), 2, _files(tmp_path, "other")) == entry
+    assert (entry / "meta.json").read_text() == "x meta"
+
+
+def test_disjoint_replicates_never_extend(tmp_path):
+    st = S.Store(tmp_path / "store")
+    key = _key(student_p={**STUDENT, "resampling": "disjoint"})
+    st.put(key, 2, _files(tmp_path))
+    assert st.find(key, 4)[0] == "miss"
+    assert st.find(_key(student_p={**STUDENT, "resampling": "disjoint", "replicates": 4}), 4)[0] == "miss"
+
+
+def test_an_entry_failing_its_checksum_is_a_miss(tmp_path):
+    st = S.Store(tmp_path / "store")
+    entry = st.put(_key(), 2, _files(tmp_path))
+    (entry / "replicates.npz").write_text("tampered")
+    assert st.find(_key(), 2)[0] == "miss"
+
+
+def test_the_switch(monkeypatch):
+    monkeypatch.delenv(S.ENV, raising=False)
+    assert S.enabled()
+    for off in ("0", "false", "off"):
+        monkeypatch.setenv(S.ENV, off)
+        assert not S.enabled()
+
+
+def test_the_code_version_covers_the_trainer():
+    from softlabels.pipeline import rules
+
+    v = S.code_version(rules)
+    assert re.fullmatch(r"[0-9a-f]{16}", v)
+    assert "softlabels.training.trainer" in S.CODE_MODULES
+    assert all(hasattr(rules, f) for f in S.CODE_FUNCTIONS)
