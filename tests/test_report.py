@@ -55,6 +55,9 @@ def test_table_html_groups_rows_and_puts_columns_first(tmp_path):
     assert body.index(">s1<") < body.index(">s3<") < body.index(">s2<")
     write_table(t, tmp_path / "t.csv")
     assert list(pd.read_csv(tmp_path / "t.csv").columns) == list(df.columns)
+    # the claims table's bare lo, hi: one column "estimate [lo, hi]"
+    page = T.html(T.Table(pd.DataFrame({"estimate": [1.0], "lo": [0.5], "hi": [1.5]})))
+    assert "<th>estimate [lo, hi]</th>" in page and "1 [0.5, 1.5]" in page and "<th>lo</th>" not in page
 
 
 def test_write_table_keeps_the_csv_and_adds_the_html(tmp_path):

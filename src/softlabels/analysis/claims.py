@@ -552,10 +552,11 @@ def summarise(claims: pd.DataFrame, level: float) -> pd.DataFrame:
             note = "every setting lies outside the claim's premise"
         else:
             v, toward, against = pooled_verdict(p, alpha)
-            note = (f"Holm over the {with_p} tested settings with a p-value, {alpha / 2:g} per direction"
+            note = (f"Holm over the {with_p} tested setting{'' if with_p == 1 else 's'} with a p-value, "
+                    f"{alpha / 2:g} per direction"
                     + (f" ({len(tested) - with_p} tested settings have none)" if with_p < len(tested) else ""))
             if toward and against:
-                note += f"; {against} settings contradict it at the same level"
+                note += f"; {against} setting{'s' if against > 1 else ''} contradict{'' if against > 1 else 's'} it at the same level"
         est = pd.to_numeric(g["estimate"], errors="coerce")
         lo, hi = pd.to_numeric(g["lo"], errors="coerce"), pd.to_numeric(g["hi"], errors="coerce")
         rows.append({"paper": paper, "claim": claim, "experiment": exp, "verdict": v, "settings": len(g),

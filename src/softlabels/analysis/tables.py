@@ -102,7 +102,8 @@ def _people(v: Any, digits: int = 4) -> str:
 
 def _intervals(cols: list[str]) -> dict[str, tuple[str, str]]:
     """Estimate column -> (its _lo, its _hi column): ``x, x_lo, x_hi``, or ``x_more, x_lo, x_hi``
-    where the interval columns follow the estimate (bias_shift_vs_direct, bias_shift_lo, ...)."""
+    where the interval columns follow the estimate (bias_shift_vs_direct, bias_shift_lo, ...), or
+    ``x, lo, hi`` (the claims table's estimate, lo, hi)."""
     out = {}
     for i, c in enumerate(cols):
         if not c.endswith("_lo") or f"{c[:-3]}_hi" not in cols:
@@ -111,6 +112,10 @@ def _intervals(cols: list[str]) -> dict[str, tuple[str, str]]:
         base = stem if stem in cols else (cols[i - 1] if i and cols[i - 1].startswith(stem) else None)
         if base is not None and base not in out:
             out[base] = (c, f"{stem}_hi")
+    if "lo" in cols and "hi" in cols and cols.index("lo") > 0:  # bare lo, hi: the interval of the column before
+        base = cols[cols.index("lo") - 1]
+        if base not in out and base not in ("hi",):
+            out[base] = ("lo", "hi")
     return out
 
 

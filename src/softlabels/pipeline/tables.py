@@ -128,7 +128,8 @@ def claims_table(snk: Any) -> None:
     df = build(p, curves, acc, fractions, gammas, pd.read_csv(snk.input.scaling), pd.read_csv(snk.input.biasvar),
                preds=preds, labels=labels, teacher_acc=teacher_acc)
     write_table(T.Table(df, "Claims of papers A and B tested by this run", NOTE, group_by="claim",
-                        first=("paper", "experiment", "setting", "verdict", "estimate")), snk.output.claims)
+                        first=("paper", "experiment", "setting", "verdict", "estimate", "claimed", "p_value")),
+                snk.output.claims)
     write_table(T.Table(summarise(df, p["interval"]), "Claims: one verdict per claim and experiment",
                         summary_note(p["interval"])), snk.output.summary)
 

@@ -852,12 +852,17 @@ VERDICT_COLOURS = {"supported": "#1a9641", "contradicted": "#d7191c", "inconclus
                    "not tested": "#b8b8b8"}
 CLAIMS_COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict"]
 FOREST_ROW_IN = 0.16   # inches per setting: at 150 dpi about 24 px, room for a 7-point label
-FOREST_LABEL_CHARS = 44
+FOREST_LABEL_CHARS = 52
 
 
 def _short(token: str) -> str:
-    token = re.sub(r" \(γ [^)]*\)", "", token)  # the data set's margin is in the table, not the label
-    return token if len(token) <= 22 else token[:21] + "…"
+    """A setting's part, shortened for a row label: no parenthesis (the margin γ, the reference's teacher),
+    no 'teacher ' and no ' vs <reference>' (the claim names the reference), no ' resamples'."""
+    token = re.sub(r" \([^)]*\)", "", token)
+    token = re.sub(r"^teacher ", "", token)
+    token = re.sub(r" vs .*$", "", token)
+    token = re.sub(r" resamples$", "", token)
+    return token if len(token) <= 18 else token[:17] + "…"
 
 
 def compact_labels(settings: list[str], experiments: list[str]) -> list[str]:
@@ -869,7 +874,8 @@ def compact_labels(settings: list[str], experiments: list[str]) -> list[str]:
     several = len(set(experiments)) > 1
     out = []
     for toks, exp in zip(tokens, experiments):
-        keep = [_short(toks[0])] + [_short(t) for t in toks[1:] if t not in shared and not t.startswith("bounds'")]
+        keep = [_short(toks[0])] + [_short(t) for t in toks[1:] if t not in shared and not t.startswith("bounds'")
+                                    and not t.startswith("ratio")]
         label = (f"{exp}: " if several else "") + ", ".join(keep)
         out.append(label if len(label) <= FOREST_LABEL_CHARS else label[:FOREST_LABEL_CHARS - 1] + "…")
     seen: dict[str, int] = {}
