@@ -159,3 +159,107 @@ def test_accuracy_biasvar_and_regularization_claims():
             ("b", "d", "wide", "kd", "prac", 16): np.array([0.5, 0.52, 0.49])}
     (reg,) = K.regularization_claims(_params(), frac)
     assert reg["verdict"] == "contradicted" and reg["estimate"] == pytest.approx(-0.2033, abs=1e-3)
+
+
+# --- p-values, the exact test, no-verdict rules, the summary ----------------------------------------
+
+def test_p_value_from_a_t_interval_is_the_t_tests():
+    from scipy import stats
+
+    d = np.array([1.0, 2.0, 3.0, 1.5])
+    est, lo, hi = K.paired_t(d, 0.95)
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+    assert K.p_from_interval(lo, hi, ">", 0.0, 0.95, df=3) == pytest.approx(stats.t.sf(t, 3))
+    assert K.p_from_interval(lo, hi, "<", 0.0, 0.95, df=3) == pytest.approx(stats.t.cdf(t, 3))
+    # a bootstrap interval: normal approximation, p < (1 − level)/2 exactly when the interval excludes the threshold
+    assert K.p_from_interval(0.01, 1.0, ">", 0.0, 0.95) < 0.025 < K.p_from_interval(-0.01, 1.0, ">", 0.0, 0.95)
+    assert math.isnan(K.p_from_interval(1.0, 1.0, ">", 0.0, 0.95))  # zero width: no p-value
+    assert math.isnan(K.p_from_interval(math.nan, math.nan, ">", 0.0, 0.95))
+
+
+def test_mcnemar_exact_counts_discordant_pairs():
+    from scipy import stats
+
+    a = np.array([[1, 1, 1, 0, 1], [1, 1, 0, 1, 1]], bool)   # this arm right
+    b = np.array([[0, 0, 1, 0, 1], [0, 1, 0, 0, 1]], bool)   # reference right
+    # discordant pairs over replicates: this right and reference wrong 4 times, the reverse never
+    assert K.mcnemar_exact(a, b, ">") == pytest.approx(stats.binom.sf(3, 4, 0.5)) == pytest.approx(1 / 16)
+    assert K.mcnemar_exact(a, b, "<") == pytest.approx(1.0)
+    assert math.isnan(K.mcnemar_exact(a, a, ">"))
+
+
+def _acc_setup(hard_acc, soft_acc, preds_soft, preds_hard, y, teacher=0.99):
+    p = _params(data_kinds={"d": "digits"})
+    acc = {("a", "d", "wide", "kd", "prac", 4): np.asarray(soft_acc),
+           ("a", "d", "none", "hard", "prac", 4): np.asarray(hard_acc)}
+    preds = {("a", "d", "wide", "kd", "prac", 4): preds_soft, ("a", "d", "none", "hard", "prac", 4): preds_hard}
+    return K.accuracy_claims(p, acc, preds, {"d": y}, {("d", "wide"): teacher})
+
+
+def test_accuracy_claim_has_an_exact_p_and_no_verdict_for_identical_predictions():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 50)
+    hard = np.stack([np.where(rng.random(50) < 0.3, 1 - y, y) for _ in range(4)])
+    soft = np.stack([np.where(rng.random(50) < 0.1, 1 - y, y) for _ in range(4)])
+    (row,) = _acc_setup((hard == y).mean(1), (soft == y).mean(1), soft, hard, y)
+    assert row["verdict"] == "supported" and row["exact_p"] < 0.01 and row["p_value"] < 0.025
+    same = np.stack([np.where(rng.random(50) < 0.2, 1 - y, y) for _ in range(4)])
+    acc = (same == y).mean(1)
+    (row,) = _acc_setup(acc, acc, same, same.copy(), y)
+    assert row["verdict"] == "inconclusive" and "identical predictions" in row["note"]
+    assert math.isnan(row["exact_p"]) and math.isnan(row["p_value"])
+
+
+def test_paper_a_accuracy_claim_without_room_is_not_tested():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 40)
+    hard = np.stack([np.where(rng.random(40) < 0.02, 1 - y, y) for _ in range(4)])
+    soft = np.stack([np.where(rng.random(40) < 0.01, 1 - y, y) for _ in range(4)])
+    hard_acc = (hard == y).mean(1)
+    (row,) = _acc_setup(hard_acc, (soft == y).mean(1), soft, hard, y, teacher=float(hard_acc.mean()))
+    assert row["verdict"] == "not tested" and row["note"].startswith(K.NO_ROOM)
+    (row,) = _acc_setup(hard_acc, (soft == y).mean(1), soft, hard, y, teacher=1.5)  # far above: room
+    assert row["verdict"] != "not tested"
+
+
+def test_biasvar_rows_note_the_zero_one_and_squared_error_shifts():
+    bv = pd.DataFrame([{"experiment": "b", "dataset": "d", "teacher": "wide", "method": "kd", "student": "prac",
+                        "width": 16, "replicates": 8, "resampling": "bootstrap", "bias_shift_vs_direct": 0.2,
+                        "bias_shift_lo": 0.1, "bias_shift_hi": 0.3, "variance_shift_vs_direct": 0.01,
+                        "variance_shift_lo": -0.01, "variance_shift_hi": 0.03,
+                        "zo_bias_shift_vs_direct": 0.0, "zo_bias_shift_lo": -0.01, "zo_bias_shift_hi": 0.01,
+                        "se_bias_shift_vs_direct": 0.02, "se_bias_shift_lo": 0.01, "se_bias_shift_hi": 0.03}])
+    bias, var = K.biasvar_claims(_params(), bv)
+    assert "0-1 bias: KD − direct" in bias["note"] and "squared-error bias" in bias["note"]
+    assert "change in confidence, not in predictions" in bias["note"] and bias["p_value"] < 0.025
+    assert var["note"] == ""  # no 0-1 / squared-error variance shift columns: nothing to add
+
+
+def _claims_frame(rows):
+    base = {"effect": "e", "claimed": "> 0", "n": 4, "interval": "95% paired t over replicates", "exact_p": math.nan,
+            "note": ""}
+    return pd.DataFrame([{**base, "paper": "A", "claim": c, "experiment": "x", "setting": f"s{i}", "estimate": e,
+                          "lo": lo, "hi": hi, "verdict": v, "p_value": p} for i, (c, e, lo, hi, v, p) in enumerate(rows)],
+                        columns=K.COLUMNS)
+
+
+def test_holm_and_the_pooled_verdict():
+    assert K.holm(np.array([0.001, 0.02, 0.06]), 0.05) == 2  # 0.001 ≤ 0.05/3, 0.02 ≤ 0.05/2, 0.06 > 0.05
+    assert K.holm(np.array([0.001, 0.03, 0.04]), 0.05) == 1  # 0.03 > 0.05/2: stops there
+    assert K.holm(np.array([0.03, 0.03, math.nan]), 0.05) == 0  # m = 2 (NaNs left out): 0.03 > 0.05/2
+    claims = _claims_frame([
+        ("c1", 1.0, 0.5, 1.5, "supported", 0.001), ("c1", 0.1, -0.2, 0.4, "inconclusive", 0.3),
+        ("c1", 0.1, -0.2, 0.4, "inconclusive", 0.3),
+        ("c2", -1.0, -1.5, -0.5, "contradicted", 0.9999), ("c2", 0.0, -0.3, 0.3, "inconclusive", 0.5),
+        ("c3", 0.2, 0.01, 0.4, "supported", 0.02), ("c3", 0.2, 0.01, 0.4, "supported", 0.02),  # each alone: yes
+        ("c4", 0.2, 0.1, 0.3, "not tested", 0.001),
+    ])
+    s = K.summarise(claims, 0.95).set_index("claim")
+    assert list(s.columns) == [c for c in K.SUMMARY_COLUMNS if c != "claim"] and s.loc["c1", "settings"] == 3
+    assert s.loc["c1", "verdict"] == "supported" and s.loc["c1", "holm_supporting"] == 1
+    assert s.loc["c1", "supported"] == 1 and s.loc["c1", "inconclusive"] == 2
+    assert s.loc["c1", "estimate_median"] == pytest.approx(0.1) and s.loc["c1", "estimate_lo"] == -0.2
+    assert s.loc["c2", "verdict"] == "contradicted" and s.loc["c2", "holm_contradicting"] == 1
+    # two settings, each supported alone at 0.025, together not: Holm needs 0.0125 for the smallest
+    assert s.loc["c3", "verdict"] == "inconclusive"
+    assert s.loc["c4", "verdict"] == "not tested"

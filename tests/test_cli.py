@@ -44,17 +44,31 @@ def test_margin_of_a_users_data_file(tmp_path):
     assert r.returncode == 1 and "binary" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_readme_block_comes_from_the_claims_table(tmp_path):
+def test_readme_block_comes_from_the_claims_summary(tmp_path):
+    """One line per (paper, claim, experiment): the pooled verdict, the median effect with the range of the
+    settings' intervals, the settings and their verdict counts; from the summary, or from the per-setting
+    table summarised by the same rule."""
+    from softlabels.analysis.claims import COLUMNS, summarise
+
+    base = {"setting": "s", "effect": "e", "claimed": "> 0", "n": 4, "interval": "95% paired t over replicates",
+            "exact_p": float("nan"), "note": ""}
     claims = pd.DataFrame([
-        {"paper": "A", "claim": "c1", "verdict": "supported"}, {"paper": "A", "claim": "c1", "verdict": "inconclusive"},
-        {"paper": "B", "claim": "c2", "verdict": "contradicted"}])
+        {**base, "paper": "A", "claim": "c1", "experiment": "x", "estimate": 1.0, "lo": 0.5, "hi": 1.5,
+         "verdict": "supported", "p_value": 0.001},
+        {**base, "paper": "A", "claim": "c1", "experiment": "x", "estimate": 0.2, "lo": -0.5, "hi": 0.9,
+         "verdict": "inconclusive", "p_value": 0.3},
+        {**base, "paper": "B", "claim": "c2", "experiment": "y", "estimate": -1.0, "lo": -1.5, "hi": -0.5,
+         "verdict": "contradicted", "p_value": 0.9999}], columns=COLUMNS)
     claims.to_csv(tmp_path / "claims.csv", index=False)
-    (tmp_path / "README.md").write_text("top\n<!-- RESULTS:BEGIN -->\nold\n<!-- RESULTS:END -->\nbottom\n")
-    r = cli("readme", "--claims", tmp_path / "claims.csv", "--readme", tmp_path / "README.md")
-    assert r.returncode == 0, r.stderr
-    text = (tmp_path / "README.md").read_text()
-    assert text.startswith("top\n") and text.endswith("bottom\n") and "old" not in text
-    assert "| A | c1 | 1 | 0 | 1 | 0 |" in text and "| B | c2 | 0 | 1 | 0 | 0 |" in text
+    summarise(claims, 0.95).to_csv(tmp_path / "claims_summary.csv", index=False)
+    for name in ("claims_summary.csv", "claims.csv"):
+        (tmp_path / "README.md").write_text("top\n<!-- RESULTS:BEGIN -->\nold\n<!-- RESULTS:END -->\nbottom\n")
+        r = cli("readme", "--claims", tmp_path / name, "--readme", tmp_path / "README.md")
+        assert r.returncode == 0, r.stderr
+        text = (tmp_path / "README.md").read_text()
+        assert text.startswith("top\n") and text.endswith("bottom\n") and "old" not in text
+        assert "| A | c1 | x | supported | 0.6 [-0.5, 1.5] (e, claimed > 0) | 2 | 1 | 0 | 1 | 0 |" in text, text
+        assert "| B | c2 | y | contradicted | -1 [-1.5, -0.5] (e, claimed > 0) | 1 | 0 | 1 | 0 | 0 |" in text, text
     (tmp_path / "broken.md").write_text("no block\n")
-    r = cli("readme", "--claims", tmp_path / "claims.csv", "--readme", tmp_path / "broken.md")
+    r = cli("readme", "--claims", tmp_path / "claims_summary.csv", "--readme", tmp_path / "broken.md")
     assert r.returncode == 1 and "RESULTS:BEGIN" in r.stderr

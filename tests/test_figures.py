@@ -25,7 +25,7 @@ from softlabels.report.summary import print_summary, summary_lines
 KINDS = {"hard": "hard", "kd": "kd", "kd-T1": "kd", "kd-T4": "kd", "wsl": "wsl", "ls": "ls"}
 TINY_FIGURES = {"accuracy_width", "neurons_needed_neurons", "biasvar", "regularization_temperature",
                 "regularization_epochs",
-                "training_curves"}
+                "training_curves", "claims_forest_A", "claims_forest_B"}
 
 
 def _cell(exp: str, ds: str, method: str, width: int, teacher: str | None = None, student: str = "theory") -> dict:
@@ -320,6 +320,59 @@ def test_figure_plan(neurons, regularization):
         "training_curves", "paperA_figure1"]  # one neurons-needed figure per experiment with a margin sweep
     one_width = [r for r in recs if r["width"] == 8]
     assert figplan.planned(one_width, KINDS, ["easy"], [], []) == ["biasvar", "training_curves"]
+    # the claims' forest plots: one per paper wherever the claims table is built, decided before the run
+    assert figplan.planned(one_width, KINDS, ["easy"], [], ["results/tables/claims.csv"])[-2:] == [
+        "claims_forest_A", "claims_forest_B"]
+
+
+# --- the claims' forest plot ----------------------------------------------------------------------
+
+def _claims(n_neuron: int = 25) -> pd.DataFrame:
+    from softlabels.analysis.claims import COLUMNS
+
+    rows = []
+    verdicts = ["supported", "contradicted", "inconclusive", "not tested"]
+    for i in range(n_neuron):
+        ds, eps = f"d{i % 5}", [0.1, 0.05, 0.02, 0.01, 0.005][i // 5]
+        rows.append({"paper": "A", "claim": "soft labels need fewer neurons than hard labels (both arms at radius B = 4)",
+                     "experiment": "neurons", "setting": f"{ds} (γ 0.0{i % 5 + 1}), teacher wide, kd vs hard, theory-B4, "
+                     f"ε {eps:g}, bounds' ratio γ²/(ε ln(1/ε)) {0.01 * i:.2g}", "effect": "log2(m*_hard / m*_soft)",
+                     "estimate": 0.5 - 0.05 * i, "lo": 0.2 - 0.05 * i, "hi": 0.8 - 0.05 * i, "claimed": "> 0",
+                     "verdict": verdicts[i % 4], "n": 8, "interval": "95% bootstrap over replicates",
+                     "p_value": 0.01, "exact_p": np.nan, "note": ""})
+    rows.append({**rows[0], "claim": "m* grows no faster than (1/γ)^4", "setting": "hard (teacher none), theory, ε 0.1",
+                 "estimate": 3.0, "lo": np.nan, "hi": np.nan, "claimed": "< 4", "verdict": "inconclusive"})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_claims_forest_plot_one_panel_per_claim_coloured_by_verdict():
+    claims = _claims()
+    fig = F.plot_claims_forest(claims, "A")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 2 and _points(axes[0]) >= 25  # 25 settings: a point each (and an interval line)
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert len(labels) == 25 and max(len(x) for x in labels) <= F.FOREST_LABEL_CHARS
+    assert "d0, ε 0.1" in labels and not any("γ" in x or "bounds" in x or "teacher" in x for x in labels)
+    colours = {tuple(np.round(matplotlib_rgb(line.get_color()), 3)) for line in axes[0].get_lines()}
+    assert {tuple(np.round(matplotlib_rgb(c), 3)) for c in F.VERDICT_COLOURS.values()} <= colours
+    assert any(line.get_linestyle() == "--" and list(line.get_xdata()) == [0, 0] for line in axes[0].get_lines())
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == list(F.VERDICT_COLOURS)
+    buf = stdio.BytesIO()
+    fig.savefig(buf, format="png", dpi=150)
+    from PIL import Image
+
+    width, height = Image.open(stdio.BytesIO(buf.getvalue())).size
+    assert width <= 1400 and height / (25 + 1) <= 60  # readable at the report's 1400 px, not a long strip
+    # a paper without claims: one panel that says so, not an error (the figure is planned before the run)
+    empty = F.plot_claims_forest(claims, "B")
+    assert "No claim of paper B" in empty.axes[0].texts[0].get_text()
+
+
+def matplotlib_rgb(c):
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(c)
 
 
 # --- the crossover over the radius B (issue 19) ------------------------------------------------
@@ -526,8 +579,8 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_copy):
     produced = sorted(str(p.relative_to(tiny_copy)) for p in (tiny_copy / "results" / "tables").glob("*.html"))
     produced += sorted(str(p.relative_to(tiny_copy)) for p in (tiny_copy / "results" / "figures").glob("*.png"))
     # neurons, neurons_needed, scaling, biasvar, regularization, regularization_epochs, wsl, paperA_table1,
-    # claims, teachers
-    assert len(produced) == 10 + len(TINY_FIGURES)
+    # claims, claims_summary, teachers
+    assert len(produced) == 11 + len(TINY_FIGURES)
     assert sorted(results) == sorted(produced)
     for path in produced:
         kind = "figures" if path.endswith(".png") else "tables"

@@ -42,6 +42,24 @@ def test_table_html_is_a_readable_page():
     assert "The first 10 of 30 rows" in T.html(long, max_rows=10)
 
 
+def test_table_html_groups_rows_and_puts_columns_first(tmp_path):
+    """group_by: the group's value once, as a heading row (rows of a group together, groups in order of first
+    appearance); first: those columns lead. The CSV keeps every column in the frame's order."""
+    df = pd.DataFrame({"claim": ["c1", "c2", "c1"], "setting": ["s1", "s2", "s3"], "note": ["", "", ""],
+                       "verdict": ["supported", "inconclusive", "contradicted"]})
+    t = T.Table(df, "claims", group_by="claim", first=("setting", "verdict"))
+    page = T.html(t)
+    assert "<thead><tr><th>setting</th><th>verdict</th><th>note</th></tr></thead>" in page  # no claim column
+    body = page.split("<tbody>")[1]
+    assert body.count('<tr class="group">') == 2 and body.index(">c1<") < body.index(">s3<") < body.index(">c2<")
+    assert body.index(">s1<") < body.index(">s3<") < body.index(">s2<")
+    write_table(t, tmp_path / "t.csv")
+    assert list(pd.read_csv(tmp_path / "t.csv").columns) == list(df.columns)
+    # the claims table's bare lo, hi: one column "estimate [lo, hi]"
+    page = T.html(T.Table(pd.DataFrame({"estimate": [1.0], "lo": [0.5], "hi": [1.5]})))
+    assert "<th>estimate [lo, hi]</th>" in page and "1 [0.5, 1.5]" in page and "<th>lo</th>" not in page
+
+
 def test_write_table_keeps_the_csv_and_adds_the_html(tmp_path):
     t = _table()
     write_table(t, tmp_path / "t.csv")

@@ -251,6 +251,7 @@ def claims_table_params():
         "n_boot": config["tables"]["n_boot"],
         "rule": config["tables"]["regularization_rule"],
         "seed": config["seed"],
+        "teacher_cells": teacher_cells(cell_records()),  # in the order of the rule's teachers input
     }
 
 

@@ -53,6 +53,29 @@ rule figure_neurons_needed:
         "../scripts/figure_neurons_needed.py"
 
 
+# The claims as a forest plot, one figure per paper (figplan.planned: claims_forest_A, claims_forest_B): one
+# panel per claim, one row per setting, coloured by its verdict; beside the claims summary in the report.
+rule figure_claims_forest:
+    input:
+        claims="results/tables/claims.csv",
+    output:
+        png=report(
+            "results/figures/claims_forest_{paper}.png",
+            caption="../report/figures/claims_forest.rst",
+            category="Claims",
+            subcategory="2. Forest plots",
+        ),
+        svg="results/figures/claims_forest_{paper}.svg",
+    log:
+        "logs/figures/claims_forest_{paper}.log",
+    wildcard_constraints:
+        paper="A|B",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/figure_claims_forest.py"
+
+
 # Paper A's crossover over the radius B (issue 19): one pair of figures per experiment that trains a student
 # setup at two or more radii (figplan.crossover_experiments); they check the claim table's "soft labels need
 # fewer neurons than hard labels", per regime, so they sit in the report's Claims category.
@@ -64,7 +87,7 @@ rule figure_crossover:
             "results/figures/crossover_{experiment}.png",
             caption="../report/figures/crossover.rst",
             category="Claims",
-            subcategory="Figures",
+            subcategory="4. Crossover figures",
         ),
         svg="results/figures/crossover_{experiment}.svg",
     log:
@@ -88,7 +111,7 @@ rule figure_crossover_needed:
             "results/figures/crossover_needed_{experiment}.png",
             caption="../report/figures/crossover_needed.rst",
             category="Claims",
-            subcategory="Figures",
+            subcategory="4. Crossover figures",
         ),
         svg="results/figures/crossover_needed_{experiment}.svg",
     log:

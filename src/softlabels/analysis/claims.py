@@ -20,7 +20,7 @@ import pandas as pd
 from softlabels.registry import METHODS, NO_TEACHER
 
 COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict",
-           "n", "interval", "note"]
+           "n", "interval", "p_value", "exact_p", "note"]
 VERDICTS = ("supported", "contradicted", "inconclusive", "not tested")
 # data kinds of paper A's own experiments (its Table 1 and Figure 1): there the claim is about accuracy
 PAPER_A_ACCURACY_KINDS = ("digits", "mnist", "cifar10-catdog")
@@ -50,8 +50,51 @@ def paired_t(diffs: np.ndarray, level: float) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
+def p_from_interval(lo: float, hi: float, claimed: str, threshold: float, level: float,
+                    df: float | None = None) -> float:
+    """The one-sided p-value toward the claim that an interval implies: the test of 'the effect lies on the
+    unclaimed side of ``threshold``' whose inversion gives the interval.
+
+    With ``df`` (a t-interval, symmetric about its estimate) this is exactly the t-test's p-value: the
+    estimate is the midpoint and the standard error is half the width over t_{(1+level)/2, df}. Without
+    (a percentile bootstrap) it is a normal approximation centred at the interval's midpoint with
+    standard error half the width over z_{(1+level)/2}, so that p < (1 − level)/2 exactly when the interval
+    lies wholly on the claimed side. NaN without an interval or with a zero-width one."""
+    from scipy import stats
+
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi) or not hi > lo:
+        return math.nan
+    dist = stats.t(df) if df is not None and df > 0 else stats.norm()
+    se = (hi - lo) / (2 * float(dist.ppf((1 + level) / 2)))
+    z = ((lo + hi) / 2 - threshold) / se
+    return float(dist.sf(z) if claimed == ">" else dist.cdf(z))
+
+
+def mcnemar_exact(this_correct: np.ndarray, ref_correct: np.ndarray, claimed: str) -> float:
+    """McNemar's exact one-sided test toward the claim ('>': this arm is right more often than the
+    reference), pooled over replicates: every (replicate, test point) is one pair of predictions, and
+    under the null each discordant pair is equally likely to favour either arm (binomial, p = 1/2).
+    NaN when no pair is discordant."""
+    from scipy import stats
+
+    a, b = np.asarray(this_correct, bool), np.asarray(ref_correct, bool)
+    n01, n10 = int((a & ~b).sum()), int((~a & b).sum())
+    n = n01 + n10
+    if n == 0:
+        return math.nan
+    return float(stats.binom.sf(n01 - 1, n, 0.5) if claimed == ">" else stats.binom.cdf(n01, n, 0.5))
+
+
+IDENTICAL = "both arms make identical predictions on every test point in every replicate; no verdict"
+NO_ROOM = "no room for the effect: the hard-label student already matches the teacher"
+
+
 def _row(paper: str, claim: str, experiment: str, setting: str, effect: str, est: float, lo: float, hi: float,
-         claimed: str, threshold: float, n: int, interval: str, note: str = "", premise: bool = True) -> dict:
+         claimed: str, threshold: float, n: int, interval: str, note: str = "", premise: bool = True,
+         level: float = 0.95, df: float | None = None, exact_p: float = math.nan, no_verdict: str = "") -> dict:
+    """One claims row. ``level`` and ``df`` give its one-sided p-value toward the claim (``p_from_interval``:
+    exact for t-intervals, whose ``df`` is given, a normal approximation for bootstrap intervals);
+    ``no_verdict``: a reason the setting can give no verdict whatever its interval (inconclusive, noted)."""
     v = verdict(lo, hi, claimed, threshold) if premise else "not tested"
     if v == "inconclusive" and (math.isnan(lo) or math.isnan(hi)) and not note:
         note = "no interval: too few replicates or data points"
@@ -59,9 +102,13 @@ def _row(paper: str, claim: str, experiment: str, setting: str, effect: str, est
         v = "inconclusive"
         note = (note + "; " if note else "") + ("zero-width interval: the replicates agree exactly, so the "
                                                 "interval carries no sampling variance; no verdict")
+    if no_verdict and v != "not tested":
+        v = "inconclusive"
+        note = (note + "; " if note else "") + no_verdict
+    p_value = p_from_interval(lo, hi, claimed, threshold, level, df)
     return {"paper": paper, "claim": claim, "experiment": experiment, "setting": setting, "effect": effect,
             "estimate": est, "lo": lo, "hi": hi, "claimed": f"{claimed} {threshold:g}", "verdict": v, "n": n,
-            "interval": interval, "note": note}
+            "interval": interval, "p_value": p_value, "exact_p": exact_p, "note": note}
 
 
 # --- paper A: neurons needed ----------------------------------------------------------------------
@@ -189,7 +236,8 @@ def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: d
                                 f"{ds} (γ {gamma:.3g}), teacher {t}, {m} vs {p['direct_method']}, {st}, ε {eps:g}, "
                                 f"bounds' ratio γ²/(ε ln(1/ε)) {bound_ratio(gamma, eps):.2g}",
                                 "log2(m*_hard / m*_soft)", est, lo, hi, ">", 0.0, R,
-                                f"{p['interval']:.0%} bootstrap over replicates", note, premise=not outside))
+                                f"{p['interval']:.0%} bootstrap over replicates", note, premise=not outside,
+                                level=p["interval"]))
     return out
 
 
@@ -238,7 +286,7 @@ def gap_growth_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas
                             f"{p['direct_method']}, {st}, ε {eps:g}",
                             "slope of log2(m*_hard / m*_soft) on log2(1/γ)", est, lo, hi, ">", 0.0, min(R.values()),
                             f"{p['interval']:.0%} bootstrap over replicates within each data set", note,
-                            premise=not outside))
+                            premise=not outside, level=p["interval"]))
     return out
 
 
@@ -256,16 +304,23 @@ def slope_claims(p: dict[str, Any], scaling: pd.DataFrame) -> list[dict]:
                         f"{int(r['datasets_reached'])} of {int(r['datasets_total'])} data sets reach ε",
                         "slope of log m* on log(1/γ)", float(r["slope"]), lo, hi, "<", float(bound),
                         int(r["datasets_reached"]), f"{p['interval']:.0%} t-interval over data sets",
-                        "" if not pd.isna(r["slope"]) else str(r["note"])))
+                        "" if not pd.isna(r["slope"]) else str(r["note"]), level=p["interval"],
+                        df=int(r["datasets_reached"]) - 2))
     return out
 
 
 # --- paired comparisons of test accuracy -------------------------------------------------------------
 
 def _accuracy_claim(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str, claim: str,
-                    pick: Callable[[tuple], tuple | None], sign: str) -> list[dict]:
+                    pick: Callable[[tuple], tuple | None], sign: str, preds: dict[tuple, np.ndarray] | None = None,
+                    labels: dict[str, np.ndarray] | None = None,
+                    room: Callable[[tuple, tuple], str] | None = None) -> list[dict]:
     """For each cell ``pick`` pairs with a reference cell: (this − reference) test accuracy in points,
-    paired over replicates (replicate r of every method shares its initialisation and resample)."""
+    paired over replicates (replicate r of every method shares its initialisation and resample), with
+    McNemar's exact test on the (replicate, test point) pairs beside it where ``preds`` (each cell's
+    predicted classes, (R, N)) and ``labels`` (each data set's test labels) are given. Two arms that
+    predict the same class everywhere give no verdict; ``room`` names why a setting cannot show the
+    effect ('' when it can): it is then not tested."""
     out = []
     for key in sorted(acc):
         ref = pick(key)
@@ -275,9 +330,16 @@ def _accuracy_claim(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str,
         R = min(len(a), len(b))
         est, lo, hi = paired_t(100 * (a[:R] - b[:R]), p["interval"])
         exp, ds, t, m, st, w = key
+        exact, same = math.nan, ""
+        if preds is not None and labels is not None and key in preds and ref in preds and ds in labels:
+            pa, pb = preds[key][:R], preds[ref][:R]
+            exact = mcnemar_exact(pa == labels[ds], pb == labels[ds], sign)
+            same = IDENTICAL if np.array_equal(pa, pb) else ""
+        outside = room(key, ref) if room is not None else ""
         out.append(_row(paper, claim, exp, f"{ds}, teacher {t}, {m} vs {ref[3]} (teacher {ref[2]}), {st}, m={w}",
                         "test accuracy difference (points)", est, lo, hi, sign, 0.0, R,
-                        f"{p['interval']:.0%} paired t over replicates"))
+                        f"{p['interval']:.0%} paired t over replicates", outside, premise=not outside,
+                        level=p["interval"], df=R - 1, exact_p=exact, no_verdict=same))
     return out
 
 
@@ -288,9 +350,29 @@ def _first(p: dict[str, Any], kind: str, **match: Any) -> str | None:
     return None
 
 
-def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray]) -> list[dict]:
+def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict[tuple, np.ndarray] | None = None,
+                    labels: dict[str, np.ndarray] | None = None,
+                    teacher_acc: dict[tuple[str, str], float] | None = None) -> list[dict]:
+    """The paired accuracy claims (soft vs hard, WSL vs KD, hard filter vs KD). ``preds``: each cell's
+    predicted classes (R, N); ``labels``: each data set's test labels (for McNemar's exact test and the
+    identical-predictions rule); ``teacher_acc``: (data set, teacher) -> the teacher's test accuracy
+    (a fraction), for paper A's no-room rule."""
     kinds, data_kinds = p["method_kinds"], p["data_kinds"]
     out = []
+    teacher_acc = teacher_acc or {}
+
+    def no_room(key: tuple, ref: tuple) -> str:
+        """Paper A: a hard-label student that already matches the teacher (within its own standard error)
+        leaves soft labels no accuracy to gain."""
+        teacher = teacher_acc.get((key[1], key[2]))
+        hard = np.asarray(acc[ref], float)
+        if teacher is None or len(hard) < 2:
+            return ""
+        se = float(hard.std(ddof=1)) / math.sqrt(len(hard))
+        if hard.mean() < teacher - se:
+            return ""
+        return (f"{NO_ROOM} (hard-label student {100 * hard.mean():.2f} % ± {100 * se:.2f} standard error, "
+                f"teacher {100 * teacher:.2f} %)")
 
     def soft_vs_hard(key: tuple) -> tuple | None:
         exp, ds, t, m, st, w = key
@@ -299,7 +381,7 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray]) -> list[dic
         return (exp, ds, NO_TEACHER, p["direct_method"], st, w)
 
     out += _accuracy_claim(p, acc, "A", "soft labels give small students higher test accuracy than hard labels",
-                           soft_vs_hard, ">")
+                           soft_vs_hard, ">", preds, labels, no_room)
 
     def wsl_vs_kd(key: tuple) -> tuple | None:
         exp, ds, t, m, st, w = key
@@ -309,7 +391,7 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray]) -> list[dic
         return (exp, ds, t, kd, st, w) if kd else None
 
     out += _accuracy_claim(p, acc, "B", "WSL gives higher test accuracy than KD at the same temperature",
-                           wsl_vs_kd, ">")
+                           wsl_vs_kd, ">", preds, labels)
 
     def filter_vs_kd(key: tuple) -> tuple | None:
         exp, ds, t, m, st, w = key
@@ -320,14 +402,36 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray]) -> list[dic
         return (exp, ds, t, kd, st, w) if kd else None
 
     out += _accuracy_claim(p, acc, "B", "removing the regularization samples from KD (the hard filter) lowers "
-                           "test accuracy", filter_vs_kd, "<")
+                           "test accuracy", filter_vs_kd, "<", preds, labels)
     return out
 
 
 # --- paper B: bias, variance, regularization samples ----------------------------------------------
 
+OTHER_SHIFTS = (("zo", "0-1"), ("se", "squared-error"))
+
+
+def _other_shifts(r: pd.Series, name: str, ce_verdict: str) -> str:
+    """The 0-1 and squared-error shifts of the same term beside a CE shift (biasvar.csv's zo_/se_*_shift
+    columns, where present), and a warning when CE moves but the 0-1 term does not: then KD changed the
+    confidence of the predictions, not the predictions."""
+    parts, zo_straddles = [], False
+    for prefix, words in OTHER_SHIFTS:
+        col = f"{prefix}_{name}_shift_vs_direct"
+        if col not in r or pd.isna(r[col]):
+            continue
+        lo, hi = float(r[f"{prefix}_{name}_shift_lo"]), float(r[f"{prefix}_{name}_shift_hi"])
+        parts.append(f"{words} {name}: KD − direct {float(r[col]):+.3g} [{lo:+.3g}, {hi:+.3g}]")
+        if prefix == "zo":
+            zo_straddles = lo <= 0 <= hi
+    if parts and zo_straddles and ce_verdict in ("supported", "contradicted"):
+        parts.append(f"the CE {name} moves but the 0-1 {name} does not: a change in confidence, not in predictions")
+    return "; ".join(parts)
+
+
 def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame) -> list[dict]:
-    """KD raises the bias and lowers the variance against direct training (paired over test points)."""
+    """KD raises the bias and lowers the variance against direct training (paired over test points).
+    The CE shift is the effect; the 0-1 and squared-error shifts of the same term are in the note."""
     out = []
     rows = biasvar[biasvar["resampling"] != "none"]  # a variance over training sets needs resampled ones
     for _, r in rows.iterrows():
@@ -337,10 +441,13 @@ def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame) -> list[dict]:
                    f"m={r['width']}, {r['resampling']} resamples")
         for name, claim, sign in (("bias", "KD has a larger bias than direct training", ">"),
                                   ("variance", "KD has a smaller variance than direct training", "<")):
-            out.append(_row("B", claim, r["experiment"], setting, f"CE {name}: KD − direct",
-                            float(r[f"{name}_shift_vs_direct"]), float(r[f"{name}_shift_lo"]),
-                            float(r[f"{name}_shift_hi"]), sign, 0.0, int(r["replicates"]),
-                            f"{p['interval']:.0%} bootstrap over test points"))
+            row = _row("B", claim, r["experiment"], setting, f"CE {name}: KD − direct",
+                       float(r[f"{name}_shift_vs_direct"]), float(r[f"{name}_shift_lo"]),
+                       float(r[f"{name}_shift_hi"]), sign, 0.0, int(r["replicates"]),
+                       f"{p['interval']:.0%} bootstrap over test points", level=p["interval"])
+            other = _other_shifts(r, name, row["verdict"])
+            row["note"] = "; ".join(x for x in (row["note"], other) if x)
+            out.append(row)
     return out
 
 
@@ -366,19 +473,24 @@ def regularization_claims(p: dict[str, Any], fractions: dict[tuple, np.ndarray])
             out.append(_row("B", "a label-smoothing teacher yields more regularization samples", exp,
                             f"{ds}, {m} (τ {_tau(p['method_params'][m].get('temperature'))}), teacher {t} "
                             f"(ε {ls[t]:g}) vs {plain}, {st}, m={w}", "fraction of regularization samples: "
-                            "LS − plain", est, lo, hi, ">", 0.0, R, f"{p['interval']:.0%} paired t over replicates"))
+                            "LS − plain", est, lo, hi, ">", 0.0, R, f"{p['interval']:.0%} paired t over replicates",
+                            level=p["interval"], df=R - 1))
     return out
 
 
 def claims_table(p: dict[str, Any], curves: dict[tuple, np.ndarray], acc: dict[tuple, np.ndarray],
                  fractions: dict[tuple, np.ndarray], gammas: dict[str, float], scaling: pd.DataFrame,
-                 biasvar: pd.DataFrame) -> pd.DataFrame:
+                 biasvar: pd.DataFrame, preds: dict[tuple, np.ndarray] | None = None,
+                 labels: dict[str, np.ndarray] | None = None,
+                 teacher_acc: dict[tuple[str, str], float] | None = None) -> pd.DataFrame:
     """Every claim the run tests. Cell keys are (experiment, data set, teacher, method, student, width);
     ``curves``: per-replicate 0-1 training error per iteration (R, T); ``acc``: per-replicate test
-    accuracy (R,); ``fractions``: per-replicate final fraction of regularization samples (R,)."""
+    accuracy (R,); ``fractions``: per-replicate final fraction of regularization samples (R,); ``preds``:
+    per-replicate predicted classes on the test points (R, N) and ``labels`` each data set's test labels
+    (McNemar's exact test, identical predictions); ``teacher_acc``: (data set, teacher) -> test accuracy."""
     rng = np.random.default_rng(p.get("seed", 0))
     rows = (neurons_claims(p, curves, gammas, rng) + gap_growth_claims(p, curves, gammas, rng)
-            + slope_claims(p, scaling) + accuracy_claims(p, acc)
+            + slope_claims(p, scaling) + accuracy_claims(p, acc, preds, labels, teacher_acc)
             + biasvar_claims(p, biasvar) + regularization_claims(p, fractions))
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -389,4 +501,86 @@ NOTE = ("Verdict rule: a claim states that its effect lies on one side of a thre
         "(see note); not tested: the setting lies outside the claim's theorem (paper A: a teacher other than the "
         "kernel-limit one, or data without a certified kernel margin). Paper A's neuron claims name their "
         "training regime: both arms held to one radius B, or each arm at its own theorem's radius "
-        "(docs/science.md#a-regimes). Every setting the run has is listed, none dropped.")
+        "(docs/science.md#a-regimes). Every setting the run has is listed, none dropped. p_value: one-sided, toward the "
+        "claim (the t-test's for t-intervals; from the interval under a normal approximation for bootstrap "
+        "ones). exact_p: McNemar's exact one-sided test on the discordant (replicate, test point) pairs, pooled "
+        "over replicates, for the paired accuracy claims. Two arms with identical predictions everywhere give no "
+        "verdict; paper A's accuracy claim is not tested where the hard-label student already matches the "
+        "teacher within its standard error (no room for the effect). Paper B's bias and variance rows note the "
+        "0-1 and squared-error shifts beside the CE one. One verdict per claim and experiment: "
+        "claims_summary.csv.")
+
+
+# --- the claims summary: one verdict per claim and experiment ------------------------------------
+
+SUMMARY_COLUMNS = ["paper", "claim", "experiment", "verdict", "settings", "effect", "claimed", "estimate_median",
+                   "estimate_lo", "estimate_hi", "holm_supporting", "holm_contradicting", *VERDICTS, "note"]
+
+
+def holm(p_values: np.ndarray, alpha: float) -> int:
+    """How many nulls Holm's step-down procedure rejects at family level ``alpha`` (NaNs are left out)."""
+    p = np.sort(np.asarray(p_values, float)[~np.isnan(np.asarray(p_values, float))])
+    m = len(p)
+    for k, pk in enumerate(p):
+        if pk > alpha / (m - k):
+            return k
+    return m
+
+
+def pooled_verdict(p_toward: np.ndarray, alpha: float) -> tuple[str, int, int]:
+    """The verdict of a claim over several settings (see ``SUMMARY_NOTE``), with the number of settings Holm
+    rejects toward the claim and against it. ``p_toward``: each tested setting's one-sided p-value toward
+    the claim (NaN where none); the p-value against the claim is 1 − p."""
+    p = np.asarray(p_toward, float)
+    toward, against = holm(p, alpha / 2), holm(1.0 - p, alpha / 2)
+    return ("supported" if toward else "contradicted" if against else "inconclusive"), toward, against
+
+
+def summarise(claims: pd.DataFrame, level: float) -> pd.DataFrame:
+    """One row per (paper, claim, experiment) of a claims table: the settings, the pooled verdict (Holm
+    over the settings' one-sided p-values, ``SUMMARY_NOTE``), the median of the settings' estimates with the
+    lowest lower and highest upper end of their intervals, and how many settings got each verdict."""
+    rows = []
+    alpha = 1.0 - level
+    for (paper, claim, exp), g in claims.groupby(["paper", "claim", "experiment"], sort=False):
+        counts = {v: int((g["verdict"] == v).sum()) for v in VERDICTS}
+        tested = g[g["verdict"] != "not tested"]
+        p = pd.to_numeric(tested["p_value"], errors="coerce").to_numpy(float)
+        with_p = int((~np.isnan(p)).sum())
+        if not len(tested):
+            v, toward, against = "not tested", 0, 0
+            note = "every setting lies outside the claim's premise"
+        else:
+            v, toward, against = pooled_verdict(p, alpha)
+            note = (f"Holm over the {with_p} tested setting{'' if with_p == 1 else 's'} with a p-value, "
+                    f"{alpha / 2:g} per direction"
+                    + (f" ({len(tested) - with_p} tested settings have none)" if with_p < len(tested) else ""))
+            if toward and against:
+                note += f"; {against} setting{'s' if against > 1 else ''} contradict{'' if against > 1 else 's'} it at the same level"
+        est = pd.to_numeric(g["estimate"], errors="coerce")
+        lo, hi = pd.to_numeric(g["lo"], errors="coerce"), pd.to_numeric(g["hi"], errors="coerce")
+        rows.append({"paper": paper, "claim": claim, "experiment": exp, "verdict": v, "settings": len(g),
+                     "effect": "; ".join(pd.unique(g["effect"].astype(str))),
+                     "claimed": "; ".join(pd.unique(g["claimed"].astype(str))),
+                     "estimate_median": float(est.median()) if est.notna().any() else math.nan,
+                     "estimate_lo": float(lo.min()) if lo.notna().any() else math.nan,
+                     "estimate_hi": float(hi.max()) if hi.notna().any() else math.nan,
+                     "holm_supporting": toward, "holm_contradicting": against, **counts, "note": note})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def summary_note(level: float) -> str:
+    a = 1.0 - level
+    return (f"One row per claim and experiment. Settings that share a teacher and a baseline are not independent "
+            f"evidence, so the pooled verdict is no vote count. It uses Holm's procedure over the settings' one-sided "
+            f"tests at family level α = {a:g} (1 − the interval level), split {a / 2:g} per direction so that one "
+            "setting alone gets its own verdict: supported when Holm rejects 'no effect on the claimed side' for at "
+            "least one setting; contradicted when it rejects in the opposite direction for at least one and for "
+            "none toward the claim; inconclusive otherwise; not tested when every setting lies outside the claim's "
+            "premise. Holm controls the family-wise error under any dependence between the settings. Each "
+            "setting's p-value (claims.csv, p_value) is the t-test's for t-intervals and, for percentile-bootstrap "
+            "intervals, an approximation from the interval under a normal approximation (midpoint and half-width). "
+            "Settings without a p-value (no interval, a zero-width one, identical predictions) add no evidence. "
+            "estimate_median is the median of the settings' estimates and [lo, hi] the lowest lower and highest "
+            "upper end of their intervals: a summary of the spread, not an interval with coverage. The last four "
+            "count columns: the settings' own verdicts (claims.csv).")

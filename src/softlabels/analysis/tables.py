@@ -54,6 +54,11 @@ class Table:
     frame: pd.DataFrame
     title: str = ""
     notes: str = ""
+    # for the HTML page only (the CSV and Markdown keep every column in the frame's order): a column whose
+    # value is shown once, as a heading row above its rows (rows of one value kept together, in order of
+    # first appearance), and columns shown first, in this order
+    group_by: str | None = None
+    first: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.frame.columns) == 0:  # an empty table still names its columns: "no rows" is not "broken"
@@ -97,7 +102,8 @@ def _people(v: Any, digits: int = 4) -> str:
 
 def _intervals(cols: list[str]) -> dict[str, tuple[str, str]]:
     """Estimate column -> (its _lo, its _hi column): ``x, x_lo, x_hi``, or ``x_more, x_lo, x_hi``
-    where the interval columns follow the estimate (bias_shift_vs_direct, bias_shift_lo, ...)."""
+    where the interval columns follow the estimate (bias_shift_vs_direct, bias_shift_lo, ...), or
+    ``x, lo, hi`` (the claims table's estimate, lo, hi)."""
     out = {}
     for i, c in enumerate(cols):
         if not c.endswith("_lo") or f"{c[:-3]}_hi" not in cols:
@@ -106,6 +112,10 @@ def _intervals(cols: list[str]) -> dict[str, tuple[str, str]]:
         base = stem if stem in cols else (cols[i - 1] if i and cols[i - 1].startswith(stem) else None)
         if base is not None and base not in out:
             out[base] = (c, f"{stem}_hi")
+    if "lo" in cols and "hi" in cols and cols.index("lo") > 0:  # bare lo, hi: the interval of the column before
+        base = cols[cols.index("lo") - 1]
+        if base not in out and base not in ("hi",):
+            out[base] = ("lo", "hi")
     return out
 
 
@@ -120,19 +130,26 @@ th { background: #f0f0f0; border-bottom: 2px solid #999; text-align: left; posit
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fafafa; }
 tr:hover td { background: #eef4fb; }
+tr.group th { background: #e4ebf3; border-bottom: 1px solid #999; position: static; font-size: 1.05em; }
 """
 
 
 def html(table: Table, max_rows: int = HTML_MAX_ROWS) -> str:
     """A small self-contained HTML page of the table for the report: its title, its note and the rows,
-    numbers to 4 significant digits and each ``x, x_lo, x_hi`` shown as one column ``x [lo, hi]``."""
+    numbers to 4 significant digits and each ``x, x_lo, x_hi`` shown as one column ``x [lo, hi]``.
+    ``table.first`` columns come first; ``table.group_by``'s value is a heading row above its group."""
     from html import escape
 
     df = table.frame
+    group = table.group_by if table.group_by in df.columns else None
+    if group is not None:  # keep each group's rows together, groups in order of first appearance
+        order = {v: i for i, v in enumerate(pd.unique(df[group]))}
+        df = df.iloc[np.argsort(df[group].map(order).to_numpy(), kind="stable")]
     cols = [str(c) for c in df.columns]
     ivals = _intervals(cols)
-    hidden = {c for lo_hi in ivals.values() for c in lo_hi}
-    shown = [c for c in cols if c not in hidden]
+    hidden = {c for lo_hi in ivals.values() for c in lo_hi} | ({group} if group else set())
+    lead = [c for c in table.first if c in cols and c not in hidden]
+    shown = lead + [c for c in cols if c not in hidden and c not in lead]
     numeric = {c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
 
     def cell(row: dict[str, Any], c: str) -> str:
@@ -147,7 +164,11 @@ def html(table: Table, max_rows: int = HTML_MAX_ROWS) -> str:
     head = "".join(f"<th>{escape(c + (' [lo, hi]' if c in ivals else ''))}</th>" for c in shown)
     body = []
     records = df.iloc[:max_rows].to_dict("records")
+    current: Any = object()
     for row in records:
+        if group is not None and row[group] != current:
+            current = row[group]
+            body.append(f'<tr class="group"><th colspan="{len(shown)}">{escape(_people(current))}</th></tr>')
         tds = "".join(("<td class=\"num\">" if c in numeric else "<td>") + f"{escape(cell(row, c))}</td>" for c in shown)
         body.append(f"<tr>{tds}</tr>")
     more = (f'<p class="note">The first {max_rows} of {len(df)} rows; the CSV of the same name has them all.</p>'
@@ -318,7 +339,12 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
     df = pd.DataFrame(rows)
     # Shifts relative to direct training (docs/science.md#b-kd-vs-direct), paired over test points:
     # E[log ȳ_ce,y − log ȳ_kd,y] = bias_kd − bias_ce, and likewise for the variance.
-    for term, name in (("ce_bias", "bias"), ("ce_variance", "variance")):
+    # The 0-1 (Domingos) and squared-error bias and variance get the same shifts, so that a CE shift that is a
+    # change in confidence (the 0-1 terms do not move) is told apart from a change in predictions.
+    shifted = [("ce_bias", "bias"), ("ce_variance", "variance")]
+    shifted += [(t, t) for t in ("zo_bias", "zo_variance", "se_bias", "se_variance")
+                if points and all(t in terms for terms in points)]
+    for term, name in shifted:
         shift, lo, hi = [], [], []
         for cell in p["cells"]:
             ref = by_cell.get((cell["experiment"], cell["dataset"], NO_TEACHER, p["direct_method"], cell["student"],
@@ -335,11 +361,14 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
             "ce_variance", "ce_variance_lo", "ce_variance_hi", "bias_shift_vs_direct", "bias_shift_lo",
             "bias_shift_hi", "variance_shift_vs_direct", "variance_shift_lo", "variance_shift_hi", "zo_loss", "zo_bias", "zo_variance", "zo_net_variance", "se_loss", "se_bias",
             "se_variance"]
+    cols += [f"{t}_shift{x}" for t, _ in shifted[2:] for x in ("_vs_direct", "_lo", "_hi")]
     return Table(df[cols], "Bias-variance decomposition over replicates",
                 "ce_*: cross-entropy loss = bias + variance exactly (normalised geometric mean); bias includes "
                 "label noise. zo_*: Domingos 0-1 decomposition (loss = bias + net variance). se_*: squared error "
                 f"of probabilities (additive). bias_shift_vs_direct (variance_shift_vs_direct): CE bias (variance) "
-                f"minus the '{p['direct_method']}' student's on the same test points. Intervals: {int(p['interval'] * 100)}% over resampled "
+                f"minus the '{p['direct_method']}' student's on the same test points; zo_*_shift_vs_direct and "
+                "se_*_shift_vs_direct: the same for the 0-1 and squared-error bias and variance (a CE shift without a "
+                "0-1 shift is a change in confidence, not in predictions). Intervals: {int(p['interval'] * 100)}% over resampled "
                 "test points.")
 
 

@@ -13,12 +13,14 @@ from softlabels import io
 from softlabels.errors import InputError
 from softlabels.report.figures import (
     CELL,
+    CLAIMS_COLUMNS,
     Figure,
     Methods,
     curve_frame,
     hardest_datasets,
     plot_accuracy_width,
     plot_biasvar,
+    plot_claims_forest,
     plot_crossover,
     plot_crossover_needed,
     plot_neurons_needed,
@@ -87,6 +89,11 @@ def figure_crossover_needed(snk: Any) -> None:
     needed = read_table(snk.input.needed, ["experiment", "dataset", "method", "teacher", "student", "gamma",
                                            "epsilon", "m_star"])
     _out(snk, plot_crossover_needed(needed, neurons, str(snk.wildcards.experiment), _methods(snk)))
+
+
+def figure_claims_forest(snk: Any) -> None:
+    claims = read_table(snk.input.claims, CLAIMS_COLUMNS)
+    _out(snk, plot_claims_forest(claims, str(snk.wildcards.paper)))
 
 
 def figure_biasvar(snk: Any) -> None:

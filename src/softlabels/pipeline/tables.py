@@ -109,25 +109,34 @@ def paper_b_cifar100(snk: Any) -> None:
 
 
 def claims_table(snk: Any) -> None:
-    """The claims of both papers that this run tests, with effects, intervals and verdicts."""
+    """The claims of both papers that this run tests, with effects, intervals and verdicts (claims.csv),
+    and one pooled verdict per claim and experiment (claims_summary.csv)."""
     from softlabels.analysis.biasvar import accuracy
-    from softlabels.analysis.claims import NOTE
+    from softlabels.analysis.claims import NOTE, summarise, summary_note
     from softlabels.analysis.claims import claims_table as build
 
     p = dict(snk.params.p)
     labels = dict(zip(p["datasets"], _labels(list(snk.input.data))))
     gammas = {ds: io.read_json(f).get("gamma") for ds, f in zip(p["datasets"], snk.input.margins)}
     gammas = {ds: float("nan") if g is None else float(g) for ds, g in gammas.items()}
-    curves, acc, fractions = {}, {}, {}
+    teacher_acc = {(c["dataset"], c["teacher"]): float(io.read_json(f)["accuracy"]["test"])
+                   for c, f in zip(p.get("teacher_cells", []), getattr(snk.input, "teachers", []))}
+    curves, acc, preds, fractions = {}, {}, {}, {}
     for cell, f in zip(p["cells"], snk.input.replicates):
         r = io.read_npz(f, required=("train_err", "test_logits", "indices"))
         key = tuple(cell[k] for k in ("experiment", "dataset", "teacher", "method", "student", "width"))
         curves[key] = r["train_err"]
         acc[key] = accuracy(r["test_logits"], labels[cell["dataset"]])
+        preds[key] = np.asarray(r["test_logits"]).argmax(-1).astype(np.int32)  # (R, N): McNemar, identical arms
         if f"reg_{p['rule']}" in r and cell["teacher"] != "none":
             fractions[key] = r[f"reg_{p['rule']}"][:, -1] / r["indices"].shape[1]
-    df = build(p, curves, acc, fractions, gammas, pd.read_csv(snk.input.scaling), pd.read_csv(snk.input.biasvar))
-    write_table(T.Table(df, "Claims of papers A and B tested by this run", NOTE), snk.output[0])
+    df = build(p, curves, acc, fractions, gammas, pd.read_csv(snk.input.scaling), pd.read_csv(snk.input.biasvar),
+               preds=preds, labels=labels, teacher_acc=teacher_acc)
+    write_table(T.Table(df, "Claims of papers A and B tested by this run", NOTE, group_by="claim",
+                        first=("paper", "experiment", "setting", "verdict", "estimate", "claimed", "p_value")),
+                snk.output.claims)
+    write_table(T.Table(summarise(df, p["interval"]), "Claims: one verdict per claim and experiment",
+                        summary_note(p["interval"])), snk.output.summary)
 
 
 def teachers_table(snk: Any) -> None:

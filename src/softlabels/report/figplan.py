@@ -14,7 +14,7 @@ Record = dict[str, Any]
 NO_TEACHER = "none"
 
 FIGURES = ("accuracy_width", "neurons_needed", "biasvar", "regularization_temperature", "regularization_epochs",
-           "training_curves", "paperA_figure1", "crossover", "crossover_needed")  # the kinds; some are per experiment
+           "training_curves", "paperA_figure1", "crossover", "crossover_needed", "claims_forest")  # the kinds; some are per experiment
 
 
 def _key(r: Record, fields: Iterable[str]) -> tuple[Any, ...]:
@@ -122,13 +122,18 @@ def figure_file(kind: str, experiment: str) -> str:
     return f"{kind}_{experiment}"
 
 
+CLAIMS_FOREST = "claims_forest"
+PAPERS = ("A", "B")
+
+
 def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Iterable[str],
             reg_records: list[Record], tables: list[str],
             student_setups: dict[str, tuple[str, str]] | None = None) -> list[str]:
     """The figures this config gets (names without extension), each only where its selection is
     non-empty: one ``neurons_needed_<experiment>`` per experiment with a margin sweep, and one
     ``crossover_<experiment>`` and ``crossover_needed_<experiment>`` per experiment with radius variants
-    (``student_setups``, see :func:`crossover_experiments`; none without it)."""
+    (``student_setups``, see :func:`crossover_experiments`; none without it); with the claims table, one
+    ``claims_forest_<paper>`` per paper (a paper the run tests no claim of gets a figure that says so)."""
     out = []
     if width_sweeps(records):
         out.append("accuracy_width")
@@ -143,6 +148,8 @@ def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Itera
         out.append("paperA_figure1")
     for e in crossover_experiments(records, student_setups or {}):
         out += [figure_file(CROSSOVER, e), figure_file(CROSSOVER_NEEDED, e)]
+    if "results/tables/claims.csv" in tables:  # one forest plot per paper: claims_forest_A, claims_forest_B
+        out += [figure_file(CLAIMS_FOREST, paper) for paper in PAPERS]
     return out
 
 

@@ -844,3 +844,100 @@ def plot_crossover_needed(needed: pd.DataFrame, neurons: pd.DataFrame, experimen
     extra.update(_censor_legend())
     _legend(fig, list(grid.ravel()), ncol=2 if len(eps) < 3 else 4, extra=extra, from_axes=False)
     return fig
+
+
+# --- the claims: a forest plot per paper -----------------------------------------------------------
+
+VERDICT_COLOURS = {"supported": "#1a9641", "contradicted": "#d7191c", "inconclusive": "#6f6f6f",
+                   "not tested": "#b8b8b8"}
+CLAIMS_COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict"]
+FOREST_ROW_IN = 0.16   # inches per setting: at 150 dpi about 24 px, room for a 7-point label
+FOREST_LABEL_CHARS = 52
+
+
+def _short(token: str) -> str:
+    """A setting's part, shortened for a row label: no parenthesis (the margin γ, the reference's teacher),
+    no 'teacher ' and no ' vs <reference>' (the claim names the reference), no ' resamples'."""
+    token = re.sub(r" \([^)]*\)", "", token)
+    token = re.sub(r"^teacher ", "", token)
+    token = re.sub(r" vs .*$", "", token)
+    token = re.sub(r" resamples$", "", token)
+    return token if len(token) <= 18 else token[:17] + "…"
+
+
+def compact_labels(settings: list[str], experiments: list[str]) -> list[str]:
+    """Short row labels for the settings of one claim: the first part of the setting (the data set, or the
+    method of a slope claim) and only the parts that differ between the settings (ε, width, teacher, ...),
+    with the experiment in front when there are several; the full setting text is in the claims table."""
+    tokens = [s.split(", ") for s in settings]
+    shared = set.intersection(*(set(t) for t in tokens)) if tokens else set()
+    several = len(set(experiments)) > 1
+    out = []
+    for toks, exp in zip(tokens, experiments):
+        keep = [_short(toks[0])] + [_short(t) for t in toks[1:] if t not in shared and not t.startswith("bounds'")
+                                    and not t.startswith("ratio")]
+        label = (f"{exp}: " if several else "") + ", ".join(keep)
+        out.append(label if len(label) <= FOREST_LABEL_CHARS else label[:FOREST_LABEL_CHARS - 1] + "…")
+    seen: dict[str, int] = {}
+    for i, lab in enumerate(out):  # two settings that differ only in dropped text: number them
+        seen[lab] = seen.get(lab, 0) + 1
+        if seen[lab] > 1:
+            out[i] = f"{lab} #{seen[lab]}"
+    return out
+
+
+def _wrap(text: str, width: int = 105) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
+    """One panel per claim of ``paper`` (pooled over experiments), one row per setting: the estimate as a
+    point and its interval as a horizontal line, coloured by the setting's verdict, the claim's threshold as
+    a vertical line. A paper without a tested claim gets one panel that says so (the figures are planned from
+    the config, before the claims are known)."""
+    _theme()
+    df = claims[claims["paper"] == paper]
+    handles = {v: Line2D([], [], color=c, marker="o" if v != "not tested" else "o", linestyle="-",
+                         markerfacecolor=c if v != "not tested" else "white", label=v)
+               for v, c in VERDICT_COLOURS.items()}
+    if df.empty:
+        fig, ax = plt.subplots(figsize=(9, 2), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"No claim of paper {paper} is tested by this run's configuration.", ha="center",
+                va="center", fontsize=10)
+        fig.suptitle(f"Claims of paper {paper}: estimate and interval per setting")
+        return fig
+    groups = list(pd.unique(df["claim"]))
+    sizes = [int((df["claim"] == c).sum()) for c in groups]
+    height = sum(FOREST_ROW_IN * n + 0.85 for n in sizes) + 0.9
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, height), squeeze=False, layout="constrained",
+                             gridspec_kw={"height_ratios": [n + 5 for n in sizes]})
+    for ax, claim in zip(axes[:, 0], groups):
+        g = df[df["claim"] == claim].reset_index(drop=True)
+        y = np.arange(len(g))[::-1]
+        est = pd.to_numeric(g["estimate"], errors="coerce").to_numpy(float)
+        lo = pd.to_numeric(g["lo"], errors="coerce").to_numpy(float)
+        hi = pd.to_numeric(g["hi"], errors="coerce").to_numpy(float)
+        for yi, e, a, b, v in zip(y, est, lo, hi, g["verdict"]):
+            c = VERDICT_COLOURS.get(v, "#000000")
+            if not (np.isnan(a) or np.isnan(b)):
+                ax.plot([a, b], [yi, yi], color=c, lw=1.6, solid_capstyle="butt")
+            if not np.isnan(e):
+                ax.plot([e], [yi], "o", color=c, ms=4, markerfacecolor=c if v != "not tested" else "white")
+        for thr in sorted({float(str(s).split()[-1]) for s in g["claimed"]}):
+            ax.axvline(thr, color="#222222", lw=0.9, ls="--")
+        ax.set_yticks(y)
+        ax.set_yticklabels(compact_labels(list(g["setting"]), list(g["experiment"])), fontsize=7)
+        ax.set_ylim(-0.7, len(g) - 0.3)
+        ax.grid(axis="y", visible=False)
+        ax.set_title(_wrap(f"{claim}  (claimed: effect {' / '.join(pd.unique(g['claimed']))})"), fontsize=8.5,
+                     loc="left")
+        ax.set_xlabel("; ".join(pd.unique(g["effect"].astype(str))), fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.suptitle(f"Claims of paper {paper}: estimate and interval per setting (full settings: claims table)",
+                 fontsize=10)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=4, frameon=False,
+               title="verdict of the setting")
+    return fig

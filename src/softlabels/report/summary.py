@@ -34,12 +34,37 @@ def claims_lines(claims: pd.DataFrame) -> list[str]:
             + f" (of {int(r['settings'])})" for _, r in claim_counts(claims).iterrows()]
 
 
+def _interval_level(claims: pd.DataFrame) -> float:
+    """The interval level a claims table states ('95% paired t ...' -> 0.95; 0.95 when it states none)."""
+    import re
+
+    for text in claims.get("interval", pd.Series(dtype=str)).astype(str):
+        m = re.match(r"\s*([0-9.]+)\s*%", text)
+        if m:
+            return float(m.group(1)) / 100
+    return 0.95
+
+
 def claims_markdown(claims: pd.DataFrame) -> str:
-    """The README's results block: the verdict counts of every claim, as a Markdown table."""
-    head = "| paper | claim | " + " | ".join(VERDICTS) + " |"
-    lines = [head, "|---|---|" + "---:|" * len(VERDICTS)]
-    for _, r in claim_counts(claims).iterrows():
-        lines.append(f"| {r['paper']} | {r['claim']} | " + " | ".join(str(int(r[v])) for v in VERDICTS) + " |")
+    """The README's results block: one line per (paper, claim, experiment) of the claims summary
+    (claims_summary.csv): the pooled verdict, the median effect with the range of the settings' intervals,
+    the number of settings and how many got each verdict. Given the per-setting claims table (claims.csv)
+    instead, it summarises it by the same rule first (``softlabels.analysis.claims.summarise``)."""
+    from softlabels.analysis.claims import summarise
+
+    summary = claims if "settings" in claims.columns else summarise(claims, _interval_level(claims))
+
+    def num(v: float) -> str:
+        return "–" if pd.isna(v) else f"{float(v):.3g}"
+
+    head = "| paper | claim | experiment | pooled verdict | median effect [range of intervals] | settings | " \
+           + " | ".join(VERDICTS) + " |"
+    lines = [head, "|---|---|---|---|---|---:|" + "---:|" * len(VERDICTS)]
+    for _, r in summary.iterrows():
+        effect = f"{num(r['estimate_median'])} [{num(r['estimate_lo'])}, {num(r['estimate_hi'])}] ({r['effect']}, " \
+                 f"claimed {r['claimed']})"
+        lines.append(f"| {r['paper']} | {r['claim']} | {r['experiment']} | {r['verdict']} | {effect} | "
+                     f"{int(r['settings'])} | " + " | ".join(str(int(r[v])) for v in VERDICTS) + " |")
     return "\n".join(lines)
 
 
