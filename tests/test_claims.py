@@ -188,12 +188,27 @@ def test_mcnemar_exact_counts_discordant_pairs():
     assert math.isnan(K.mcnemar_exact(a, a, ">"))
 
 
-def _acc_setup(hard_acc, soft_acc, preds_soft, preds_hard, y, teacher=0.99):
+def _acc_setup(hard_acc, soft_acc, preds_soft, preds_hard, y, teacher=0.99, method="kd", tau=None):
     p = _params(data_kinds={"d": "digits"})
-    acc = {("a", "d", "wide", "kd", "prac", 4): np.asarray(soft_acc),
+    p["method_kinds"]["kd-auto"] = "kd"
+    p["method_params"]["kd-auto"] = {"kind": "kd", "temperature": "auto"}
+    acc = {("a", "d", "wide", method, "prac", 4): np.asarray(soft_acc),
            ("a", "d", "none", "hard", "prac", 4): np.asarray(hard_acc)}
-    preds = {("a", "d", "wide", "kd", "prac", 4): preds_soft, ("a", "d", "none", "hard", "prac", 4): preds_hard}
-    return K.accuracy_claims(p, acc, preds, {"d": y}, {("d", "wide"): teacher})
+    preds = {("a", "d", "wide", method, "prac", 4): preds_soft, ("a", "d", "none", "hard", "prac", 4): preds_hard}
+    record = {"accuracy": {"test": teacher}, **({} if tau is None else {"temperature_nll": tau})}
+    return K.accuracy_claims(p, acc, preds, {"d": y}, {("d", "wide"): record})
+
+
+def test_auto_temperature_on_its_bound_gives_no_verdict():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 50)
+    hard = np.stack([np.where(rng.random(50) < 0.3, 1 - y, y) for _ in range(4)])
+    soft = np.stack([np.where(rng.random(50) < 0.1, 1 - y, y) for _ in range(4)])
+    args = ((hard == y).mean(1), (soft == y).mean(1), soft, hard, y)
+    (row,) = _acc_setup(*args, method="kd-auto", tau=0.01)
+    assert row["verdict"] == "not tested" and "on its search bound" in row["note"]
+    (row,) = _acc_setup(*args, method="kd-auto", tau=0.7)  # inside its bounds: a chosen temperature
+    assert row["verdict"] == "supported"
 
 
 def test_accuracy_claim_has_an_exact_p_and_no_verdict_for_identical_predictions():

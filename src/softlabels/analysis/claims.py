@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from softlabels.analysis.calibration import TAU_MAX, TAU_MIN
 from softlabels.registry import METHODS, NO_TEACHER
 
 COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict",
@@ -352,19 +353,25 @@ def _first(p: dict[str, Any], kind: str, **match: Any) -> str | None:
 
 def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict[tuple, np.ndarray] | None = None,
                     labels: dict[str, np.ndarray] | None = None,
-                    teacher_acc: dict[tuple[str, str], float] | None = None) -> list[dict]:
+                    teachers: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[dict]:
     """The paired accuracy claims (soft vs hard, WSL vs KD, hard filter vs KD). ``preds``: each cell's
     predicted classes (R, N); ``labels``: each data set's test labels (for McNemar's exact test and the
-    identical-predictions rule); ``teacher_acc``: (data set, teacher) -> the teacher's test accuracy
-    (a fraction), for paper A's no-room rule."""
+    identical-predictions rule); ``teachers``: (data set, teacher) -> the teacher's record (teacher.json:
+    its test accuracy for paper A's no-room rule, its τ* for a method with temperature 'auto')."""
     kinds, data_kinds = p["method_kinds"], p["data_kinds"]
     out = []
-    teacher_acc = teacher_acc or {}
+    teachers = teachers or {}
 
     def no_room(key: tuple, ref: tuple) -> str:
         """Paper A: a hard-label student that already matches the teacher (within its own standard error)
-        leaves soft labels no accuracy to gain."""
-        teacher = teacher_acc.get((key[1], key[2]))
+        leaves soft labels no accuracy to gain; a temperature 'auto' whose τ* sits on its search bound is no
+        chosen temperature (the validation NLL still falls beyond it), so it gives no verdict either."""
+        record = teachers.get((key[1], key[2]), {})
+        tau = record.get("temperature_nll")
+        if p["method_params"][key[3]].get("temperature") == "auto" and tau is not None and not TAU_MIN < tau < TAU_MAX:
+            return (f"τ* = {tau:g} on its search bound [{TAU_MIN:g}, {TAU_MAX:g}]: the teacher's validation NLL still "
+                    "falls beyond it, so 'auto' chose no temperature")
+        teacher = record.get("accuracy", {}).get("test")
         hard = np.asarray(acc[ref], float)
         if teacher is None or len(hard) < 2:
             return ""
@@ -482,15 +489,15 @@ def claims_table(p: dict[str, Any], curves: dict[tuple, np.ndarray], acc: dict[t
                  fractions: dict[tuple, np.ndarray], gammas: dict[str, float], scaling: pd.DataFrame,
                  biasvar: pd.DataFrame, preds: dict[tuple, np.ndarray] | None = None,
                  labels: dict[str, np.ndarray] | None = None,
-                 teacher_acc: dict[tuple[str, str], float] | None = None) -> pd.DataFrame:
+                 teachers: dict[tuple[str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
     """Every claim the run tests. Cell keys are (experiment, data set, teacher, method, student, width);
     ``curves``: per-replicate 0-1 training error per iteration (R, T); ``acc``: per-replicate test
     accuracy (R,); ``fractions``: per-replicate final fraction of regularization samples (R,); ``preds``:
     per-replicate predicted classes on the test points (R, N) and ``labels`` each data set's test labels
-    (McNemar's exact test, identical predictions); ``teacher_acc``: (data set, teacher) -> test accuracy."""
+    (McNemar's exact test, identical predictions); ``teachers``: (data set, teacher) -> its teacher.json record."""
     rng = np.random.default_rng(p.get("seed", 0))
     rows = (neurons_claims(p, curves, gammas, rng) + gap_growth_claims(p, curves, gammas, rng)
-            + slope_claims(p, scaling) + accuracy_claims(p, acc, preds, labels, teacher_acc)
+            + slope_claims(p, scaling) + accuracy_claims(p, acc, preds, labels, teachers)
             + biasvar_claims(p, biasvar) + regularization_claims(p, fractions))
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -119,8 +119,8 @@ def claims_table(snk: Any) -> None:
     labels = dict(zip(p["datasets"], _labels(list(snk.input.data))))
     gammas = {ds: io.read_json(f).get("gamma") for ds, f in zip(p["datasets"], snk.input.margins)}
     gammas = {ds: float("nan") if g is None else float(g) for ds, g in gammas.items()}
-    teacher_acc = {(c["dataset"], c["teacher"]): float(io.read_json(f)["accuracy"]["test"])
-                   for c, f in zip(p.get("teacher_cells", []), getattr(snk.input, "teachers", []))}
+    teachers = {(c["dataset"], c["teacher"]): io.read_json(f)
+                for c, f in zip(p.get("teacher_cells", []), getattr(snk.input, "teachers", []))}
     curves, acc, preds, fractions = {}, {}, {}, {}
     for cell, f in zip(p["cells"], snk.input.replicates):
         r = io.read_npz(f, required=("train_err", "test_logits", "indices"))
@@ -131,7 +131,7 @@ def claims_table(snk: Any) -> None:
         if f"reg_{p['rule']}" in r and cell["teacher"] != "none":
             fractions[key] = r[f"reg_{p['rule']}"][:, -1] / r["indices"].shape[1]
     df = build(p, curves, acc, fractions, gammas, pd.read_csv(snk.input.scaling), pd.read_csv(snk.input.biasvar),
-               preds=preds, labels=labels, teacher_acc=teacher_acc)
+               preds=preds, labels=labels, teachers=teachers)
     write_table(T.Table(df, "Claims of papers A and B tested by this run", NOTE, group_by="claim",
                         first=("paper", "experiment", "setting", "verdict", "estimate", "claimed", "p_value")),
                 snk.output.claims)
