@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEFILE = ROOT / "workflow" / "Snakefile"
+SNAKEFILE = ROOT / "Snakefile"
+# Snakemake reads a default workflow profile only from profiles/default beside the Snakefile or in the
+# working directory, so workflow/profiles/default is named (a later --workflow-profile replaces it).
+DEFAULT_PROFILE = ROOT / "workflow" / "profiles" / "default"
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 
@@ -19,7 +22,7 @@ TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the real workflow (the repository's Snakefile) in ``workdir``."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-           *args]
+           "--workflow-profile", str(DEFAULT_PROFILE), *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
