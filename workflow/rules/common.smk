@@ -1,5 +1,5 @@
-# Input functions and params shared by all rule files: the validated config, the config slice of each
-# rule, each rule's inputs. What a config asks for (its cells, tables and their params) is decided by
+# Input functions and params of the stages (workflow/rules/*.smk): the validated config, the config slice and the
+# inputs of each rule. What a config asks for (its cells, tables and their params) is decided by
 # softlabels.pipeline.plan (pure functions of the config); these are thin wrappers around it.
 import re
 import sys
@@ -67,8 +67,8 @@ def cell_records():
 
 
 def record_files(name, records=None):
-    """The inputs of a rule that reads the ``name`` file of these cells (all cells by default): each cell's
-    job output, once (an MLP group's folder, a CNN cell's file). The rule's code reads the files at
+    """What a table or figure reading the ``name`` file of these cells (default: all) lists as inputs, i.e.
+    each cell's job output, once (an MLP group's folder, a CNN cell's file). Its code reads the files at
     softlabels.pipeline.plan.cell_file(record, name), from its params' cells."""
     return P.cell_inputs(config, cell_records() if records is None else records, name)
 
