@@ -58,3 +58,22 @@ def test_readme_block_comes_from_the_claims_table(tmp_path):
     (tmp_path / "broken.md").write_text("no block\n")
     r = cli("readme", "--claims", tmp_path / "claims.csv", "--readme", tmp_path / "broken.md")
     assert r.returncode == 1 and "RESULTS:BEGIN" in r.stderr
+
+
+def test_reference_copies_a_runs_tables_and_regenerates_the_block(tmp_path):
+    tables, reference = tmp_path / "results" / "tables", tmp_path / "results" / "reference"
+    tables.mkdir(parents=True)
+    reference.mkdir()
+    pd.DataFrame([{"paper": "A", "claim": "c1", "verdict": "supported"}]).to_csv(tables / "claims.csv", index=False)
+    (tables / "claims.md").write_text("# claims\n")
+    (tables / "claims.html").write_text("<p>not kept</p>")
+    (reference / "gone.csv").write_text("a table the run no longer makes\n")
+    (tmp_path / "README.md").write_text("top\n<!-- RESULTS:BEGIN -->\nold\n<!-- RESULTS:END -->\nbottom\n")
+    r = cli("reference", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in reference.iterdir()) == ["claims.csv", "claims.md"]
+    text = (tmp_path / "README.md").read_text()
+    assert "`softlabels reference` from `results/reference/claims.csv`" in text and "| A | c1 | 1 | 0 | 0 | 0 |" in text
+    (tables / "claims.csv").unlink()
+    r = cli("reference", cwd=tmp_path)
+    assert r.returncode == 1 and "no claims table" in r.stderr and (reference / "claims.csv").exists()
