@@ -186,14 +186,16 @@ def test_a_diverging_student_job_fails_with_its_cell_and_writes_nothing(tmp_path
     cfg["students"] = {"fast": {"regime": "practical", "widths": [8], "replicates": 2, "epochs": 20, "lr": 1.0e6}}
     cfg["experiments"]["e"].update(methods=["hard"], students=["fast"])
     write_config(tmp_path, cfg)
-    cell = tmp_path / "results/students/easy/none/hard/fast/m8"
-    proc = snakemake(tmp_path, str((cell / "replicates.npz").relative_to(tmp_path)), "--cores", "1", "--keep-going", "--configfile",
+    group = tmp_path / "results/students/easy/none/hard/fast"  # the student job's output: its group's folder
+    cell = group / "m8"
+    proc = snakemake(tmp_path, str(group.relative_to(tmp_path)), "--cores", "1", "--keep-going", "--configfile",
                      str(tmp_path / "config.yaml"), check=False)
     assert proc.returncode != 0
     log = (tmp_path / "logs/train_students/easy/none/hard/fast.log").read_text()
     assert ("dataset easy, teacher none, method hard, student fast: width 8: training diverged at epoch" in log
             and "learning rate too high" in log and "Traceback" not in log)
     assert not cell.exists() or not any(cell.iterdir())
+    assert not group.exists() and not (group.parent / ".fast.partial").exists()  # nothing that looks complete
     assert (tmp_path / "results/data/easy/data.npz").is_file()  # the finished data set stays
 
 

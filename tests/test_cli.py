@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from conftest import ROOT, TINY, micro_config
@@ -61,14 +62,45 @@ def test_readme_block_comes_from_the_claims_summary(tmp_path):
          "verdict": "contradicted", "p_value": 0.9999}], columns=COLUMNS)
     claims.to_csv(tmp_path / "claims.csv", index=False)
     summarise(claims, 0.95).to_csv(tmp_path / "claims_summary.csv", index=False)
+    from softlabels.cli import results_block, rewrite_block
+
     for name in ("claims_summary.csv", "claims.csv"):
         (tmp_path / "README.md").write_text("top\n<!-- RESULTS:BEGIN -->\nold\n<!-- RESULTS:END -->\nbottom\n")
-        r = cli("readme", "--claims", tmp_path / name, "--readme", tmp_path / "README.md")
-        assert r.returncode == 0, r.stderr
+        rewrite_block(tmp_path / "README.md", results_block(str(tmp_path / name)))
         text = (tmp_path / "README.md").read_text()
         assert text.startswith("top\n") and text.endswith("bottom\n") and "old" not in text
         assert "| A | c1 | x | supported | 0.6 [-0.5, 1.5] (e, claimed > 0) | 2 | 1 | 0 | 1 | 0 |" in text, text
         assert "| B | c2 | y | contradicted | -1 [-1.5, -0.5] (e, claimed > 0) | 1 | 0 | 1 | 0 | 0 |" in text, text
     (tmp_path / "broken.md").write_text("no block\n")
-    r = cli("readme", "--claims", tmp_path / "claims_summary.csv", "--readme", tmp_path / "broken.md")
-    assert r.returncode == 1 and "RESULTS:BEGIN" in r.stderr
+    from softlabels.errors import InputError
+
+    with pytest.raises(InputError, match="RESULTS:BEGIN"):
+        rewrite_block(tmp_path / "broken.md", results_block(str(tmp_path / "claims_summary.csv")))
+
+
+def test_reference_copies_a_runs_tables_and_regenerates_the_block(tmp_path):
+    tables, reference = tmp_path / "results" / "tables", tmp_path / "results" / "reference"
+    tables.mkdir(parents=True)
+    reference.mkdir()
+    from softlabels.analysis.claims import COLUMNS, summarise
+
+    claims = pd.DataFrame([{"paper": "A", "claim": "c1", "experiment": "x", "setting": "s", "effect": "e",
+                            "estimate": 1.0, "lo": 0.5, "hi": 1.5, "claimed": "> 0", "verdict": "supported", "n": 4,
+                            "interval": "95% paired t over replicates", "note": "", "p_value": 0.001,
+                            "exact_p": float("nan")}], columns=COLUMNS)
+    claims.to_csv(tables / "claims.csv", index=False)
+    summarise(claims, 0.95).to_csv(tables / "claims_summary.csv", index=False)
+    (tables / "claims.md").write_text("# claims\n")
+    (tables / "regularization_epochs.csv").write_text("per-epoch records: not kept\n")
+    (tables / "claims.html").write_text("<p>not kept</p>")
+    (reference / "gone.csv").write_text("a table the run no longer makes\n")
+    (tmp_path / "README.md").write_text("top\n<!-- RESULTS:BEGIN -->\nold\n<!-- RESULTS:END -->\nbottom\n")
+    r = cli("reference", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in reference.iterdir()) == ["claims.csv", "claims.md", "claims_summary.csv"]
+    text = (tmp_path / "README.md").read_text()
+    assert "`softlabels reference` from `results/reference/claims_summary.csv`" in text
+    assert "| A | c1 | x | supported |" in text, text
+    (tables / "claims_summary.csv").unlink()
+    r = cli("reference", cwd=tmp_path)
+    assert r.returncode == 1 and "no claims table" in r.stderr and (reference / "claims.csv").exists()

@@ -217,7 +217,7 @@ def test_config_routes_deep_models_to_the_gpu_rules(tmp_path):
     assert [w["teacher"] for w in rules["train_teacher"]] == ["wide"]
     assert sorted(w["method"] for w in rules["train_deep_students"]) == ["hard", "kd", "wsl"]
     assert {w["student"] for w in rules["train_deep_students"]} == {"r20"}
-    assert {w["student"] for w in rules["train_students_mlp"]} == {"mlp"}
+    assert {w["student"] for w in rules["train_students"]} == {"mlp"}
     assert "paper_b_cifar100" in rules and "paper_a_figure1" not in rules
     bad = {**cfg, "teachers": {**cfg["teachers"], "wide": {"width": 16, "augment": True}}}
     with pytest.raises(ConfigError, match="augment"):

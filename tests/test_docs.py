@@ -1,6 +1,7 @@
-"""The front door stays true: README.md and docs/*.md point only at files that exist, the README's
-first screen holds the quick start and the report command, docs/rulegraph.svg pictures every rule,
-and a relative --configfile works with --directory."""
+"""The front door stays true: README.md, results/README.md and docs/*.md point only at files that exist,
+the README's first screen holds the quick start and the report command, its results block is what
+`softlabels reference` generates from results/reference/, results/README.md names every table and
+figure, docs/rulegraph.svg pictures every rule, and a relative --configfile works with --directory."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import sys
 
 from conftest import ROOT
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-TOP = {p.name for p in ROOT.iterdir() if not p.name.startswith(".git")} - {"results", "logs", ".snakemake"}
-GENERATED = ("results/", "logs/", ".snakemake/", "report.html", "benchmark")  # made by a run, not checked in
+DOCS = [ROOT / "README.md", ROOT / "results" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TOP = {p.name for p in ROOT.iterdir() if not p.name.startswith(".git")} - {"logs", ".snakemake"}
+GENERATED = ("logs/", ".snakemake/", "report.html", "benchmark")  # made by a run, not checked in
+KEPT = ("results/README.md", "results/reference")  # the only checked-in part of results/
 
 
 def _links(text: str) -> list[str]:
@@ -33,6 +35,8 @@ def _backticked_paths(text: str) -> list[str]:
     for name in re.findall(r"`([^`\s]+)`", text):
         name = name.rstrip(".,:;")
         if any(c in name for c in "*{}<>$=") or name.startswith(GENERATED):
+            continue
+        if name.startswith("results/") and not name.startswith(KEPT):  # a run's output
             continue
         first = name.split("/")[0]
         if "/" in name and first in TOP or name in TOP:
@@ -71,7 +75,7 @@ def test_readme_is_one_screen_with_the_commands_up_front():
 
 def _rules_in_workflow() -> set[str]:
     rules = set()
-    for f in [ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]:
+    for f in [ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]:
         rules |= set(re.findall(r"^\s*(?:local)?rule (\w+):", f.read_text(), re.M))
     return rules
 
@@ -80,8 +84,7 @@ def test_rulegraph_picture_is_current():
     """docs/rulegraph.svg names exactly the rules of workflow/rules/*.smk; scripts/rulegraph redraws it."""
     svg = (ROOT / "docs" / "rulegraph.svg").read_text()
     pictured = set(re.findall(r"<text[^>]*>(\w+)</text>", svg))
-    looped = {r for r in pictured if r.startswith("train_students_")}  # one per MLP setup (students.smk)
-    assert looped and pictured - looped == _rules_in_workflow(), (
+    assert pictured == _rules_in_workflow(), (
         "docs/rulegraph.svg is out of date: run scripts/rulegraph", pictured ^ _rules_in_workflow())
     assert "rulegraph.svg" in (ROOT / "README.md").read_text() + (ROOT / "docs" / "development.md").read_text()
 
@@ -94,3 +97,24 @@ def test_relative_configfile_works_with_directory(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "train_teacher" in proc.stdout and "digits-r" in proc.stdout  # the tiny config's jobs were planned
+
+
+def test_readme_results_block_is_generated_from_the_reference_tables(monkeypatch):
+    """The README's block is exactly what `softlabels reference` writes from results/reference/claims_summary.csv."""
+    from softlabels.cli import BEGIN, END, results_block
+
+    monkeypatch.chdir(ROOT)  # the block names the reference by its path in the checkout
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(BEGIN):text.index(END) + len(END)]
+    assert block == results_block("results/reference/claims_summary.csv", "reference"), (
+        "README.md's results block differs from results/reference/: run `softlabels reference` after a default run")
+
+
+def test_results_readme_names_every_table_and_figure_and_the_reference_holds_the_tables():
+    text = (ROOT / "results" / "README.md").read_text()
+    rules = "".join(f.read_text() for f in (ROOT / "workflow" / "rules").glob("*.smk"))
+    made = set(re.findall(r'"results/(?:tables|figures)/(\w+)\.(?:csv|png)"', rules))
+    assert made and all(f"`{name}`" in text for name in made), made - set(re.findall(r"`(\w+)`", text))
+    reference = {p.name for p in (ROOT / "results" / "reference").iterdir()}
+    assert {"claims.csv", "claims.md"} <= reference and all(p.endswith((".csv", ".md")) for p in reference)
+    assert {n[:-4] for n in reference if n.endswith(".csv")} <= made  # only tables a rule makes

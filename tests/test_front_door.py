@@ -1,6 +1,6 @@
 """Bad input that passed validation and failed later (issue 21): each is refused by `softlabels validate`
 and by the workflow before any job, with a message naming the config key; the job logs are never empty;
-`softlabels summary` and `softlabels readme` outside a run or a checkout."""
+`softlabels summary` and `softlabels reference` outside a run or a checkout."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from conftest import ROOT, SCHEMA, micro_config, snakemake, write_config
 
 from softlabels.errors import ConfigError, InputError
 from softlabels.pipeline import config as C
+from softlabels.pipeline import plan
 from softlabels.pipeline.rules import check_classes, split_lines
 
 
@@ -190,7 +191,7 @@ def test_no_log_of_the_tiny_run_is_empty(tiny_run):
 @pytest.mark.slow
 def test_summary_counts_the_configs_targets_and_every_figure(tiny_run):
     cfg = C.load(tiny_run / "config.yaml", SCHEMA)
-    planned = set(C.planned_targets(cfg))
+    planned = set(plan.all_targets(cfg))
     figures = (tiny_run / "results/figures").iterdir()
     built = {str(p.relative_to(tiny_run)) for p in figures if p.suffix in (".png", ".svg")}
     built |= {str(p.relative_to(tiny_run)) for p in (tiny_run / "results/tables").glob("*.csv")}
@@ -204,6 +205,8 @@ def test_summary_counts_the_configs_targets_and_every_figure(tiny_run):
     assert f"{n_fig} figure files" in r.stdout and n_fig > 0
 
 
-def test_readme_outside_a_checkout_is_one_clear_line(tmp_path):
-    r = cli("readme", cwd=tmp_path)
-    assert r.returncode == 1 and "README.md: no such file" in r.stderr and "Traceback" not in r.stderr
+def test_reference_outside_a_checkout_is_one_clear_line(tmp_path):
+    (tmp_path / "results" / "tables").mkdir(parents=True)
+    (tmp_path / "results" / "tables" / "claims_summary.csv").write_text("paper,claim\n")
+    r = cli("reference", cwd=tmp_path)
+    assert r.returncode == 1 and "not found" in r.stderr and "Traceback" not in r.stderr

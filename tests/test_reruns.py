@@ -33,15 +33,16 @@ def test_changing_a_temperature_reruns_only_that_methods_groups(tiny_copy):
     jobs = _cell_jobs(planned_jobs(tiny_copy))
     # kd is in the neurons (theory) and paperA-table1 (early) experiments: one job per data set there
     assert sorted((r, w["dataset"], w["teacher"]) for r, w in jobs) == [
-        ("train_students_early", "digits-r", "wide"), ("train_students_theory", "easy", "wide"),
-        ("train_students_theory", "hard", "wide"), ("train_students_theory", "mid", "wide")]
+        ("train_students", "digits-r", "wide"), ("train_students", "easy", "wide"),
+        ("train_students", "hard", "wide"), ("train_students", "mid", "wide")]
     assert all(w["method"] == "kd" for _, w in jobs)
+    assert sorted(w["student"] for _, w in jobs) == ["early", "theory", "theory", "theory"]
 
 
 def test_adding_a_width_reruns_only_that_setups_groups(tiny_copy):
     _edit(tiny_copy, lambda c: c["students"]["theory"]["widths"].append(4))
     jobs = _cell_jobs(planned_jobs(tiny_copy))
-    assert {r for r, _ in jobs} == {"train_students_theory"}
+    assert {(r, w["student"]) for r, w in jobs} == {("train_students", "theory")}
     assert len(jobs) == 2 * 3  # (hard, kd) x 3 data sets, each job training widths 2, 4 and 8
 
 
@@ -54,7 +55,7 @@ def test_changing_the_bootstrap_reruns_only_the_biasvar_table(tiny_copy):
 def test_changing_one_data_set_reruns_only_its_chain(tiny_copy):
     _edit(tiny_copy, lambda c: c["datasets"]["mid"].update(label_noise=0.05))
     jobs = _cell_jobs(planned_jobs(tiny_copy))
-    assert {"make_data", "measure_margin", "train_teacher", "train_students_theory"} == {r for r, _ in jobs}
+    assert {"make_data", "measure_margin", "train_teacher", "train_students"} == {r for r, _ in jobs}
     assert {w["dataset"] for _, w in jobs} == {"mid"}
 
 
@@ -62,7 +63,7 @@ def test_the_tiny_config_has_one_student_job_per_group(tmp_path):
     """48 jobs: no job per width or per cell's bias-variance, no soft-label job (there were 138 before)."""
     write_config(tmp_path, yaml.safe_load(TINY.read_text()))
     jobs = planned_jobs(tmp_path)
-    students = [(r, w) for r, w in jobs if r.startswith("train_students_")]
+    students = [(r, w) for r, w in jobs if r == "train_students"]
     groups = {(w["dataset"], w["teacher"], w["method"], w["student"]) for _, w in students}
     assert len(students) == len(groups) == 18
     assert len(jobs) == 48
@@ -77,7 +78,7 @@ def test_a_grouped_job_gives_each_width_the_bytes_of_a_job_of_that_width_alone(t
         cfg["students"]["theory"]["widths"] = widths
         work = tmp_path / name
         write_config(work, cfg)
-        targets = [f"results/students/{c}/m{widths[0]}/replicates.npz" for c in cells]  # the students, no tables
+        targets = [f"results/students/{c}" for c in cells]  # the student jobs' group folders, no tables
         snakemake(work, *targets, "--cores", "2", "--configfile", str(work / "config.yaml"))
         runs[name] = work
     for width, alone in ((2, "w2"), (8, "w8")):

@@ -220,23 +220,48 @@ def _resources(jobs: list[dict]) -> dict[str, list[dict[str, str]]]:
     return out
 
 
+def profile_dry_run(work: Path, *args: str) -> dict[str, list[dict[str, str]]]:
+    """The resources each planned job would ask for under the SLURM profile (a dry run; no cluster needed)."""
+    proc = snakemake(work, "--dry-run", "--configfile", str(work / "config.yaml"), "--workflow-profile", str(PROFILE),
+                     *args)
+    jobs, current = [], None
+    for line in proc.stdout.splitlines():
+        s = line.strip()
+        if re.fullmatch(r"(local)?rule \w+:", s):
+            current = {"rule": s.split()[-1].rstrip(":"), "resources": {}}
+            jobs.append(current)
+        elif s.startswith("resources:") and current:
+            current["resources"] = dict(kv.split("=", 1) for kv in s[len("resources:"):].strip().split(", "))
+    return _resources(jobs)
+
+
+def test_set_resources_names_the_one_student_rule(tmp_path, monkeypatch):
+    """`--set-resources train_students:mem_mb=N` reaches every MLP student job, whatever the setups (one rule,
+    train_students, for all of them). It replaces the profile's whole set-resources mapping (docs/slurm.md):
+    the other rules fall back to the profile's default-resources."""
+    for var in ("SOFTLABELS_SLURM_ACCOUNT", "SOFTLABELS_SLURM_PARTITION", "SOFTLABELS_SLURM_GPU_PARTITION",
+                "SOFTLABELS_SLURM_GPU_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = micro_config()
+    cfg["students"]["other"] = {**cfg["students"]["theory"], "widths": [2, 8]}
+    cfg["experiments"]["e"]["students"] = ["theory", "other"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    plain = profile_dry_run(tmp_path)
+    assert [(r["mem_mb"], r["runtime"]) for r in plain["train_students"]] == [("2000", "30")] * 4
+    assert plain["train_teacher"] == [{**plain["train_teacher"][0], "mem_mb": "4000", "runtime": "120"}]
+    custom = profile_dry_run(tmp_path, "--set-resources", "train_students:mem_mb=1234")
+    assert set(custom) == set(plain)
+    assert [r["mem_mb"] for r in custom["train_students"]] == ["1234"] * 4  # 2 methods x 2 setups
+    assert [r["mem_mb"] for r in custom["train_teacher"]] == ["2000"]  # the profile's 4000 is replaced
+
+
 def test_profile_reads_partitions_account_and_gpu_model_from_the_environment(tmp_path, monkeypatch):
     """No cluster needed: a dry run with the profile shows the resources each rule would ask for."""
     write_cifar_catdog(tmp_path / "raw")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(deep_config(tmp_path / "raw"), sort_keys=False))
 
     def planned_resources() -> dict[str, list[dict[str, str]]]:
-        proc = snakemake(tmp_path, "--dry-run", "--configfile", str(tmp_path / "config.yaml"),
-                         "--workflow-profile", str(PROFILE))
-        jobs, current = [], None
-        for line in proc.stdout.splitlines():
-            s = line.strip()
-            if re.fullmatch(r"(local)?rule \w+:", s):
-                current = {"rule": s.split()[-1].rstrip(":"), "resources": {}}
-                jobs.append(current)
-            elif s.startswith("resources:") and current:
-                current["resources"] = dict(kv.split("=", 1) for kv in s[len("resources:"):].strip().split(", "))
-        return _resources(jobs)
+        return profile_dry_run(tmp_path)
 
     for var in ("SOFTLABELS_SLURM_ACCOUNT", "SOFTLABELS_SLURM_PARTITION", "SOFTLABELS_SLURM_GPU_PARTITION",
                 "SOFTLABELS_SLURM_GPU_MODEL"):

@@ -29,12 +29,16 @@ class MethodKind:
     #: config keys this kind takes, with their defaults (the schema's per-kind defaults must equal these)
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: what the papers' tables compare it as: 'hard' (the hard-label baseline, and the direct training that
+    #: bias shifts are measured against), 'soft' (the soft-label method set against it), 'kd' and 'wsl'
+    #: (paper B's columns); a table takes the first method (by name) of a kind that plays the role
+    roles: tuple[str, ...] = ()
 
 
 METHODS: dict[str, MethodKind] = {
-    "hard": MethodKind(False, 4.0, {}, "cross-entropy on the labels"),
-    "kd": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 1.0}, "Hinton's knowledge distillation"),
-    "wsl": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 2.25}, "paper B's weighted soft labels"),
+    "hard": MethodKind(False, 4.0, {}, "cross-entropy on the labels", ("hard",)),
+    "kd": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 1.0}, "Hinton's knowledge distillation", ("soft", "kd")),
+    "wsl": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 2.25}, "paper B's weighted soft labels", ("wsl",)),
     "ls": MethodKind(False, None, {"epsilon": 0.1}, "cross-entropy against smoothed labels"),
     "kd-filtered": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 1.0, "filter_weight": 0.0, "rule": "gt"},
                               "KD with regularization samples down-weighted (0: removed, the hard filter)"),

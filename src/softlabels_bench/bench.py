@@ -49,7 +49,7 @@ from softlabels.training.methods import Method, make_method
 from softlabels.training.trainer import resample_indices, train_mlp, train_mlp_segments
 
 ROOT = Path(__file__).resolve().parents[2]
-SNAKEFILE = ROOT / "workflow" / "Snakefile"
+SNAKEFILE = ROOT / "Snakefile"
 
 #: the default config's ``noisy-relu`` data set and ``practical`` student setup (config.yaml)
 DATA = dict(kind="synthetic", dim=16, n_train=512, n_test=2000, margin=0.0, target="relu", label_noise=0.1, seed=2)
@@ -473,6 +473,7 @@ def measure_biasvar(size: Size, device: str, log: Callable[[str], None]) -> list
 
 def _snakemake(workdir: Path, *args: str, timeout: int = 3600) -> tuple[float, subprocess.CompletedProcess]:
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+           "--workflow-profile", str(ROOT / "profiles" / "default"),
            "--configfile", str(workdir / "config.yaml"), *args]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

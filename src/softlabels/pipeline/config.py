@@ -598,35 +598,3 @@ def student_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
         st["radius_epsilon"] = min(cfg["tables"]["epsilons"])
     return sorted_dict({**st, "seed": cfg["seed"], "compute": cfg["compute"]})
 
-
-def planned_targets(cfg: dict[str, Any]) -> list[str]:
-    """The tables and figures a (validated) config asks for: the targets of the workflow's ``rule all``
-    (workflow/rules/common.smk's ``all_tables`` and ``all_figures``, computed here without Snakemake for
-    ``softlabels summary``; tests/test_front_door.py checks that the two agree on the tiny run)."""
-    from softlabels.registry import DATA_KINDS
-    from softlabels.report import figplan as FP
-
-    variants = method_variants(cfg)
-    records = [{"experiment": exp, "dataset": c.dataset, "teacher": c.teacher, "method": c.method,
-                "student": c.student, "width": c.width}
-               for exp, cells in sorted(experiment_cells(cfg).items()) for c in cells]
-    kind_of = {d: v["kind"] for d, v in cfg["datasets"].items()}
-    regularization = [r for r in records
-                      if r["teacher"] != NO_TEACHER and numeric_temperature(variants[r["method"]]) is not None]
-    tables = [f"results/tables/{t}.csv" for t in ("neurons", "neurons_needed", "scaling", "biasvar", "wsl", "claims")]
-    if any(r["teacher"] != NO_TEACHER for r in records):
-        tables.append("results/tables/teachers.csv")
-    if regularization:
-        tables.append("results/tables/regularization.csv")
-    if any(kind_of[r["dataset"]] in ("digits", "mnist") for r in records):
-        tables.append("results/tables/paperA_table1.csv")
-    if any(kind_of[r["dataset"]] == "cifar10-catdog" for r in records):
-        tables.append("results/tables/paperA_figure1.csv")
-    if any(kind_of[r["dataset"]] == "cifar100" for r in records):
-        tables.append("results/tables/paperB_cifar100.csv")
-    kinds = {m: v["kind"] for m, v in sorted(variants.items())}
-    binary = [d for d in sorted({r["dataset"] for r in records}) if DATA_KINDS[kind_of[d]].binary]
-    reg_t = [{**r, "temperature": variants[r["method"]]["temperature"]} for r in regularization]
-    figures = [f"results/figures/{n}.{ext}" for n in FP.planned(records, kinds, binary, reg_t, tables)
-               for ext in ("png", "svg")]
-    return tables + figures

@@ -11,6 +11,7 @@ import pandas as pd
 
 from softlabels import io
 from softlabels.errors import InputError
+from softlabels.pipeline.plan import cell_file
 from softlabels.report.figures import (
     CELL,
     CLAIMS_COLUMNS,
@@ -120,6 +121,7 @@ def figure_paper_a_figure1(snk: Any) -> None:
 
 def figure_training_curves(snk: Any) -> None:
     neurons = read_table(snk.input.neurons, CELL + ["gamma", "test_acc_mean"])
-    curves = curve_frame(list(snk.params.p["cells"]),
-                         [io.read_npz(f, required=("train_loss", "train_err")) for f in snk.input.replicates])
+    cells = list(snk.params.p["cells"])  # the inputs are their jobs' outputs: read each cell's own file
+    curves = curve_frame(cells, [io.read_npz(cell_file(c, "replicates.npz"), required=("train_loss", "train_err"))
+                                 for c in cells])
     _out(snk, plot_training_curves(curves, hardest_datasets(neurons), _methods(snk)))

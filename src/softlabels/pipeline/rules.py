@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from softlabels import io
 from softlabels.errors import ConfigError, DivergenceError, InputError
 from softlabels.pipeline.checkpoints import check_fingerprint, fingerprint, load_checkpoint, save_checkpoint
 from softlabels.pipeline.entry import duration, epoch_logger, select_device
+from softlabels.pipeline.plan import STUDENT_FILES
 
 log = logging.getLogger("softlabels")
 
@@ -321,16 +323,45 @@ def auto_radius(margin_file: str, d: dict[str, np.ndarray], method: Any, teacher
     return choose_radius(float(gamma), len(d["y_train"]), eps, zt)
 
 
+def staging_dir(group: str | Path) -> Path:
+    """Where a ``train_students`` job writes its group folder before renaming it into place: a hidden
+    sibling, which no rule's output pattern matches, so a job that dies leaves no folder that looks complete."""
+    group = Path(group)
+    return group.parent / f".{group.name}.partial"
+
+
+def writes_group_folder(rule: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A student rule whose one output is a group folder (``snk.output.group``): ``rule`` writes the cells
+    into the staging folder (``cell_outputs``), which becomes the group folder only once every width is
+    written; on an error it is removed."""
+
+    @functools.wraps(rule)
+    def run(snk: Any) -> None:
+        group = Path(snk.output.group)
+        staging = staging_dir(group)
+        shutil.rmtree(staging, ignore_errors=True)  # left by a job that was killed
+        try:
+            rule(snk)
+            if group.is_dir() and not any(group.iterdir()):
+                group.rmdir()
+            staging.rename(group)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    return run
+
+
 def cell_outputs(snk: Any, k: int = 0) -> dict[str, str]:
-    """The output paths of the k-th cell of a student job (one per width, in the order of its widths); a
-    CNN student job has one cell, its outputs one path each (a str, not a list of its characters)."""
-    out = {}
-    for name in ("replicates", "points", "meta"):
-        paths = getattr(snk.output, name)
-        out[name] = paths if isinstance(paths, str) else list(paths)[k]
-    return out
+    """The output paths of the k-th cell of a student job (one per width, in the order of its widths). An
+    MLP student job has one output, its group folder: its k-th cell is m<width>/ of its staging folder
+    (``writes_group_folder``); a CNN student job has one cell, its outputs one path each."""
+    if hasattr(snk.output, "group"):
+        cell = staging_dir(snk.output.group) / f"m{snk.params.student['widths'][k]}"
+        return {name: str(cell / f) for name, f in STUDENT_FILES.items()}
+    return {name: getattr(snk.output, name) for name in STUDENT_FILES}
 
 
+@writes_group_folder
 @names_its_cell
 def train_students(snk: Any) -> None:
     """Every width of one (data set, teacher, method, MLP student setup) group.

@@ -12,6 +12,7 @@ import pandas as pd
 
 from softlabels import io
 from softlabels.analysis import tables as T
+from softlabels.pipeline.plan import cell_file
 
 log = logging.getLogger("softlabels")
 
@@ -34,8 +35,14 @@ def _labels(paths: list[str]) -> list[np.ndarray]:
     return [cache[f] for f in paths]
 
 
+def _files(p: dict[str, Any], name: str) -> list[str]:
+    """The ``name`` file of each of the rule's cells (its params' ``cells``), in their order. The rule lists
+    the jobs' outputs as its inputs (an MLP group's folder, a CNN cell's file), not these files."""
+    return [cell_file(c, name) for c in p["cells"]]
+
+
 def _accuracy(p: dict[str, Any], snk: Any) -> pd.DataFrame:
-    logits = [io.read_npz(f, required=("test_logits",))["test_logits"] for f in snk.input.replicates]
+    logits = [io.read_npz(f, required=("test_logits",))["test_logits"] for f in _files(p, "replicates.npz")]
     return T.accuracy_rows(p["cells"], logits, _labels(list(snk.input.data)))
 
 
@@ -58,8 +65,9 @@ def neuron_tables(snk: Any) -> None:
     p = dict(snk.params.p)
     labels = dict(zip(p["datasets"], _labels(list(snk.input.data))))
     margins = {ds: io.read_json(f) for ds, f in zip(p["datasets"], snk.input.margins)}
-    reps = [io.read_npz(f, required=("train_err", "train_loss", "test_logits")) for f in snk.input.replicates]
-    out = T.neuron_tables(p, reps, margins, labels, [radius_used(f) for f in snk.input.replicates])
+    files = _files(p, "replicates.npz")
+    reps = [io.read_npz(f, required=("train_err", "train_loss", "test_logits")) for f in files]
+    out = T.neuron_tables(p, reps, margins, labels, [radius_used(f) for f in files])
     for name in ("neurons", "needed", "scaling"):
         write_table(out[name], getattr(snk.output, name))
 
@@ -71,7 +79,7 @@ def biasvar_table(snk: Any) -> None:
 
     p = dict(snk.params.p)
     summaries, points = [], []
-    for f in snk.input.points:
+    for f in _files(p, "biasvar_points.npz"):
         terms = io.read_npz(f, required=("replicates", "ce_bias", "ce_variance"))
         replicates = int(terms.pop("replicates"))
         summaries.append({**summarise(terms, p["n_boot"], p["interval"], seed=0), "replicates": replicates})
@@ -81,7 +89,7 @@ def biasvar_table(snk: Any) -> None:
 
 def regularization_table(snk: Any) -> None:
     p = dict(snk.params.p)
-    reps = [io.read_npz(f) for f in snk.input.replicates]
+    reps = [io.read_npz(f) for f in _files(p, "replicates.npz")]
     table, epochs = T.regularization_table(p, reps, _labels(list(snk.input.data)))
     write_table(table, snk.output.table)
     write_table(T.Table(epochs, "Regularization samples per epoch",
@@ -122,7 +130,7 @@ def claims_table(snk: Any) -> None:
     teachers = {(c["dataset"], c["teacher"]): io.read_json(f)
                 for c, f in zip(p.get("teacher_cells", []), getattr(snk.input, "teachers", []))}
     curves, acc, preds, fractions = {}, {}, {}, {}
-    for cell, f in zip(p["cells"], snk.input.replicates):
+    for cell, f in zip(p["cells"], _files(p, "replicates.npz")):
         r = io.read_npz(f, required=("train_err", "test_logits", "indices"))
         key = tuple(cell[k] for k in ("experiment", "dataset", "teacher", "method", "student", "width"))
         curves[key] = r["train_err"]

@@ -4,10 +4,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-report: "report/workflow.rst"
+report: "workflow/report/workflow.rst"
 
 
-include: "rules/common.smk"
+include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
@@ -19,12 +19,12 @@ wildcard_constraints:
     temperature=r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?",
 
 
-include: "rules/data.smk"
-include: "rules/teachers.smk"
-include: "rules/students.smk"
-include: "rules/deep.smk"
-include: "rules/tables.smk"
-include: "rules/figures.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/teachers.smk"
+include: "workflow/rules/students.smk"
+include: "workflow/rules/deep.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
