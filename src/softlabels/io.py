@@ -128,6 +128,9 @@ def provenance(config_slice: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "python": platform.python_version(),
     }
     if "torch" in sys.modules:  # record it where it was used; never import it just for this
-        rec["torch"] = sys.modules["torch"].__version__
+        torch = sys.modules["torch"]
+        rec["torch"] = torch.__version__
+        # the vector instruction set PyTorch's CPU kernels run on: results are identical only within one
+        rec["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     rec.update(extra)
     return rec
