@@ -171,6 +171,10 @@ def claims_table_params():
     return P.claims_table_params(config)
 
 
+def sensitivity_table_params():
+    return P.sensitivity_table_params(config)
+
+
 def regularization_table_params():
     return P.regularization_table_params(config)
 

@@ -76,6 +76,27 @@ rule figure_claims_forest:
         "../scripts/figure_claims_forest.py"
 
 
+# Issue 23: each claim's effect and verdict under the default design and every declared variant (figplan.planned
+# plans it with the sensitivity table, only for a config with design variants).
+rule figure_sensitivity:
+    input:
+        table="results/tables/sensitivity.csv",
+    output:
+        png=report(
+            "results/figures/sensitivity.png",
+            caption="../report/figures/sensitivity.rst",
+            category="Claims",
+            subcategory="5. Sensitivity",
+        ),
+        svg="results/figures/sensitivity.svg",
+    log:
+        "logs/figures/sensitivity.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    script:
+        "../scripts/figure_sensitivity.py"
+
+
 # Paper A's crossover over the radius B (issue 19): one pair of figures per experiment that trains a student
 # setup at two or more radii (figplan.crossover_experiments); they check the claim table's "soft labels need
 # fewer neurons than hard labels", per regime, so they sit in the report's Claims category.

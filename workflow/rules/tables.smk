@@ -249,3 +249,28 @@ rule claims_table:
         p=claims_table_params(),
     script:
         "../scripts/claims_table.py"
+
+
+# Issue 23: each claim re-tested under the config's declared design variants (experiments with variant_of);
+# planned by softlabels.pipeline.plan.all_tables only when the config has one. It reads the claims summary
+# alone, so it costs no training beyond the variants' own cells.
+rule sensitivity_table:
+    input:
+        summary="results/tables/claims_summary.csv",
+    output:
+        table="results/tables/sensitivity.csv",
+        table_md="results/tables/sensitivity.md",
+        table_html=report(
+            "results/tables/sensitivity.html",
+            caption="../report/tables/sensitivity.rst",
+            category="Claims",
+            subcategory="5. Sensitivity",
+        ),
+    log:
+        "logs/tables/sensitivity.log",
+    conda:
+        "../../envs/softlabels.yaml"
+    params:
+        p=sensitivity_table_params(),
+    script:
+        "../scripts/sensitivity_table.py"

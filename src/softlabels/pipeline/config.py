@@ -63,11 +63,61 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     error = unknown[0] if unknown else best_match(specific or errors)
     if error is not None:
         raise ConfigError(f"config key {_path(error)}: {_describe(error)}")
+    resolve_variants(cfg)
     _check_values(cfg)
     _check_references(cfg)
     cfg = canonical(cfg, schema)
     method_variants(cfg)  # every generated method name is unique
     return expand_student_variants(cfg)
+
+
+#: the lists an experiment is the product of; a design variant inherits those it does not give from its base
+EXPERIMENT_SECTIONS = ("datasets", "teachers", "methods", "students")
+
+
+def resolve_variants(cfg: dict[str, Any]) -> None:
+    """Design variants (``variant_of: <experiment>``, ``varies: <text>``; docs/science.md#sensitivity): fill
+    in, in place, each variant's lists it does not give from its base's, and refuse a variant whose base is
+    unknown, itself a variant (no chains, hence no cycles) or the same design (no list differs), a variant
+    without ``varies``, and ``varies`` without ``variant_of``. The variant is then checked like any other
+    experiment, and its cells are the product of its lists: cells it shares with its base are trained once."""
+    exps = cfg["experiments"]
+    for name, e in exps.items():
+        base = e.get("variant_of")
+        if base is None:
+            if "varies" in e:
+                raise ConfigError(f"config key experiments.{name}.varies: only a design variant says what it varies; "
+                                  f"add variant_of: <experiment> or remove varies")
+            continue
+        if base == name:
+            raise ConfigError(f"config key experiments.{name}.variant_of: an experiment cannot be a variant of itself")
+        if base not in exps:
+            raise ConfigError(f"config key experiments.{name}.variant_of: {base!r} is not an experiment; defined: "
+                              f"{sorted(exps)}")
+        if "variant_of" in exps[base]:
+            raise ConfigError(f"config key experiments.{name}.variant_of: {base!r} is itself a variant (of "
+                              f"{exps[base]['variant_of']!r}); name a base experiment (variants of variants are "
+                              f"not allowed, so every variant is compared with one default design)")
+        if not str(e.get("varies", "")).strip():
+            raise ConfigError(f"config key experiments.{name}.varies: a variant names the design choice it varies, "
+                              f"in a few words the sensitivity table shows (e.g. varies: \"KD temperature τ = 1\")")
+    for name, e in exps.items():
+        base = e.get("variant_of")
+        if base is None:
+            continue
+        for section in EXPERIMENT_SECTIONS:
+            if section not in e:
+                e[section] = list(exps[base][section])
+        if all(set(e[s]) == set(exps[base][s]) for s in EXPERIMENT_SECTIONS):
+            raise ConfigError(f"config key experiments.{name}: the variant lists the same {', '.join(EXPERIMENT_SECTIONS)} "
+                              f"as its base {base!r}; a variant differs from its base in at least one list (name "
+                              f"other entries of datasets/teachers/methods/students)")
+
+
+def design_variants(cfg: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Variant experiment -> {"base": its base experiment, "varies": the choice it varies}, in name order."""
+    return {e: {"base": x["variant_of"], "varies": x["varies"]}
+            for e, x in sorted(cfg["experiments"].items()) if "variant_of" in x}
 
 
 NESTED_HINT = ("if it came from --config: Snakemake passes nested values as strings; pass nested values in a config "

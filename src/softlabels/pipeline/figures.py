@@ -15,6 +15,7 @@ from softlabels.pipeline.plan import cell_file
 from softlabels.report.figures import (
     CELL,
     CLAIMS_COLUMNS,
+    SENSITIVITY_COLUMNS,
     Figure,
     Methods,
     curve_frame,
@@ -28,6 +29,7 @@ from softlabels.report.figures import (
     plot_paper_a_figure1,
     plot_regularization_epochs,
     plot_regularization_temperature,
+    plot_sensitivity,
     plot_training_curves,
     save,
 )
@@ -95,6 +97,10 @@ def figure_crossover_needed(snk: Any) -> None:
 def figure_claims_forest(snk: Any) -> None:
     claims = read_table(snk.input.claims, CLAIMS_COLUMNS)
     _out(snk, plot_claims_forest(claims, str(snk.wildcards.paper)))
+
+
+def figure_sensitivity(snk: Any) -> None:
+    _out(snk, plot_sensitivity(read_table(snk.input.table, SENSITIVITY_COLUMNS)))
 
 
 def figure_biasvar(snk: Any) -> None:

@@ -140,6 +140,8 @@ def all_tables(cfg: dict[str, Any]) -> list[str]:
         out.append("results/tables/paperA_figure1.csv")
     if kind_records(cfg, "cifar100"):
         out.append("results/tables/paperB_cifar100.csv")
+    if C.design_variants(cfg):  # each claim re-tested under the declared design variants
+        out.append("results/tables/sensitivity.csv")
     return out
 
 
@@ -219,6 +221,12 @@ def claims_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
         "seed": cfg["seed"],
         "teacher_cells": teacher_cells(cell_records(cfg)),  # in the order of the rule's teachers input
     }
+
+
+def sensitivity_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The sensitivity table (softlabels.analysis.sensitivity): each variant's base and the choice it varies.
+    Only these, so editing a variant's ``varies`` re-runs the table and its figure, nothing else."""
+    return {"variants": C.design_variants(cfg)}
 
 
 def regularization_table_params(cfg: dict[str, Any]) -> dict[str, Any]:

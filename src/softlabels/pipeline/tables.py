@@ -157,3 +157,15 @@ def teachers_table(snk: Any) -> None:
     records = [io.read_json(f) for f in snk.input.meta]
     logits = [io.read_npz(f, required=("logits_train", "logits_test")) for f in snk.input.logits]
     write_table(T.teachers_table(p, records, logits, [labels[f] for f in snk.input.data]), snk.output[0])
+
+
+def sensitivity_table(snk: Any) -> None:
+    """Each claim of the claims summary under the default design and every declared design variant, with its
+    robustness label (softlabels.analysis.sensitivity)."""
+    from softlabels.analysis import sensitivity as S
+
+    summary = pd.read_csv(snk.input.summary)
+    table = S.sensitivity_table(summary, dict(snk.params.p["variants"]))
+    write_table(T.Table(table, "Sensitivity: each claim's verdict under declared alternative designs", S.NOTE,
+                        group_by="claim", first=("paper", "base", "design", "varies", "verdict", "agreement",
+                                                 "robustness")), snk.output.table)

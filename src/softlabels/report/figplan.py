@@ -14,7 +14,8 @@ Record = dict[str, Any]
 NO_TEACHER = "none"
 
 FIGURES = ("accuracy_width", "neurons_needed", "biasvar", "regularization_temperature", "regularization_epochs",
-           "training_curves", "paperA_figure1", "crossover", "crossover_needed", "claims_forest")  # the kinds; some are per experiment
+           "training_curves", "paperA_figure1", "crossover", "crossover_needed", "claims_forest",
+           "sensitivity")  # the kinds; some are per experiment
 
 
 def _key(r: Record, fields: Iterable[str]) -> tuple[Any, ...]:
@@ -123,6 +124,7 @@ def figure_file(kind: str, experiment: str) -> str:
 
 
 CLAIMS_FOREST = "claims_forest"
+SENSITIVITY = "sensitivity"
 PAPERS = ("A", "B")
 
 
@@ -133,7 +135,8 @@ def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Itera
     non-empty: one ``neurons_needed_<experiment>`` per experiment with a margin sweep, and one
     ``crossover_<experiment>`` and ``crossover_needed_<experiment>`` per experiment with radius variants
     (``student_setups``, see :func:`crossover_experiments`; none without it); with the claims table, one
-    ``claims_forest_<paper>`` per paper (a paper the run tests no claim of gets a figure that says so)."""
+    ``claims_forest_<paper>`` per paper (a paper the run tests no claim of gets a figure that says so); with the
+    sensitivity table (a config with design variants), ``sensitivity``."""
     out = []
     if width_sweeps(records):
         out.append("accuracy_width")
@@ -150,6 +153,8 @@ def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Itera
         out += [figure_file(CROSSOVER, e), figure_file(CROSSOVER_NEEDED, e)]
     if "results/tables/claims.csv" in tables:  # one forest plot per paper: claims_forest_A, claims_forest_B
         out += [figure_file(CLAIMS_FOREST, paper) for paper in PAPERS]
+    if "results/tables/sensitivity.csv" in tables:  # a config with design variants (experiments' variant_of)
+        out.append(SENSITIVITY)
     return out
 
 

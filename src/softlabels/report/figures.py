@@ -941,3 +941,73 @@ def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=4, frameon=False,
                title="verdict of the setting")
     return fig
+
+
+# --- sensitivity: each claim under the default design and its declared variants (issue 23) -------------
+
+SENSITIVITY_COLUMNS = ["paper", "claim", "base", "design", "varies", "verdict", "robustness", "estimate_median",
+                       "estimate_lo", "estimate_hi", "effect", "claimed"]
+SENSITIVITY_WIDTH_IN = 9.3  # 1400 px at the 150 dpi of ``save``
+SENSITIVITY_ROW_IN = 0.24
+
+
+def plot_sensitivity(table: pd.DataFrame) -> Figure:
+    """One panel per (claim, base experiment) of a sensitivity table (``softlabels.analysis.sensitivity``),
+    titled with its robustness label; one row per design (the default design, then each variant, labelled by
+    the choice it varies): the median effect as a point, the range of the settings' intervals as a line,
+    coloured by the design's pooled verdict, the claim's threshold as a dashed line. A table without rows
+    (no variant tests a claim of its base) gets one panel that says so."""
+    _theme()
+    handles = [Line2D([], [], color=c, marker="o", linestyle="-", markerfacecolor=c if v != "not tested" else "white",
+                      label=v) for v, c in VERDICT_COLOURS.items()]
+    if table.empty:
+        fig, ax = plt.subplots(figsize=(SENSITIVITY_WIDTH_IN, 2), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No claim of a default design is re-tested by a variant in this run.", ha="center",
+                va="center", fontsize=10)
+        fig.suptitle("Sensitivity of each claim to the declared design variants")
+        return fig
+    groups = list(dict.fromkeys(zip(table["paper"].astype(str), table["claim"].astype(str),
+                                    table["base"].astype(str))))
+    blocks = [table[(table["paper"].astype(str) == p) & (table["claim"].astype(str) == c)
+                    & (table["base"].astype(str) == b)].reset_index(drop=True) for p, c, b in groups]
+    sizes = [len(g) for g in blocks]
+    height = sum(SENSITIVITY_ROW_IN * n + 0.95 for n in sizes) + 0.9
+    fig, axes = plt.subplots(len(blocks), 1, figsize=(SENSITIVITY_WIDTH_IN, height), squeeze=False,
+                             layout="constrained", gridspec_kw={"height_ratios": [n + 4 for n in sizes]})
+    for ax, (paper, claim, base), g in zip(axes[:, 0], groups, blocks):
+        y = np.arange(len(g))[::-1]
+        est = pd.to_numeric(g["estimate_median"], errors="coerce").to_numpy(float)
+        lo = pd.to_numeric(g["estimate_lo"], errors="coerce").to_numpy(float)
+        hi = pd.to_numeric(g["estimate_hi"], errors="coerce").to_numpy(float)
+        for yi, e, a, b, v in zip(y, est, lo, hi, g["verdict"].astype(str)):
+            c = VERDICT_COLOURS.get(v, "#000000")
+            if not (np.isnan(a) or np.isnan(b)):
+                ax.plot([a, b], [yi, yi], color=c, lw=2.0, solid_capstyle="butt")
+            if not np.isnan(e):
+                ax.plot([e], [yi], "o", color=c, ms=5, markerfacecolor=c if v != "not tested" else "white")
+        thresholds = set()
+        for s in g["claimed"].astype(str):
+            for part in s.split(";"):
+                try:
+                    thresholds.add(float(part.split()[-1]))
+                except (ValueError, IndexError):
+                    pass
+        for thr in sorted(thresholds):
+            ax.axvline(thr, color="#222222", lw=0.9, ls="--")
+        labels = [_wrap(str(d) if str(d) == str(v) else f"{v} ({d})", 48) for d, v in zip(g["design"], g["varies"])]
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.set_ylim(-0.7, len(g) - 0.3)
+        ax.grid(axis="y", visible=False)
+        label = str(g["robustness"].iloc[0])
+        ax.set_title(_wrap(f"[{label}] paper {paper}: {claim} (default design: {base}; claimed: effect "
+                           f"{' / '.join(pd.unique(g['claimed'].astype(str)))})", 95), fontsize=9, loc="left")
+        ax.set_xlabel("; ".join(pd.unique(g["effect"].astype(str))) + " (median over settings, range of intervals)",
+                      fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle("Sensitivity of each claim to the declared design variants (robustness label in brackets)",
+                 fontsize=10.5)
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", ncol=4, frameon=False,
+               title="pooled verdict of the design")
+    return fig

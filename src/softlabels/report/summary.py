@@ -45,11 +45,14 @@ def _interval_level(claims: pd.DataFrame) -> float:
     return 0.95
 
 
-def claims_markdown(claims: pd.DataFrame) -> str:
+def claims_markdown(claims: pd.DataFrame, sensitivity: pd.DataFrame | None = None) -> str:
     """The README's results block: one line per (paper, claim, experiment) of the claims summary
     (claims_summary.csv): the pooled verdict, the median effect with the range of the settings' intervals,
     the number of settings and how many got each verdict. Given the per-setting claims table (claims.csv)
-    instead, it summarises it by the same rule first (``softlabels.analysis.claims.summarise``)."""
+    instead, it summarises it by the same rule first (``softlabels.analysis.claims.summarise``). With a
+    sensitivity table (sensitivity.csv, ``softlabels.analysis.sensitivity``) a robustness column follows the
+    pooled verdict: the claim's label for a default design, "variant of <base>" for a variant's own row, "–"
+    for a claim no variant re-tests; without one the block is unchanged."""
     from softlabels.analysis.claims import summarise
 
     summary = claims if "settings" in claims.columns else summarise(claims, _interval_level(claims))
@@ -57,13 +60,29 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     def num(v: float) -> str:
         return "–" if pd.isna(v) else f"{float(v):.3g}"
 
-    head = "| paper | claim | experiment | pooled verdict | median effect [range of intervals] | settings | " \
+    labels, variants = None, {}
+    if sensitivity is not None:
+        from softlabels.analysis.sensitivity import BASE_DESIGN, robustness_of
+
+        labels = robustness_of(sensitivity)
+        variants = {str(r["design"]): str(r["base"]) for _, r in sensitivity.iterrows() if r["design"] != BASE_DESIGN}
+
+    def robust(r: pd.Series) -> str:
+        key = (str(r["paper"]), str(r["claim"]), str(r["experiment"]))
+        if key in labels:
+            return labels[key]
+        base = variants.get(str(r["experiment"]))
+        return f"variant of {base}" if base else "–"
+
+    extra = " robustness |" if labels is not None else ""
+    head = f"| paper | claim | experiment | pooled verdict |{extra} median effect [range of intervals] | settings | " \
            + " | ".join(VERDICTS) + " |"
-    lines = [head, "|---|---|---|---|---|---:|" + "---:|" * len(VERDICTS)]
+    lines = [head, "|---|---|---|---|" + ("---|" if extra else "") + "---|---:|" + "---:|" * len(VERDICTS)]
     for _, r in summary.iterrows():
         effect = f"{num(r['estimate_median'])} [{num(r['estimate_lo'])}, {num(r['estimate_hi'])}] ({r['effect']}, " \
                  f"claimed {r['claimed']})"
-        lines.append(f"| {r['paper']} | {r['claim']} | {r['experiment']} | {r['verdict']} | {effect} | "
+        label = f" {robust(r)} |" if labels is not None else ""
+        lines.append(f"| {r['paper']} | {r['claim']} | {r['experiment']} | {r['verdict']} |{label} {effect} | "
                      f"{int(r['settings'])} | " + " | ".join(str(int(r[v])) for v in VERDICTS) + " |")
     return "\n".join(lines)
 
