@@ -4,6 +4,7 @@ what is new, with earlier results byte-identical; a changed learning rate, data 
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import yaml
 from conftest import micro_config, snakemake, write_config
 
+from softlabels.io import atomic_path as write_atomic
 from softlabels.io import read_npz
 from softlabels.pipeline import store as S
 
@@ -76,7 +78,7 @@ def test_raising_replicates_trains_only_the_new_ones_and_equals_a_fresh_run(micr
     cfg = micro_config()
     cfg["students"]["theory"]["replicates"] = 4
     write_config(fresh, cfg)
-    _run(fresh, *[f"results/students/{c}/m4/replicates.npz" for c in CELLS])
+    _run(fresh, *[f"results/students/{c}" for c in CELLS])
     for c in CELLS:
         for f in ("replicates.npz", "biasvar_points.npz"):
             a = read_npz(run / f"results/students/{c}/m4/{f}")
@@ -115,11 +117,23 @@ def _key(**change):
 
 
 def _files(tmp_path, tag="x"):
+    """A cell's files, each written as the pipeline writes results: a new file renamed into place (an entry
+    may share the old file's bytes through a hard link)."""
     out = {}
     for name, f in S.FILES.items():
-        (tmp_path / f).write_text(f"{tag} {name}")
+        with write_atomic(tmp_path / f) as tmp:
+            tmp.write_text(f"{tag} {name}")
         out[name] = str(tmp_path / f)
     return out
+
+
+def test_an_entry_shares_the_outputs_bytes_and_survives_their_replacement(tmp_path):
+    st = S.Store(tmp_path / "store")
+    files = _files(tmp_path)
+    entry = st.put(_key(), 2, files)
+    assert (entry / "meta.json").stat().st_ino == Path(files["meta"]).stat().st_ino  # no second copy on disk
+    _files(tmp_path, "new")  # the outputs replaced, as a re-run replaces them
+    assert (entry / "meta.json").read_text() == "x meta" and st.verify(entry)
 
 
 def test_a_key_change_is_a_miss_and_entries_are_never_overwritten(tmp_path):

@@ -15,7 +15,8 @@ A student job looks each width up first (``Store.find``): an entry with the same
 the job's outputs byte for byte; with fewer replicates (resampling ``bootstrap`` or ``none``) its
 replicates are reused and only the new ones are trained; anything else, including a key that cannot be
 computed or an entry failing its checksums, is a miss, logged, and trained. Entries are written to a
-temporary directory and renamed into place, and never overwritten. Reuses are appended to
+temporary directory and renamed into place, and never overwritten; they are hard links to the job's
+outputs where the file system allows, so the store costs no second copy on disk. Reuses are appended to
 ``results/store/reuse.log`` (never to an entry). The store can be deleted at any time (``rm -rf
 results/store``): nothing is lost but training time. ``SOFTLABELS_STORE=0`` in the environment turns it off
 (no look-ups, no writes); it is read by the job, not part of any rule's params, so toggling it re-runs
@@ -96,6 +97,19 @@ def key_hash(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _share(src: str | Path, dst: str | Path) -> None:
+    """``dst`` becomes a hard link to ``src`` (no second copy of the bytes on disk), or a copy where links
+    cannot be made (another file system). Safe because nothing in the pipeline rewrites a file in place:
+    every writer writes a new file and renames it over the old one, and Snakemake unlinks outputs."""
+    dst = Path(dst)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -143,7 +157,7 @@ class Store:
         return True
 
     def put(self, key: dict[str, Any], replicates: int, files: dict[str, str]) -> Path | None:
-        """Keep copies of a cell's ``files`` (FILES' names -> paths) as the entry (key, replicates), atomically
+        """Keep a cell's ``files`` (FILES' names -> paths; hard links where possible) as the entry (key, replicates), atomically
         (a temporary directory renamed into place); an existing entry is left as it is. Never raises: a
         store that cannot be written only costs time later."""
         entry = self._base(key_hash(key)) / f"R{replicates}"
@@ -154,7 +168,7 @@ class Store:
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
             sums = {}
             for name, path in files.items():
-                shutil.copyfile(path, tmp / FILES[name])
+                _share(path, tmp / FILES[name])
                 sums[FILES[name]] = _sha256(tmp / FILES[name])
             (tmp / "manifest.json").write_text(json.dumps({"sha256": sums, "replicates": replicates, "key": key},
                                                           indent=1, sort_keys=True, default=str))
@@ -168,12 +182,13 @@ class Store:
         return entry
 
     def copy_out(self, entry: Path, out: dict[str, str]) -> None:
-        """Copy an entry's files to a job's outputs (FILES' names -> paths), byte for byte, each atomically."""
+        """An entry's files as a job's outputs (FILES' names -> paths), byte for byte (hard links where possible), each
+        atomically."""
         from softlabels import io
 
         for name, path in out.items():
             with io.atomic_path(path) as tmp:
-                shutil.copyfile(entry / FILES[name], tmp)
+                _share(entry / FILES[name], tmp)
 
     def note_reuse(self, entry: Path, what: str) -> None:
         """Append a line to ``reuse.log``: which entry was reused, for what, when."""
