@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from softlabels.registry import METHODS, NO_TEACHER
+from softlabels.registry import METHODS, NO_TEACHER, hard_label_weight
 
 COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict",
            "n", "interval", "note"]
@@ -288,6 +288,20 @@ def _first(p: dict[str, Any], kind: str, **match: Any) -> str | None:
     return None
 
 
+def _kd_partner(p: dict[str, Any], m: str) -> str | None:
+    """The KD method that ``m`` (wsl or kd-filtered) is compared with: plain KD with the same temperature, the same
+    distillation weight α and the same hard-label weight (docs/science.md#loss-wsl), so that the two losses differ
+    only in the per-sample weights on the distillation term. None when the config has no such KD."""
+    mp = p["method_params"][m]
+    for k in sorted(p["method_kinds"]):
+        kp = p["method_params"][k]
+        if (p["method_kinds"][k] == "kd" and kp.get("temperature") == mp.get("temperature")
+                and kp.get("alpha") == mp.get("alpha")
+                and hard_label_weight({**kp, "kind": "kd"}) == hard_label_weight({**mp, "kind": p["method_kinds"][m]})):
+            return k
+    return None
+
+
 def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray]) -> list[dict]:
     kinds, data_kinds = p["method_kinds"], p["data_kinds"]
     out = []
@@ -305,7 +319,7 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray]) -> list[dic
         exp, ds, t, m, st, w = key
         if kinds[m] != "wsl":
             return None
-        kd = _first(p, "kd", temperature=p["method_params"][m].get("temperature"))
+        kd = _kd_partner(p, m)
         return (exp, ds, t, kd, st, w) if kd else None
 
     out += _accuracy_claim(p, acc, "B", "WSL gives higher test accuracy than KD at the same temperature",
@@ -316,7 +330,7 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray]) -> list[dic
         mp = p["method_params"][m]
         if kinds[m] != "kd-filtered" or mp.get("filter_weight") != 0.0:
             return None
-        kd = _first(p, "kd", temperature=mp.get("temperature"))
+        kd = _kd_partner(p, m)
         return (exp, ds, t, kd, st, w) if kd else None
 
     out += _accuracy_claim(p, acc, "B", "removing the regularization samples from KD (the hard filter) lowers "

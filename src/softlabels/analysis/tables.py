@@ -444,7 +444,7 @@ def _method_note(p: dict[str, Any], cols: dict[str, str]) -> str:
         if p[key]:
             mp = p["method_params"][p[key]]
             settings = "".join(f", {k} {v:g}" if isinstance(v, (int, float)) else f", {k} {v}"
-                               for k, v in mp.items() if k != "kind")
+                               for k, v in mp.items() if k != "kind" and v is not None)
             used.append(f"{col}: method '{p[key]}' ({mp['kind']}{settings})")
     return "; ".join(used)
 

@@ -199,6 +199,10 @@ def _check_references(cfg: dict[str, Any]) -> None:
         if st["replicates"] < 2:
             raise ConfigError(f"config key students.{name}.replicates: the bias-variance decomposition needs "
                               f"at least 2 replicates, got {st['replicates']}")
+    for name, m in cfg["methods"].items():
+        if m["kind"] in ("kd", "kd-filtered") and m.get("hard_weight") is None and m.get("alpha", 1.0) > 1:
+            raise ConfigError(f"config key methods.{name}: alpha {m['alpha']} > 1 needs an explicit hard_weight "
+                              f"(without it the hard-label weight is 1 - alpha, which would be negative)")
     for exp, e in cfg["experiments"].items():
         for section in ("datasets", "teachers", "methods", "students"):
             for ref in e[section]:
