@@ -41,6 +41,8 @@ rule neuron_tables:
 rule biasvar_table:
     input:
         points=record_files("biasvar_points.npz"),
+        replicates=record_files("replicates.npz"),
+        data=[data_path(r["dataset"]) for r in cell_records()],
     output:
         "results/tables/biasvar.csv",
         report(

@@ -354,7 +354,7 @@ def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame) -> list[dict]:
             out.append(_row("B", claim, r["experiment"], setting, f"CE {name}: KD − direct",
                             float(r[f"{name}_shift_vs_direct"]), float(r[f"{name}_shift_lo"]),
                             float(r[f"{name}_shift_hi"]), sign, 0.0, int(r["replicates"]),
-                            f"{p['interval']:.0%} bootstrap over test points"))
+                            f"{p['interval']:.0%} bootstrap over replicates (paired) and test points"))
     return out
 
 

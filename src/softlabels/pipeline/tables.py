@@ -64,6 +64,8 @@ def biasvar_table(snk: Any) -> None:
     resampled test points."""
     from softlabels.analysis.biasvar import summarise
 
+    from softlabels.analysis.biasvar import log_softmax
+
     p = dict(snk.params.p)
     summaries, points = [], []
     for f in snk.input.points:
@@ -71,7 +73,9 @@ def biasvar_table(snk: Any) -> None:
         replicates = int(terms.pop("replicates"))
         summaries.append({**summarise(terms, p["n_boot"], p["interval"], seed=0), "replicates": replicates})
         points.append(terms)
-    write_table(T.biasvar_table(p, summaries, points), snk.output[0])
+    # per-replicate test predictions: the shifts' intervals resample replicates as well as test points
+    logp = [log_softmax(io.read_npz(f, required=("test_logits",))["test_logits"]) for f in snk.input.replicates]
+    write_table(T.biasvar_table(p, summaries, points, logp, _labels(list(snk.input.data))), snk.output[0])
 
 
 def regularization_table(snk: Any) -> None:
