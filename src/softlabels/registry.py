@@ -113,6 +113,8 @@ DATA_KINDS: dict[str, DataKind] = {
     "synthetic": DataKind("softlabels.data.synthetic:make_synthetic",
                           description="margin-controlled points on the unit sphere"),
     "digits": DataKind("softlabels.data.digits:make_digits", description="scikit-learn's 8x8 digits, digit > 4"),
+    "mnist1d": DataKind("softlabels.data.mnist1d:make_mnist1d",
+                        description="MNIST-1D, generated offline by the mnist1d package, digit > 4"),
     "mnist": DataKind("softlabels.data.mnist:make_mnist", source="mnist", description="MNIST, digit > 4"),
     "cifar10-catdog": DataKind("softlabels.data.cifar:make_cifar10_catdog", image=True, source="cifar-10",
                                description="CIFAR-10 cat vs dog with Gaussian pixel noise"),

@@ -190,7 +190,7 @@ def regularization_records():
 
 
 def paper_a_records():
-    return [r for r in cell_records() if config["datasets"][r["dataset"]]["kind"] in ("digits", "mnist")]
+    return [r for r in cell_records() if config["datasets"][r["dataset"]]["kind"] in ("digits", "mnist1d", "mnist")]
 
 
 # --- table params ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo"
            "n", "interval", "note"]
 VERDICTS = ("supported", "contradicted", "inconclusive", "not tested")
 # data kinds of paper A's own experiments (its Table 1 and Figure 1): there the claim is about accuracy
-PAPER_A_ACCURACY_KINDS = ("digits", "mnist", "cifar10-catdog")
+PAPER_A_ACCURACY_KINDS = ("digits", "mnist1d", "mnist", "cifar10-catdog")
 
 
 def verdict(lo: float, hi: float, claimed: str, threshold: float) -> str:

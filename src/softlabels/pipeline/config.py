@@ -225,7 +225,8 @@ def _check_references(cfg: dict[str, Any]) -> None:
 
 #: a method's ``temperature: auto``: the teacher's τ* on its validation NLL (docs/science.md#teachers)
 AUTO = "auto"
-_VAL_HINT = {"synthetic": "set n_val > 0", "digits": "set split[1] > 0", "mnist": "set val_fraction > 0",
+_VAL_HINT = {"synthetic": "set n_val > 0", "digits": "set split[1] > 0", "mnist1d": "set split[1] > 0",
+             "mnist": "set val_fraction > 0",
              "cifar10-catdog": "set split[1] > 0", "cifar100": "set val_fraction > 0"}
 
 
@@ -234,7 +235,7 @@ def has_validation_split(d: dict[str, Any]) -> bool:
     kind = d["kind"]
     if kind == "synthetic":
         return d["n_val"] > 0
-    if kind in ("digits", "cifar10-catdog"):
+    if kind in ("digits", "mnist1d", "cifar10-catdog"):
         return float(d["split"][1]) > 0
     return float(d.get("val_fraction", 0)) > 0  # mnist, cifar100 (max_val 0 keeps them all)
 
