@@ -147,8 +147,13 @@ def test_slope_claims_follow_the_interval():
 def test_accuracy_biasvar_and_regularization_claims():
     acc = {("b", "d", "wide", "wsl", "prac", 16): np.array([0.8, 0.82, 0.81, 0.83]),
            ("b", "d", "wide", "kd", "prac", 16): np.array([0.7, 0.71, 0.72, 0.70])}
-    (row,) = K.accuracy_claims(_params(), acc)
+    fair = {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 4.0, "alpha": 2.25, "hard_weight": 1.0},
+            "wsl": {"kind": "wsl", "temperature": 4.0, "alpha": 2.25}}
+    (row,) = K.accuracy_claims(_params(method_params=fair), acc)
     assert row["paper"] == "B" and row["verdict"] == "supported" and row["estimate"] == pytest.approx(10.75)
+    # WSL is compared only with KD of the same τ, α and hard-label weight: not with a KD without a CE term
+    unfair = {**fair, "kd": {"kind": "kd", "temperature": 4.0, "alpha": 1.0, "hard_weight": None}}
+    assert K.accuracy_claims(_params(method_params=unfair), acc) == []
     bv = pd.DataFrame([{"experiment": "b", "dataset": "d", "teacher": "wide", "method": "kd", "student": "prac",
                         "width": 16, "replicates": 8, "resampling": "bootstrap", "bias_shift_vs_direct": 0.2,
                         "bias_shift_lo": 0.1, "bias_shift_hi": 0.3, "variance_shift_vs_direct": 0.01,

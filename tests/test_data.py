@@ -57,3 +57,53 @@ def test_digits_binary_task():
     d = make_digits({"reduced": False, "split": [0.8, 0.1, 0.1], "seed": 0})
     n = sum(len(d[f"y_{s}"]) for s in ("train", "val", "test"))
     assert n == 1797 and d["X_train"].shape[1] == 64 and d["X_train"].max() <= 1.0
+
+
+def _mnist1d(**kw):
+    from softlabels.data.mnist1d import make_mnist1d
+
+    return make_mnist1d({"n_samples": 400, "reduced": False, "split": [0.6, 0.2, 0.2], "seed": 3, **kw})
+
+
+def test_mnist1d_sizes_labels_and_determinism(monkeypatch):
+    import socket
+
+    from softlabels.data.mnist1d import generate
+
+    def refuse(*a, **k):
+        raise AssertionError("mnist1d made a network call")
+    monkeypatch.setattr(socket.socket, "connect", refuse)   # generating the data must stay offline
+    d = _mnist1d()
+    assert [len(d[f"y_{s}"]) for s in ("train", "val", "test")] == [240, 80, 80]
+    assert all(d[f"X_{s}"].shape[1] == 40 and d[f"X_{s}"].dtype == np.float32 for s in ("train", "val", "test"))
+    assert set(np.unique(d["y_train"])) == {0, 1}
+    again = _mnist1d()
+    assert all(np.array_equal(d[k], again[k]) for k in d)
+    other = _mnist1d(seed=4)
+    assert not np.array_equal(d["X_train"], other["X_train"])
+    # class 1 is digit > 4, the digits drawn 40 apiece; the package's standardisation: mean 0, std 1 overall
+    X, digits = generate(400, 3)
+    assert np.bincount(digits).tolist() == [40] * 10
+    assert abs(X.mean()) < 1e-3 and abs(X.std() - 1) < 1e-3
+    ys = np.concatenate([d[f"y_{s}"] for s in ("train", "val", "test")])
+    assert ys.sum() == 200
+    # NumPy's global generator is left as it was
+    np.random.seed(7)
+    before = np.random.random()
+    np.random.seed(7)
+    _mnist1d()
+    assert np.random.random() == before
+
+
+def test_mnist1d_reduced_drops_1_7_4_9():
+    from softlabels.data.mnist1d import generate
+
+    X, digits = generate(400, 3)
+    d = _mnist1d(reduced=True, split=[0.5, 0.25, 0.25])
+    n = sum(len(d[f"y_{s}"]) for s in ("train", "val", "test"))
+    assert n == 240                                    # 6 of 10 digits kept
+    kept = X[~np.isin(digits, [1, 7, 4, 9])]
+    assert {tuple(r) for r in np.concatenate([d[f"X_{s}"] for s in ("train", "val", "test")])} == \
+        {tuple(r) for r in kept}
+    ys = np.concatenate([d[f"y_{s}"] for s in ("train", "val", "test")])
+    assert ys.sum() == 120                             # 5, 6, 8 of 0, 2, 3, 5, 6, 8

@@ -14,7 +14,8 @@ def test_conda_env_matches_the_package_pins():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     pins = {name.split("[")[0]: version for name, version in (d.split("==") for d in deps)}  # extras dropped
     env = yaml.safe_load((ROOT / "envs" / "softlabels.yaml").read_text())["dependencies"]
-    conda = dict(d.split("=", 1) for d in env if isinstance(d, str))
+    conda = dict(d.split("=", 1) for d in env if isinstance(d, str) and "=" in d)
+    conda.update(dict(d.split("==") for e in env if isinstance(e, dict) for d in e.get("pip", [])))
     for name, version in pins.items():
         if name in PIP_ONLY:
             continue

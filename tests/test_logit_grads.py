@@ -22,6 +22,10 @@ METHOD_PARAMS = [
     {"kind": "kd", "temperature": 2.0, "alpha": 0.3},
     {"kind": "kd-filtered", "temperature": 4.0},
     {"kind": "kd-filtered", "temperature": 2.0, "alpha": 0.5, "filter_weight": 0.5, "rule": "abs"},
+    {"kind": "kd", "temperature": 4.0, "alpha": 2.25, "hard_weight": 1.0},   # paper B's KD partner of WSL
+    {"kind": "kd", "temperature": 2.0, "alpha": 0.3, "hard_weight": 0.0},
+    {"kind": "kd-filtered", "temperature": 4.0, "alpha": 2.25, "hard_weight": 1.0},   # paper B's hard filter
+    {"kind": "kd-filtered", "temperature": 2.0, "alpha": 1.0, "hard_weight": 0.5, "filter_weight": 0.3, "rule": "abs"},
     {"kind": "wsl"},
     {"kind": "wsl", "temperature": 2.0, "alpha": 1.0},
 ]

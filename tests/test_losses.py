@@ -14,16 +14,19 @@ def _logits(R=2, B=7, C=3, scale=2.0):
     return torch.randn(R, B, C, dtype=torch.float64) * scale
 
 
-@pytest.mark.parametrize("tau,alpha", [(1.0, 1.0), (4.0, 1.0), (2.0, 0.3)])
-def test_kd_gradient_in_the_logits(tau, alpha):
-    """∂/∂z_s of α·τ²·mean KL(p_t^τ‖p_s^τ) is α·τ·(p_s^τ − p_t^τ)/B; the (1−α)·CE part adds (p_s − onehot)·(1−α)/B."""
+@pytest.mark.parametrize("tau,alpha,hard_weight", [(1.0, 1.0, None), (4.0, 1.0, None), (2.0, 0.3, None),
+                                                   (4.0, 2.25, 1.0), (1.0, 0.5, 0.0)])
+def test_kd_gradient_in_the_logits(tau, alpha, hard_weight):
+    """∂/∂z_s of α·τ²·mean KL(p_t^τ‖p_s^τ) is α·τ·(p_s^τ − p_t^τ)/B; the β·CE part adds β·(p_s − onehot)/B, with
+    β = hard_weight, or 1 − α when it is unset."""
     zs, zt = _logits().requires_grad_(True), _logits()
     y = torch.randint(0, 3, (2, 7))
-    m = make_method({"kind": "kd", "temperature": tau, "alpha": alpha})
+    m = make_method({"kind": "kd", "temperature": tau, "alpha": alpha, "hard_weight": hard_weight})
     m.loss(zs, y, zt).sum().backward()
     B = zs.shape[1]
+    beta = 1 - alpha if hard_weight is None else hard_weight
     expected = alpha * tau * (F.softmax(zs / tau, -1) - F.softmax(zt / tau, -1)) / B
-    expected = expected + (1 - alpha) * (F.softmax(zs, -1) - F.one_hot(y, 3)) / B
+    expected = expected + beta * (F.softmax(zs, -1) - F.one_hot(y, 3)) / B
     assert torch.allclose(zs.grad, expected.detach(), atol=1e-10)
 
 
@@ -72,6 +75,27 @@ def test_hard_filter_removes_regularization_samples_from_the_kd_term():
     full = make_method({"kind": "kd", "temperature": 1.0})
     a = soft.terms(zs, y, zt)["kd"]
     assert a < full.terms(zs, y, zt)["kd"]
+
+
+def test_hard_filter_keeps_the_hard_label_term_on_filtered_samples():
+    """Paper B's hard filter drops only the distillation term of a regularization sample; with a hard-label
+    weight β its gradient is β·(p_s − onehot)/B, and KD with the same α, τ, β equals it off the filtered samples."""
+    zt = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]], dtype=torch.float64)
+    zs = torch.tensor([[[0.0, 2.0], [0.0, 0.5]]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[1, 1]])
+    params = {"temperature": 4.0, "alpha": 2.25, "hard_weight": 1.0}
+    make_method({"kind": "kd-filtered", **params}).loss(zs, y, zt).sum().backward()
+    ce_grad = (F.softmax(zs, -1) - F.one_hot(y, 2)).detach() / 2
+    assert torch.allclose(zs.grad[0, 0], ce_grad[0, 0], atol=1e-12)   # filtered: the CE gradient only
+    g_filtered = zs.grad.clone()
+    zs.grad = None
+    make_method({"kind": "kd", **params}).loss(zs, y, zt).sum().backward()
+    assert torch.allclose(zs.grad[0, 1], g_filtered[0, 1], atol=1e-12)  # kept: the same as KD
+
+
+def test_kd_alpha_above_one_needs_a_hard_weight():
+    with pytest.raises(ConfigError, match="hard_weight"):
+        make_method({"kind": "kd", "temperature": 4.0, "alpha": 2.25})
 
 
 def test_label_smoothing_target():

@@ -37,10 +37,12 @@ class MethodKind:
 
 METHODS: dict[str, MethodKind] = {
     "hard": MethodKind(False, 4.0, {}, "cross-entropy on the labels", ("hard",)),
-    "kd": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 1.0}, "Hinton's knowledge distillation", ("soft", "kd")),
+    "kd": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 1.0, "hard_weight": None},
+                     "Hinton's knowledge distillation", ("soft", "kd")),
     "wsl": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 2.25}, "paper B's weighted soft labels", ("wsl",)),
     "ls": MethodKind(False, None, {"epsilon": 0.1}, "cross-entropy against smoothed labels"),
-    "kd-filtered": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 1.0, "filter_weight": 0.0, "rule": "gt"},
+    "kd-filtered": MethodKind(True, 2.0, {"temperature": 4.0, "alpha": 1.0, "hard_weight": None, "filter_weight": 0.0,
+                                          "rule": "gt"},
                               "KD with regularization samples down-weighted (0: removed, the hard filter)"),
 }
 
@@ -115,6 +117,8 @@ DATA_KINDS: dict[str, DataKind] = {
     "synthetic": DataKind("softlabels.data.synthetic:make_synthetic",
                           description="margin-controlled points on the unit sphere"),
     "digits": DataKind("softlabels.data.digits:make_digits", description="scikit-learn's 8x8 digits, digit > 4"),
+    "mnist1d": DataKind("softlabels.data.mnist1d:make_mnist1d",
+                        description="MNIST-1D, generated offline by the mnist1d package, digit > 4"),
     "mnist": DataKind("softlabels.data.mnist:make_mnist", source="mnist", description="MNIST, digit > 4"),
     "cifar10-catdog": DataKind("softlabels.data.cifar:make_cifar10_catdog", image=True, source="cifar-10",
                                description="CIFAR-10 cat vs dog with Gaussian pixel noise"),
@@ -124,6 +128,16 @@ DATA_KINDS: dict[str, DataKind] = {
 
 
 # --- derived views (kept next to the tables they are read from) ---------------------------------
+
+def hard_label_weight(params: dict[str, Any]) -> float:
+    """The weight on the hard-label cross-entropy of a method's loss (docs/science.md#loss-kd): ``hard_weight``
+    for kd and kd-filtered, 1 − α when that is unset (Hinton's convex form); 1 for wsl and hard; 0 otherwise."""
+    kind = params.get("kind")
+    if kind in ("kd", "kd-filtered"):
+        hw = params.get("hard_weight")
+        return float(1.0 - params.get("alpha", 1.0) if hw is None else hw)
+    return 1.0 if kind in ("wsl", "hard") else 0.0
+
 
 def teacher_free_kinds() -> tuple[str, ...]:
     return tuple(k for k, m in METHODS.items() if not m.needs_teacher)

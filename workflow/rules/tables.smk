@@ -44,6 +44,7 @@ rule neuron_tables:
 rule biasvar_table:
     input:
         points=record_files("biasvar_points.npz"),
+        data=[data_path(r["dataset"]) for r in cell_records()],
     output:
         "results/tables/biasvar.csv",
         "results/tables/biasvar.md",

@@ -110,3 +110,62 @@ def summarise(terms: dict[str, np.ndarray], n_boot: int, level: float, seed: int
     for t in ("ce_loss", "ce_bias", "ce_variance", "zo_loss", "se_loss"):
         out[f"{t}_lo"], out[f"{t}_hi"] = bootstrap_interval(terms[t], n_boot, level, seed)
     return out
+
+
+def _logsumexp_last(x: np.ndarray) -> np.ndarray:
+    """log Σ_c exp(x_c) over the last axis of finite x (faster than scipy's, which also handles ±inf)."""
+    if x.shape[-1] == 2:
+        return np.logaddexp(x[..., 0], x[..., 1])
+    m = x.max(-1)
+    return m + np.log(np.exp(x - m[..., None]).sum(-1))
+
+
+def paired_shift_intervals(logp_a: np.ndarray, logp_b: np.ndarray, y: np.ndarray, n_boot: int, level: float,
+                           seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of the CE bias and variance shifts a − b (docs/science.md#b-intervals) by a two-level
+    bootstrap: each draw takes R replicates with replacement, the same indices for both arms (replicate r of a is
+    paired with replicate r of b), then N test points with replacement, the same for both arms, and recomputes
+    π̄ over the drawn replicates and the mean per-point shift over the drawn points.
+
+    ``logp_a``, ``logp_b``: log-probabilities (R, N, C) of the two arms (the first min(R_a, R_b) replicates are
+    paired); ``y`` (N,). A replicate drawn k times gets weight k/R in the geometric mean, so a draw's mean log
+    probabilities are a weighted mean of log π_r, and per point bias = log Z − mean_r log π_r,y and
+    variance = −log Z, Z = Σ_c exp(mean_r log π_r,c) (docs/science.md#b-ce-decomposition). Only log Z is not
+    linear in the weights; the linear parts are summed over the drawn points by matrix products.
+    Returns {"bias": (lo, hi), "variance": (lo, hi)}."""
+    R = min(len(logp_a), len(logp_b))
+    a = np.asarray(logp_a[:R], dtype=np.float64)
+    b = np.asarray(logp_b[:R], dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    N, C = a.shape[1], a.shape[2]
+    pts = np.arange(N)
+    # log Z = log π_·,0 (mean) + log Σ_c exp(mean (log π_c − log π_0)): the first part is linear
+    lin_var = a[:, :, 0] - b[:, :, 0]                                            # (R, N): −variance shift, linear part
+    lin_bias = lin_var - (a[:, pts, y] - b[:, pts, y])                           # (R, N): bias shift, linear part
+    rel = [(x[:, :, 1:] - x[:, :, :1]).reshape(R, -1) for x in (a, b)]          # (R, N·(C−1))
+    rng = np.random.default_rng(seed)
+    shifts: dict[str, list[np.ndarray]] = {"bias": [], "variance": []}
+    for start in range(0, n_boot, 256):
+        k = min(256, n_boot - start)
+        reps = rng.integers(0, R, (k, R))
+        w_rep = np.zeros((k, R))
+        np.add.at(w_rep, (np.repeat(np.arange(k), R), reps.ravel()), 1.0 / R)       # (k, R), rows sum to 1
+        draws = rng.integers(0, N, (k, N))
+        w_pt = np.bincount((draws + N * np.arange(k)[:, None]).ravel(), minlength=k * N).reshape(k, N) / N
+        # Σ_i w_pt,i Σ_r w_rep,r M_r,i for the linear parts, without forming (k, N) products of them
+        lin_b = ((w_pt @ lin_bias.T) * w_rep).sum(1)
+        lin_v = ((w_pt @ lin_var.T) * w_rep).sum(1)
+        log_z_rel = []
+        for r in rel:
+            d = (w_rep @ r).reshape(k, N, C - 1)
+            log_z_rel.append(np.logaddexp(0.0, d[..., 0]) if C == 2 else
+                             _logsumexp_last(np.concatenate([np.zeros((k, N, 1)), d], -1)))
+        nonlin = (w_pt * (log_z_rel[0] - log_z_rel[1])).sum(1)
+        shifts["bias"].append(lin_b + nonlin)
+        shifts["variance"].append(-(lin_v + nonlin))
+    q = [(1 - level) / 2, (1 + level) / 2]
+    out = {}
+    for name, s in shifts.items():
+        lo, hi = np.quantile(np.concatenate(s), q)
+        out[name] = (float(lo), float(hi))
+    return out

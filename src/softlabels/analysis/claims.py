@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from softlabels.analysis.calibration import TAU_MAX, TAU_MIN
-from softlabels.registry import METHODS, NO_TEACHER
+from softlabels.registry import METHODS, NO_TEACHER, hard_label_weight
 
 COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict",
            "n", "interval", "p_value", "exact_p", "note"]
 VERDICTS = ("supported", "contradicted", "inconclusive", "not tested")
 # data kinds of paper A's own experiments (its Table 1 and Figure 1): there the claim is about accuracy
-PAPER_A_ACCURACY_KINDS = ("digits", "mnist", "cifar10-catdog")
+PAPER_A_ACCURACY_KINDS = ("digits", "mnist1d", "mnist", "cifar10-catdog")
 
 
 def verdict(lo: float, hi: float, claimed: str, threshold: float) -> str:
@@ -351,6 +351,20 @@ def _first(p: dict[str, Any], kind: str, **match: Any) -> str | None:
     return None
 
 
+def _kd_partner(p: dict[str, Any], m: str) -> str | None:
+    """The KD method that ``m`` (wsl or kd-filtered) is compared with: plain KD with the same temperature, the same
+    distillation weight α and the same hard-label weight (docs/science.md#loss-wsl), so that the two losses differ
+    only in the per-sample weights on the distillation term. None when the config has no such KD."""
+    mp = p["method_params"][m]
+    for k in sorted(p["method_kinds"]):
+        kp = p["method_params"][k]
+        if (p["method_kinds"][k] == "kd" and kp.get("temperature") == mp.get("temperature")
+                and kp.get("alpha") == mp.get("alpha")
+                and hard_label_weight({**kp, "kind": "kd"}) == hard_label_weight({**mp, "kind": p["method_kinds"][m]})):
+            return k
+    return None
+
+
 def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict[tuple, np.ndarray] | None = None,
                     labels: dict[str, np.ndarray] | None = None,
                     teachers: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[dict]:
@@ -394,7 +408,7 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict
         exp, ds, t, m, st, w = key
         if kinds[m] != "wsl":
             return None
-        kd = _first(p, "kd", temperature=p["method_params"][m].get("temperature"))
+        kd = _kd_partner(p, m)
         return (exp, ds, t, kd, st, w) if kd else None
 
     out += _accuracy_claim(p, acc, "B", "WSL gives higher test accuracy than KD at the same temperature",
@@ -405,7 +419,7 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict
         mp = p["method_params"][m]
         if kinds[m] != "kd-filtered" or mp.get("filter_weight") != 0.0:
             return None
-        kd = _first(p, "kd", temperature=mp.get("temperature"))
+        kd = _kd_partner(p, m)
         return (exp, ds, t, kd, st, w) if kd else None
 
     out += _accuracy_claim(p, acc, "B", "removing the regularization samples from KD (the hard filter) lowers "
@@ -451,7 +465,7 @@ def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame) -> list[dict]:
             row = _row("B", claim, r["experiment"], setting, f"CE {name}: KD − direct",
                        float(r[f"{name}_shift_vs_direct"]), float(r[f"{name}_shift_lo"]),
                        float(r[f"{name}_shift_hi"]), sign, 0.0, int(r["replicates"]),
-                       f"{p['interval']:.0%} bootstrap over test points", level=p["interval"])
+                       f"{p['interval']:.0%} bootstrap over replicates (paired) and test points", level=p["interval"])
             other = _other_shifts(r, name, row["verdict"])
             row["note"] = "; ".join(x for x in (row["note"], other) if x)
             out.append(row)

@@ -324,18 +324,35 @@ def neuron_tables(p: dict[str, Any], replicates: list[Arrays], margins: dict[str
 
 # --- bias-variance (paper B, docs/science.md#b-ce-decomposition) ------------------------------
 
-def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: list[Arrays]) -> Table:
+def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: list[Arrays],
+                  test_logp: list[np.ndarray] | None = None, labels: list[np.ndarray] | None = None) -> Table:
     """Each cell's decomposition (``summaries``), and a distilled student's bias and variance shifts
-    against direct training on the same test points (from each cell's per-point terms, ``points``)."""
-    from softlabels.analysis.biasvar import bootstrap_interval
+    against direct training on the same test points (from each cell's per-point terms, ``points``).
+
+    With each cell's per-replicate test log-probabilities ``test_logp`` (R, N, C) and test ``labels``, the
+    cross-entropy shifts' intervals resample replicates (paired across the two arms) and test points together
+    (docs/science.md#b-intervals); without them, and for the 0-1 and squared-error shifts, test points only."""
+    from softlabels.analysis.biasvar import bootstrap_interval, paired_shift_intervals
+
+    shift_cache: dict[tuple, dict[str, tuple[float, float]]] = {}
+
+    def shift_interval(i: int, j: int, name: str, d: np.ndarray) -> tuple[float, float]:
+        """The interval of cell i's shift against cell j (its direct-training reference)."""
+        if test_logp is None or labels is None or name not in ("bias", "variance"):  # 0-1, squared error: test points
+            return bootstrap_interval(d, p["n_boot"], p["interval"])
+        if (i, j) not in shift_cache:
+            shift_cache[(i, j)] = paired_shift_intervals(test_logp[i], test_logp[j], labels[i], p["n_boot"],
+                                                         p["interval"])
+        return shift_cache[(i, j)][name]
 
     key = ("experiment", "dataset", "teacher", "method", "student", "width")
     rows = []
-    by_cell = {}
-    for cell, s, terms in zip(p["cells"], summaries, points):
+    by_cell, index = {}, {}
+    for i, (cell, s, terms) in enumerate(zip(p["cells"], summaries, points)):
         s = {k: v for k, v in s.items() if k != "provenance"}
         rows.append({**cell, "resampling": p["resampling"][cell["student"]], **s})
         by_cell[tuple(cell[k] for k in key)] = terms
+        index[tuple(cell[k] for k in key)] = i
     df = pd.DataFrame(rows)
     # Shifts relative to direct training (docs/science.md#b-kd-vs-direct), paired over test points:
     # E[log ȳ_ce,y − log ȳ_kd,y] = bias_kd − bias_ce, and likewise for the variance.
@@ -347,13 +364,14 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
     for term, name in shifted:
         shift, lo, hi = [], [], []
         for cell in p["cells"]:
-            ref = by_cell.get((cell["experiment"], cell["dataset"], NO_TEACHER, p["direct_method"], cell["student"],
-                               cell["width"]))
+            ref_key = (cell["experiment"], cell["dataset"], NO_TEACHER, p["direct_method"], cell["student"],
+                       cell["width"])
+            ref = by_cell.get(ref_key)
             if ref is None or cell["teacher"] == NO_TEACHER:
                 shift.append(math.nan), lo.append(math.nan), hi.append(math.nan)
                 continue
             d = by_cell[tuple(cell[k] for k in key)][term] - ref[term]
-            a, b = bootstrap_interval(d, p["n_boot"], p["interval"])
+            a, b = shift_interval(index[tuple(cell[k] for k in key)], index[ref_key], name, d)
             shift.append(float(d.mean())), lo.append(a), hi.append(b)
         df[f"{name}_shift_vs_direct"], df[f"{name}_shift_lo"], df[f"{name}_shift_hi"] = shift, lo, hi
     cols = ["experiment", "dataset", "teacher", "method", "student", "width", "replicates", "resampling",
@@ -369,7 +387,8 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
                 f"minus the '{p['direct_method']}' student's on the same test points; zo_*_shift_vs_direct and "
                 "se_*_shift_vs_direct: the same for the 0-1 and squared-error bias and variance (a CE shift without a "
                 "0-1 shift is a change in confidence, not in predictions). Intervals: {int(p['interval'] * 100)}% over resampled "
-                "test points.")
+                "test points; the cross-entropy shifts' intervals resample replicates (paired across the two arms) and test "
+                "points together.")
 
 
 # --- regularization samples ------------------------------------------------------------------
@@ -473,7 +492,7 @@ def _method_note(p: dict[str, Any], cols: dict[str, str]) -> str:
         if p[key]:
             mp = p["method_params"][p[key]]
             settings = "".join(f", {k} {v:g}" if isinstance(v, (int, float)) else f", {k} {v}"
-                               for k, v in mp.items() if k != "kind")
+                               for k, v in mp.items() if k != "kind" and v is not None)
             used.append(f"{col}: method '{p[key]}' ({mp['kind']}{settings})")
     return "; ".join(used)
 

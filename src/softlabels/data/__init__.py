@@ -1,4 +1,4 @@
-"""Stage 1: data sets. One module per kind (``synthetic``, ``digits``, ``mnist``, ``cifar``), what they
+"""Stage 1: data sets. One module per kind (``synthetic``, ``digits``, ``mnist1d``, ``mnist``, ``cifar``), what they
 share (``common``), where their raw files are (``raw``) and how they are fetched (``download``).
 
 Which module builds which kind is in ``softlabels.registry.DATA_KINDS``; ``build`` looks it up.

@@ -371,6 +371,10 @@ def _check_references(cfg: dict[str, Any]) -> None:
         if st["replicates"] < 2:
             raise ConfigError(f"config key students.{name}.replicates: the bias-variance decomposition needs "
                               f"at least 2 replicates, got {st['replicates']}")
+    for name, m in cfg["methods"].items():
+        if m["kind"] in ("kd", "kd-filtered") and m.get("hard_weight") is None and m.get("alpha", 1.0) > 1:
+            raise ConfigError(f"config key methods.{name}: alpha {m['alpha']} > 1 needs an explicit hard_weight "
+                              f"(without it the hard-label weight is 1 - alpha, which would be negative)")
     for exp, e in cfg["experiments"].items():
         for section in ("datasets", "teachers", "methods", "students"):
             for ref in e[section]:
@@ -421,7 +425,8 @@ def _check_experiment_data(cfg: dict[str, Any], exp: str, e: dict[str, Any]) -> 
 
 #: a method's ``temperature: auto``: the teacher's τ* on its validation NLL (docs/science.md#teachers)
 AUTO = "auto"
-_VAL_HINT = {"synthetic": "set n_val > 0", "digits": "set split[1] > 0", "mnist": "set val_fraction > 0",
+_VAL_HINT = {"synthetic": "set n_val > 0", "digits": "set split[1] > 0", "mnist1d": "set split[1] > 0",
+             "mnist": "set val_fraction > 0",
              "cifar10-catdog": "set split[1] > 0", "cifar100": "set val_fraction > 0"}
 
 
@@ -430,7 +435,7 @@ def has_validation_split(d: dict[str, Any]) -> bool:
     kind = d["kind"]
     if kind == "synthetic":
         return d["n_val"] > 0
-    if kind in ("digits", "cifar10-catdog"):
+    if kind in ("digits", "mnist1d", "cifar10-catdog"):
         return float(d["split"][1]) > 0
     return float(d.get("val_fraction", 0)) > 0  # mnist, cifar100 (max_val 0 keeps them all)
 

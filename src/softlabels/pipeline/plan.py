@@ -113,7 +113,7 @@ def regularization_records(cfg: dict[str, Any]) -> list[Record]:
 
 
 def paper_a_records(cfg: dict[str, Any]) -> list[Record]:
-    return [r for r in cell_records(cfg) if cfg["datasets"][r["dataset"]]["kind"] in ("digits", "mnist")]
+    return [r for r in cell_records(cfg) if cfg["datasets"][r["dataset"]]["kind"] in ("digits", "mnist1d", "mnist")]
 
 
 def teacher_cells(records: list[Record]) -> list[Record]:
@@ -157,12 +157,16 @@ def method_kinds(cfg: dict[str, Any], records: list[Record] | None = None) -> di
 
 def role_methods(cfg: dict[str, Any], records: list[Record] | None, roles: tuple[str, ...]) -> dict[str, str]:
     """For each role a table compares (``softlabels.registry.METHODS``' ``roles``: 'hard', 'soft', 'kd',
-    'wsl'), the first method (by name) among these cells' (None: the config's) whose kind plays it, or ''."""
+    'wsl'), the first method (by name, a fixed temperature before 'auto') among these cells' (None: the config's)
+    whose kind plays it, or ''."""
     kinds = method_kinds(cfg, records)
+    variants = C.method_variants(cfg)
     out = {}
     for role in roles:
-        names = sorted(m for m, k in kinds.items() if role in REG.METHODS[k].roles)
-        out[role] = names[0] if names else ""
+        # a method with one fixed temperature before one whose τ is each teacher's own ('auto')
+        names = sorted((variants[m].get("temperature") == C.AUTO, m) for m, k in kinds.items()
+                       if role in REG.METHODS[k].roles)
+        out[role] = names[0][1] if names else ""
     return out
 
 

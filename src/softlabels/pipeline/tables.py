@@ -75,7 +75,7 @@ def neuron_tables(snk: Any) -> None:
 def biasvar_table(snk: Any) -> None:
     """Each cell's per-point terms (written by its student job), summarised with intervals over
     resampled test points."""
-    from softlabels.analysis.biasvar import summarise
+    from softlabels.analysis.biasvar import log_softmax, summarise
 
     p = dict(snk.params.p)
     summaries, points = [], []
@@ -84,7 +84,9 @@ def biasvar_table(snk: Any) -> None:
         replicates = int(terms.pop("replicates"))
         summaries.append({**summarise(terms, p["n_boot"], p["interval"], seed=0), "replicates": replicates})
         points.append(terms)
-    write_table(T.biasvar_table(p, summaries, points), snk.output[0])
+    # per-replicate test predictions: the shifts' intervals resample replicates as well as test points
+    logp = [log_softmax(io.read_npz(f, required=("test_logits",))["test_logits"]) for f in _files(p, "replicates.npz")]
+    write_table(T.biasvar_table(p, summaries, points, logp, _labels(list(snk.input.data))), snk.output[0])
 
 
 def regularization_table(snk: Any) -> None:

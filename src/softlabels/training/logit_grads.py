@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from softlabels.registry import hard_label_weight
 from softlabels.training.methods import (
     KD,
     REGULARIZATION_RULES,
@@ -188,7 +189,12 @@ class LabelSmoothingCF(_ClosedForm):
 
 
 class KDCF(_ClosedForm):
-    """(1 − α)·CE + α·τ²·w·KL(p_t^τ ‖ p_s^τ): ∂/∂z = [(1 − α)(p − onehot) + α·τ·w·(p_s^τ − p_t^τ)]/B."""
+    """β·CE + α·τ²·w·KL(p_t^τ ‖ p_s^τ), β the hard-label weight (1 − α unless ``hard_weight`` is set):
+    ∂/∂z = [β(p − onehot) + α·τ·w·(p_s^τ − p_t^τ)]/B."""
+
+    @property
+    def _beta(self) -> float:
+        return hard_label_weight({**self.method.params, "kind": "kd"})
 
     def _weights(self, zT: torch.Tensor, t: torch.Tensor) -> torch.Tensor | None:
         return None
@@ -200,15 +206,15 @@ class KDCF(_ClosedForm):
         if w is not None:
             kl = w * kl
         loss = alpha * tau**2 * kl.mean(-1)
-        if alpha != 1.0:
-            loss = loss + (1 - alpha) * ce.mean(-1)
+        if self._beta != 0.0:
+            loss = loss + self._beta * ce.mean(-1)
         return loss
 
     def grad(self, zT, t):
         alpha, B = self.method.params["alpha"], zT.shape[-1]
         g = self._distil_grad(zT, t, alpha * self.tau / B, self._weights(zT, t))
-        if alpha != 1.0:
-            g.add_(F.softmax(zT, dim=1).sub_(self.part(t, "Y")), alpha=(1 - alpha) / B)
+        if self._beta != 0.0:
+            g.add_(F.softmax(zT, dim=1).sub_(self.part(t, "Y")), alpha=self._beta / B)
         return g
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from softlabels.errors import ConfigError
 from softlabels.registry import METHODS as METHOD_KINDS
+from softlabels.registry import hard_label_weight
 
 Terms = dict[str, torch.Tensor]
 
@@ -86,6 +87,8 @@ class Method:
         self.params = {**self.defaults, **{k: v for k, v in params.items() if k != "kind"}}
         if "temperature" in self.params and not self.params["temperature"] > 0:
             raise ConfigError(f"temperature must be > 0, got {self.params['temperature']}")
+        if "hard_weight" in self.params and hard_label_weight({**self.params, "kind": "kd"}) < 0:
+            raise ConfigError(f"alpha {self.params['alpha']} > 1 needs an explicit hard_weight >= 0")
 
     @property
     def temperature(self) -> float | None:
@@ -138,7 +141,7 @@ class LabelSmoothing(Method):
 
 @register
 class KD(Method):
-    """Hinton's KD: (1 − α)·CE(z_s, y) + α·τ²·KL(p_t^τ ‖ p_s^τ)."""
+    """KD: β·CE(z_s, y) + α·τ²·KL(p_t^τ ‖ p_s^τ), β = ``hard_weight``; unset, β = 1 − α (Hinton's convex form)."""
 
     kind = "kd"
 
@@ -153,14 +156,16 @@ class KD(Method):
         if w is not None:
             kl = w * kl
         out = {"kd": alpha * tau**2 * kl.mean(-1)}
-        if alpha != 1.0:
-            out["ce"] = (1 - alpha) * ce_per_sample(zs, y).mean(-1)
+        beta = hard_label_weight({**self.params, "kind": KD.kind})
+        if beta != 0.0:
+            out["ce"] = beta * ce_per_sample(zs, y).mean(-1)
         return out
 
 
 @register
 class FilteredKD(KD):
-    """KD with regularization samples down-weighted by ``filter_weight`` in the KD term (0: removed)."""
+    """KD with regularization samples down-weighted by ``filter_weight`` in the KD term (0: removed); the
+    hard-label term β·CE stays on every sample (paper B's hard filter keeps it)."""
 
     kind = "kd-filtered"
 
