@@ -330,15 +330,18 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
     against direct training on the same test points (from each cell's per-point terms, ``points``).
 
     With each cell's per-replicate test log-probabilities ``test_logp`` (R, N, C) and test ``labels``, the
-    cross-entropy shifts' intervals resample replicates (paired across the two arms) and test points together
-    (docs/science.md#b-intervals); without them, and for the 0-1 and squared-error shifts, test points only."""
+    cross-entropy shifts' intervals of students on resampled training sets (the ones paper B's claims read)
+    resample replicates (paired across the two arms) and test points together (docs/science.md#b-intervals);
+    without them, for the 0-1 and squared-error shifts, and for students that all train on one training set
+    (resampling none), test points only."""
     from softlabels.analysis.biasvar import bootstrap_interval, paired_shift_intervals
 
     shift_cache: dict[tuple, dict[str, tuple[float, float]]] = {}
 
     def shift_interval(i: int, j: int, name: str, d: np.ndarray) -> tuple[float, float]:
         """The interval of cell i's shift against cell j (its direct-training reference)."""
-        if test_logp is None or labels is None or name not in ("bias", "variance"):  # 0-1, squared error: test points
+        if (test_logp is None or labels is None or name not in ("bias", "variance")  # 0-1, squared error
+                or p["resampling"][p["cells"][i]["student"]] == "none"):  # one training set: no claim reads it
             return bootstrap_interval(d, p["n_boot"], p["interval"])
         if (i, j) not in shift_cache:
             shift_cache[(i, j)] = paired_shift_intervals(test_logp[i], test_logp[j], labels[i], p["n_boot"],
@@ -387,8 +390,8 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
                 f"minus the '{p['direct_method']}' student's on the same test points; zo_*_shift_vs_direct and "
                 "se_*_shift_vs_direct: the same for the 0-1 and squared-error bias and variance (a CE shift without a "
                 "0-1 shift is a change in confidence, not in predictions). Intervals: {int(p['interval'] * 100)}% over resampled "
-                "test points; the cross-entropy shifts' intervals resample replicates (paired across the two arms) and test "
-                "points together.")
+                "test points; the cross-entropy shifts' intervals of students on resampled training sets resample replicates "
+                "(paired across the two arms) and test points together.")
 
 
 # --- regularization samples ------------------------------------------------------------------
