@@ -273,6 +273,7 @@ def test_holm_and_the_pooled_verdict():
         ("c2", -1.0, -1.5, -0.5, "contradicted", 0.9999), ("c2", 0.0, -0.3, 0.3, "inconclusive", 0.5),
         ("c3", 0.2, 0.01, 0.4, "supported", 0.02), ("c3", 0.2, 0.01, 0.4, "supported", 0.02),  # each alone: yes
         ("c4", 0.2, 0.1, 0.3, "not tested", 0.001),
+        ("c5", 1.0, 0.5, 1.5, "supported", 0.0001), ("c5", -1.0, -1.5, -0.5, "contradicted", 0.9999),
     ])
     s = K.summarise(claims, 0.95).set_index("claim")
     assert list(s.columns) == [c for c in K.SUMMARY_COLUMNS if c != "claim"] and s.loc["c1", "settings"] == 3
@@ -283,3 +284,13 @@ def test_holm_and_the_pooled_verdict():
     # two settings, each supported alone at 0.025, together not: Holm needs 0.0125 for the smallest
     assert s.loc["c3", "verdict"] == "inconclusive"
     assert s.loc["c4", "verdict"] == "not tested"
+    # significant both ways: the settings disagree, no pooled verdict
+    assert s.loc["c5", "verdict"] == "inconclusive" and "settings disagree" in s.loc["c5", "note"]
+
+
+def test_the_run_summary_prints_the_pooled_verdicts():
+    from softlabels.report.summary import claims_lines
+
+    claims = _claims_frame([("c1", 1.0, 0.5, 1.5, "supported", 0.001), ("c1", 0.1, -0.2, 0.4, "inconclusive", 0.3)])
+    (line,) = claims_lines(K.summarise(claims, 0.95))
+    assert "c1 [" in line and "]: supported (settings: 1 supported, 1 inconclusive)" in line

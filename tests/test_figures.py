@@ -516,7 +516,7 @@ def test_summary_names_missing_tables_and_never_fails(tmp_path, monkeypatch, neu
     print_summary(targets, KINDS, out)
     text = out.getvalue()
     assert "2 of 3 targets present" in text and "not built by this run (1): results/figures/biasvar.png" in text
-    assert re.search(r"neurons +hard +m=2 +hard +72\.0% +kd \(wide\) +77\.0% +soft - hard \+5\.0 points", text), text
+    assert re.search(r"neurons +hard +\S+ +m=2 +hard +72\.0% +kd \(wide\) +77\.0% +soft - hard \+5\.0 points", text), text
     assert "bias hard 0.500 vs kd (wide) 0.600" in text
     Path("results/tables/biasvar.csv").write_text("not,a\ntable")
     out = stdio.StringIO()

@@ -554,6 +554,8 @@ def pooled_verdict(p_toward: np.ndarray, alpha: float) -> tuple[str, int, int]:
     the claim (NaN where none); the p-value against the claim is 1 − p."""
     p = np.asarray(p_toward, float)
     toward, against = holm(p, alpha / 2), holm(1.0 - p, alpha / 2)
+    if toward and against:  # the settings disagree: the claim holds in some and fails in others
+        return "inconclusive", toward, against
     return ("supported" if toward else "contradicted" if against else "inconclusive"), toward, against
 
 
@@ -577,7 +579,8 @@ def summarise(claims: pd.DataFrame, level: float) -> pd.DataFrame:
                     f"{alpha / 2:g} per direction"
                     + (f" ({len(tested) - with_p} tested settings have none)" if with_p < len(tested) else ""))
             if toward and against:
-                note += f"; {against} setting{'s' if against > 1 else ''} contradict{'' if against > 1 else 's'} it at the same level"
+                note += (f"; the settings disagree: Holm finds {toward} supporting and {against} contradicting it at the "
+                         "same level, so the claim holds in some settings and fails in others (no pooled verdict)")
         est = pd.to_numeric(g["estimate"], errors="coerce")
         lo, hi = pd.to_numeric(g["lo"], errors="coerce"), pd.to_numeric(g["hi"], errors="coerce")
         rows.append({"paper": paper, "claim": claim, "experiment": exp, "verdict": v, "settings": len(g),
@@ -596,8 +599,9 @@ def summary_note(level: float) -> str:
             f"evidence, so the pooled verdict is no vote count. It uses Holm's procedure over the settings' one-sided "
             f"tests at family level α = {a:g} (1 − the interval level), split {a / 2:g} per direction so that one "
             "setting alone gets its own verdict: supported when Holm rejects 'no effect on the claimed side' for at "
-            "least one setting; contradicted when it rejects in the opposite direction for at least one and for "
-            "none toward the claim; inconclusive otherwise; not tested when every setting lies outside the claim's "
+            "least one setting and in the opposite direction for none; contradicted when it rejects in the opposite "
+            "direction for at least one and toward the claim for none; inconclusive otherwise (also when the "
+            "settings disagree: some significant each way); not tested when every setting lies outside the claim's "
             "premise. Holm controls the family-wise error under any dependence between the settings. Each "
             "setting's p-value (claims.csv, p_value) is the t-test's for t-intervals and, for percentile-bootstrap "
             "intervals, an approximation from the interval under a normal approximation (midpoint and half-width). "

@@ -16,22 +16,14 @@ from softlabels.report.figplan import NO_TEACHER
 
 NEURONS = "results/tables/neurons.csv"
 BIASVAR = "results/tables/biasvar.csv"
-CLAIMS = "results/tables/claims.csv"
+CLAIMS = "results/tables/claims_summary.csv"
 VERDICTS = ("supported", "contradicted", "inconclusive", "not tested")
 
 
-def claim_counts(claims: pd.DataFrame) -> pd.DataFrame:
-    """Per (paper, claim): how many of the run's settings got each verdict."""
-    counts = claims.groupby(["paper", "claim", "verdict"], sort=True).size().unstack(fill_value=0)
-    counts = counts.reindex(columns=list(VERDICTS), fill_value=0).reset_index()
-    counts["settings"] = counts[list(VERDICTS)].sum(axis=1)
-    return counts
-
-
-def claims_lines(claims: pd.DataFrame) -> list[str]:
-    """One line per claim: its verdicts over the run's settings."""
-    return [f"  {r['paper']}  {r['claim']}: " + ", ".join(f"{int(r[v])} {v}" for v in VERDICTS if r[v])
-            + f" (of {int(r['settings'])})" for _, r in claim_counts(claims).iterrows()]
+def claims_lines(summary: pd.DataFrame) -> list[str]:
+    """One line per claim and experiment of the claims summary: the pooled verdict and the settings' own verdicts."""
+    return [f"  {r['paper']}  {r['claim']} [{r['experiment']}]: {r['verdict']} (settings: "
+            + ", ".join(f"{int(r[v])} {v}" for v in VERDICTS if r[v]) + ")" for _, r in summary.iterrows()]
 
 
 def _interval_level(claims: pd.DataFrame) -> float:
@@ -119,7 +111,7 @@ def accuracy_lines(neurons: pd.DataFrame, kinds: dict[str, str]) -> list[str]:
         for h in hards:
             for s in softs:
                 diff = 100 * (s["test_acc_mean"] - h["test_acc_mean"])
-                out.append(f"  {exp:<17} {ds:<16} m={int(g['width'].iloc[0]):<4} {h['method']} "
+                out.append(f"  {exp:<17} {ds:<16} {st:<13} m={int(g['width'].iloc[0]):<4} {h['method']} "
                            f"{_pct(h['test_acc_mean']):>6}  {_arm(s):<22} {_pct(s['test_acc_mean']):>6}  "
                            f"soft - hard {diff:+.1f} points")
     return out
@@ -134,7 +126,7 @@ def biasvar_lines(biasvar: pd.DataFrame, kinds: dict[str, str]) -> list[str]:
         hards, softs = _arms(g, kinds)
         for h in hards:
             for s in softs:
-                out.append(f"  {exp:<17} {ds:<16} m={int(g['width'].iloc[0]):<4} bias {h['method']} "
+                out.append(f"  {exp:<17} {ds:<16} {st:<13} m={int(g['width'].iloc[0]):<4} bias {h['method']} "
                            f"{h['ce_bias']:.3f} vs {_arm(s)} {s['ce_bias']:.3f}; variance {h['ce_variance']:.4f} "
                            f"vs {s['ce_variance']:.4f}")
     return out
@@ -161,7 +153,7 @@ def summary_lines(targets: list[str], kinds: dict[str, str]) -> list[str]:
              f"Markdown), {len(figures)} figure files in results/figures/ (PNG + SVG); per-job logs in logs/."]
     if missing:
         lines.append(f"Missing, not built by this run ({len(missing)}): " + ", ".join(missing))
-    lines += _section("Claims of papers A and B, verdicts over this run's settings", CLAIMS, claims_lines)
+    lines += _section("Claims of papers A and B: the pooled verdict per claim and experiment", CLAIMS, claims_lines)
     lines += _section("Test accuracy at the smallest width, hard labels vs every other method", NEURONS,
                       lambda df: accuracy_lines(df, kinds))
     lines += _section("Bias and variance of the cross-entropy, hard labels vs every other method (widest width)",
