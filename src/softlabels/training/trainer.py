@@ -108,6 +108,17 @@ class TrainResult:
             return mlp_logits(X.reshape(len(X), -1), p)
 
 
+def _prepare(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], replicate_ids: list[int], seed: int,
+             teacher_logits: np.ndarray | None, n_classes: int | None) -> tuple[np.ndarray, int, int, np.ndarray]:
+    """What both trainers start from: the inputs as rows, their dimension, the number of classes and each
+    replicate's training-set indices; a distilling method without a teacher's logits is refused."""
+    X = X.reshape(len(X), -1)
+    if method.needs_teacher and teacher_logits is None:
+        raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
+    idx_np = resample_indices(len(X), replicate_ids, seed, hp["resampling"], hp["replicates"])
+    return X, X.shape[1], n_classes or int(y.max()) + 1, idx_np
+
+
 def train_mlp(
     X: np.ndarray,
     y: np.ndarray,
@@ -132,15 +143,10 @@ def train_mlp(
     """
     regime = hp["regime"]
     dtype = torch.float32
-    X = X.reshape(len(X), -1)
-    n, dim = X.shape
-    C = n_classes or int(y.max()) + 1
-    if method.needs_teacher and teacher_logits is None:
-        raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
     use_val = hp.get("patience", 0) > 0
     if use_val and X_val is None:
         raise ConfigError(f"patience {hp['patience']} needs a data set with a validation split; this one has none")
-    idx_np = resample_indices(n, replicate_ids, seed, hp["resampling"], hp["replicates"])
+    X, dim, C, idx_np = _prepare(X, y, method, hp, replicate_ids, seed, teacher_logits, n_classes)
     R, n_r = idx_np.shape
     params, fixed = init_mlp(regime, dim, width, C, replicate_ids, seed, dtype)
     full_batch = regime == "theory" or hp["batch_size"] in (0, None) or hp["batch_size"] >= n_r
@@ -199,12 +205,7 @@ def train_mlp_segments(
     if not segments:
         return []
     dtype = torch.float32
-    X = X.reshape(len(X), -1)
-    n, dim = X.shape
-    C = n_classes or int(y.max()) + 1
-    if method.needs_teacher and teacher_logits is None:
-        raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
-    idx_np = resample_indices(n, replicate_ids, seed, hp["resampling"], hp["replicates"])
+    X, dim, C, idx_np = _prepare(X, y, method, hp, replicate_ids, seed, teacher_logits, n_classes)
     R, n_r = idx_np.shape
     inits = [init_mlp("theory", dim, m, C, replicate_ids, seed, dtype) for m, _ in segments]
     params = {"W": torch.cat([p["W"] for p, _ in inits], 1)}
