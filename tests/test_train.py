@@ -77,6 +77,22 @@ def test_early_stopping_keeps_the_validation_epoch():
         assert abs(ce - vl[r, e]) < 1e-4  # the kept parameters are those of the chosen epoch
 
 
+def test_watching_the_validation_loss_records_it_and_changes_nothing():
+    """A teacher without early stopping still logs its validation loss (watch_val), at no change to its weights."""
+    args = (DATA["X_train"], DATA["y_train"], make_method({"kind": "hard"}), PRACTICAL, 16, [0, 1])
+    seen = []
+    watched = train_mlp(*args, seed=0, X_val=DATA["X_val"], y_val=DATA["y_val"], watch_val=True,
+                        on_epoch=lambda e, rec: seen.append(rec))
+    plain = train_mlp(*args, seed=0, X_val=DATA["X_val"], y_val=DATA["y_val"])
+    assert watched.history["val_loss"].shape == (2, PRACTICAL["epochs"]) and "val_loss" not in plain.history
+    assert len(seen) == PRACTICAL["epochs"] and any("val_loss" in rec for rec in seen)  # in the log lines
+    assert torch.equal(watched.params["W"], plain.params["W"]) and np.array_equal(watched.best_epoch, plain.best_epoch)
+    z = watched.logits(DATA["X_val"])[0]
+    ce = torch.nn.functional.cross_entropy(z, torch.as_tensor(DATA["y_val"])).item()
+    # the last record is taken after the last epoch's steps (minibatches), at the final weights
+    assert abs(ce - watched.history["val_loss"][0, -1]) < 1e-4
+
+
 def test_bootstrap_resamples_are_reproducible_per_seed():
     a = resample_indices(100, [0, 1, 2], seed=5, kind="bootstrap", replicates=3)
     b = resample_indices(100, [2], seed=5, kind="bootstrap", replicates=3)

@@ -233,7 +233,7 @@ def train_teacher(snk: Any) -> None:
     t0 = time.time()
     res = train_mlp(d["X_train"], d["y_train"], teacher_method(p), hp, p["width"], [TEACHER_REPLICATE_ID], p["seed"],
                     X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
-                    on_epoch=epoch_logger(p["epochs"], device))
+                    on_epoch=epoch_logger(p["epochs"], device), watch_val=True)
     seconds = time.time() - t0
     logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
     state = {k: v[0].cpu() for k, v in {**res.params, **res.fixed}.items()}

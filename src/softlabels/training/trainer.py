@@ -133,6 +133,7 @@ def train_mlp(
     n_classes: int | None = None,
     device: str = "cpu",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    watch_val: bool = False,
 ) -> TrainResult:
     """Train replicates ``replicate_ids`` of one (data, method, width) cell as one batched computation.
 
@@ -140,6 +141,8 @@ def train_mlp(
     weight_decay, batch_size (0 = full batch), radius (theory: rows stay within radius/√m of init),
     patience (0 = no early stopping; needs validation data), resampling, replicates. ``on_epoch`` is called
     once per epoch, in order, but may lag training by up to 32 epochs (the records are evaluated in chunks).
+    ``watch_val``: record (and report to ``on_epoch``) the validation loss every epoch even without early
+    stopping, where validation data are given; it selects nothing, so the trained numbers do not change.
     """
     regime = hp["regime"]
     dtype = torch.float32
@@ -156,7 +159,7 @@ def train_mlp(
         threads = 1
     with torch.no_grad(), _num_threads(threads):
         return _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, X_val, y_val,
-                      C, device, on_epoch, full_batch, B, use_val)
+                      C, device, on_epoch, full_batch, B, use_val, watch_val=watch_val)
 
 
 def train_mlp_segments(
@@ -234,7 +237,7 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
            idx_np: np.ndarray, seed: int, replicate_ids: list[int], teacher_logits: np.ndarray | None,
            X_val: np.ndarray | None, y_val: np.ndarray | None, C: int, device: str,
            on_epoch: Callable[[int, dict[str, float]], None] | None, full_batch: bool, B: int,
-           use_val: bool, segments: list[tuple[int, float]] | None = None) -> TrainResult:
+           use_val: bool, segments: list[tuple[int, float]] | None = None, watch_val: bool = False) -> TrainResult:
     dtype = torch.float32
     R, n_r = idx_np.shape
     net = _FlatMLP(params, fixed, device) if segments is None else _PackedMLP(params, fixed, device, segments)
@@ -254,9 +257,11 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
         describe = _segment_namer(replicate_ids, [m for m, _ in segments])
     order = None if full_batch else _EpochOrder([replicate_rng(seed, STREAM_ORDER, r) for r in replicate_ids],
                                                 n_r, hp["epochs"], device)
-    if use_val:
+    watch_val = use_val or (watch_val and X_val is not None and len(X_val) > 0)
+    if watch_val:
         Xv = torch.as_tensor(X_val.reshape(len(X_val), -1), dtype=dtype, device=device)
         Yv = torch.nn.functional.one_hot(torch.as_tensor(y_val, dtype=torch.long, device=device), C).to(dtype).T
+    if use_val:
         best_val = torch.full((R,), float("inf"), device=device)
         best = net.data.clone()
         waited = torch.zeros(R, dtype=torch.long, device=device)
@@ -279,10 +284,11 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
                 net.accumulate_grad(Xe[:, s:s + B], Te[:, :, s:s + B], obj)
                 opt.step()
             records.add(epoch, net.logits(Xr))
-        if use_val:
+        if watch_val:
             zv = net.logits(Xv)
             vl = -(torch.log_softmax(zv, dim=1) * Yv).sum(1).mean(-1)
             hist.val_loss.append(vl.cpu().numpy())
+        if use_val:
             # a replicate whose patience ran out is finished: later epochs cannot change its result
             better = (vl < best_val) & (waited <= hp["patience"])
             best_val = torch.where(better, vl, best_val)
