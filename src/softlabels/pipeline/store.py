@@ -1,4 +1,4 @@
-"""A content-addressed store of trained student cells (issue 22), so that adding a width or replicates to a
+"""A content-addressed store of trained student cells, so that adding a width or replicates to a
 student setup trains only what is new.
 
 Every (cell, width) result an MLP student job writes (its ``replicates.npz``, ``biasvar_points.npz`` and

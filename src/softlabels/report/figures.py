@@ -678,7 +678,7 @@ def plot_training_curves(curves: pd.DataFrame, hardest: dict[str, str], methods:
     return fig
 
 
-# --- the crossover over the radius B (paper A's theory regime, issue 19) -------------------------
+# --- the crossover over the radius B (paper A's theory regime) -------------------------
 
 CROSSOVER_COLUMNS = ["experiment", "dataset", "teacher", "method", "student", "width", "gamma", "setup", "radius",
                      "radius_used", "train_err_mean_iter"]
@@ -943,7 +943,7 @@ def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
     return fig
 
 
-# --- sensitivity: each claim under the default design and its declared variants (issue 23) -------------
+# --- sensitivity: each claim under the default design and its declared variants -------------
 
 SENSITIVITY_COLUMNS = ["paper", "claim", "base", "design", "varies", "verdict", "robustness", "estimate_median",
                        "estimate_lo", "estimate_hi", "effect", "claimed"]
