@@ -169,6 +169,11 @@ def test_regularization_figures(regularization):
     assert any("LS teacher" in lab for lab in labels) and any("no LS" in lab for lab in labels)
     assert "kd-T1" not in labels and {"kd", "wsl"} <= labels  # a method's name, its τ on the x axis
 
+    # more teachers than the figure has teacher styles (a sensitivity config's variants): styles repeat
+    many = pd.concat([regularization.assign(teacher=f"{t}-{k}") for k in range(5) for t in ("a",)] + [regularization],
+                     ignore_index=True)
+    assert _plotted(F.plot_regularization_temperature(many, KINDS)) > 0
+
     epochs = pd.DataFrame([{**{k: r[k] for k in F.CELL}, "rule": "gt", "epoch": e, "count": e * r["fraction_final"],
                             "fraction": e * r["fraction_final"] / 10} for _, r in regularization.iterrows()
                            for e in range(5)])

@@ -496,8 +496,8 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
     df["teacher_name"] = [_teacher_name(t, ls) for t, ls in zip(df["teacher"], df["teacher_label_smoothing"])]
     df["kind"] = [kinds.get(m, m) for m in df["method"]]
     names = sorted(df["teacher_name"].unique(), key=lambda n: ("LS teacher" in n, n))
-    tmark = dict(zip(names, [st[0] for st in TEACHER_STYLES]))
-    tline = dict(zip(names, ["-", "--", ":", "-."] * 3))
+    tmark = {n: TEACHER_STYLES[i % len(TEACHER_STYLES)][0] for i, n in enumerate(names)}  # as many as there are
+    tline = {n: TEACHER_STYLES[i % len(TEACHER_STYLES)][1] for i, n in enumerate(names)}
     others = sorted(k for k in df["kind"].unique() if k != "kd")
     nudge = {k: 1.0 + 0.04 * (i + 1) for i, k in enumerate(others)}
     _theme()
