@@ -294,3 +294,102 @@ def test_the_run_summary_prints_the_pooled_verdicts():
     claims = _claims_frame([("c1", 1.0, 0.5, 1.5, "supported", 0.001), ("c1", 0.1, -0.2, 0.4, "inconclusive", 0.3)])
     (line,) = claims_lines(K.summarise(claims, 0.95))
     assert "c1 [" in line and "]: supported (settings: 1 supported, 1 inconclusive)" in line
+
+
+# --- teacher seeds: one pooled row with a two-level bootstrap --------------------------------------
+
+SEEDS = {f"{t}-s{k}": {"base": t, "seed": k} for t in ("wide", "wide-ls") for k in range(3)}
+
+
+FAIR = {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 4.0, "alpha": 2.25, "hard_weight": 1.0},
+        "wsl": {"kind": "wsl", "temperature": 4.0, "alpha": 2.25}}
+
+
+def _seed_params(**kw):
+    ls = {t: (0.1 if s["base"] == "wide-ls" else 0.0) for t, s in SEEDS.items()}
+    return _params(teacher_seeds=SEEDS, teacher_ls=ls, seed=0, method_params=FAIR, **kw)
+
+
+def test_seed_bootstrap_mean_of_seed_means_and_between_seed_spread_widens_it():
+    rng = np.random.default_rng(0)
+    noise = [rng.normal(0, 1, 8) for _ in range(3)]
+    diffs = {k: 0.5 + n for k, n in enumerate(noise)}
+    est, lo, hi, n = K.seed_bootstrap(diffs, 1000, 0.95, np.random.default_rng(1))
+    assert est == pytest.approx(np.mean([d.mean() for d in diffs.values()])) and n == 24 and lo < est < hi
+    spread = {k: d + 3.0 * (k - 1) for k, d in diffs.items()}  # same replicates, seeds apart
+    est2, lo2, hi2, _ = K.seed_bootstrap(spread, 1000, 0.95, np.random.default_rng(1))
+    assert est2 == pytest.approx(est) and hi2 - lo2 > 2 * (hi - lo)
+    one = K.seed_bootstrap({0: diffs[0]}, 1000, 0.95, np.random.default_rng(1))  # one seed: replicates only
+    assert one[0] == pytest.approx(diffs[0].mean()) and one[3] == 8
+    assert math.isnan(K.seed_bootstrap({0: np.array([1.0])}, 100, 0.95, np.random.default_rng(1))[1])
+
+
+def test_seed_bootstrap_covers_a_known_effect_at_about_its_level():
+    """Seeds' effects spread about the true one (sd 0.3) and replicates about their seed's (sd 1, R = 8):
+    the 90 % interval covers the true effect in about 90 % of 300 simulated experiments."""
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(300):
+        diffs = {k: rng.normal(0.5 + 0.3 * rng.normal(), 1.0, 8) for k in range(3)}
+        _, lo, hi, _ = K.seed_bootstrap(diffs, 400, 0.9, rng)
+        hits += lo <= 0.5 <= hi
+    assert 0.83 <= hits / 300 <= 0.97
+
+
+def _seed_acc(rng, effect=2.0, R=6):
+    """Per-replicate test accuracies: hard-label students (teacher none), and KD and WSL from each seed of
+    teacher wide, with WSL `effect` points above KD."""
+    acc = {("b", "d", "none", "hard", "prac", 8): 0.80 + 0.01 * rng.random(R)}
+    for k in range(3):
+        kd = 0.82 + 0.01 * k + 0.01 * rng.random(R)
+        acc[("b", "d", f"wide-s{k}", "kd", "prac", 8)] = kd
+        acc[("b", "d", f"wide-s{k}", "wsl", "prac", 8)] = kd + effect / 100 + 0.002 * rng.random(R)
+    return acc
+
+
+def test_accuracy_claims_pool_the_teacher_seeds_into_one_row():
+    rng = np.random.default_rng(0)
+    acc = _seed_acc(rng)
+    p = _seed_params(data_kinds={"d": "digits"}, teacher_models={t: "mlp" for t in SEEDS})
+    rows = pd.DataFrame(K.accuracy_claims(p, acc))
+    wsl = rows[rows["claim"].str.startswith("WSL")]
+    assert len(wsl) == 1
+    r = wsl.iloc[0]
+    per_seed = [100 * (acc[("b", "d", f"wide-s{k}", "wsl", "prac", 8)] - acc[("b", "d", f"wide-s{k}", "kd", "prac", 8)]).mean()
+                for k in range(3)]
+    assert r["estimate"] == pytest.approx(np.mean(per_seed)) and r["n"] == 18 and r["verdict"] == "supported"
+    assert "teacher wide (seeds 0, 1, 2)" in r["setting"] and "two-level bootstrap" in r["interval"]
+    assert "teacher seeds" in r["interval"] and r["p_value"] < 0.025
+    soft = rows[rows["claim"].str.startswith("soft labels")]  # KD of every seed against the one hard student
+    assert len(soft) == 1 and soft.iloc[0]["n"] == 18 and "(teacher none)" in soft.iloc[0]["setting"]
+    hard = acc[("b", "d", "none", "hard", "prac", 8)]
+    assert soft.iloc[0]["estimate"] == pytest.approx(np.mean(
+        [100 * (acc[("b", "d", f"wide-s{k}", "kd", "prac", 8)] - hard).mean() for k in range(3)]))
+
+
+def test_regularization_claim_pairs_seed_k_with_seed_k():
+    rng = np.random.default_rng(0)
+    fr = {}
+    for k in range(3):
+        base = 0.1 * k + 0.01 * rng.random(5)
+        fr[("b", "d", f"wide-s{k}", "kd", "prac", 8)] = base
+        fr[("b", "d", f"wide-ls-s{k}", "kd", "prac", 8)] = base + 0.05 + 0.002 * rng.random(5)
+    rows = K.regularization_claims(_seed_params(), fr)
+    assert len(rows) == 1
+    r = rows[0]
+    diffs = [fr[("b", "d", f"wide-ls-s{k}", "kd", "prac", 8)] - fr[("b", "d", f"wide-s{k}", "kd", "prac", 8)]
+             for k in range(3)]
+    assert r["estimate"] == pytest.approx(np.mean([d.mean() for d in diffs])) and r["n"] == 15
+    # seed k with seed k: the plain teachers' spread over seeds (0.1 apart) cancels, so the interval is narrow
+    assert 0.05 < r["lo"] < r["hi"] < 0.052 and r["verdict"] == "supported"
+    assert "teacher wide-ls (ε 0.1) vs wide, seeds 0, 1, 2" in r["setting"]
+
+
+def test_without_seed_teachers_rows_are_unchanged():
+    """No teacher_seeds in the params (a config without seeds): per-setting paired-t rows as before."""
+    rng = np.random.default_rng(0)
+    acc = {("b", "d", "wide", "kd", "prac", 8): 0.82 + 0.01 * rng.random(6),
+           ("b", "d", "wide", "wsl", "prac", 8): 0.84 + 0.01 * rng.random(6)}
+    rows = K.accuracy_claims(_params(method_params=FAIR), acc)
+    assert len(rows) == 1 and rows[0]["interval"] == "95% paired t over replicates" and rows[0]["n"] == 6
+    assert rows[0]["setting"] == "d, teacher wide, wsl vs kd (teacher wide), prac, m=8"

@@ -75,3 +75,54 @@ def test_missing_config_file_is_a_config_error(tmp_path):
     (tmp_path / "bad.yaml").write_text("datasets: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         C.load(tmp_path / "bad.yaml", SCHEMA)
+
+
+def test_teacher_seeds_expand_into_one_teacher_per_seed_with_its_own_stream():
+    from softlabels.pipeline.rules import TEACHER_REPLICATE_ID, teacher_replicate_id
+
+    plain = C.validate(_tiny(), SCHEMA)
+    cfg = _tiny()
+    cfg["teachers"]["wide"]["seeds"] = [0, 1, 2]
+    v = C.validate(cfg, SCHEMA)
+    assert sorted(v["teachers"]) == ["wide-ls", "wide-s0", "wide-s1", "wide-s2"]
+    assert v["experiments"]["biasvar"]["teachers"] == ["wide-s0", "wide-s1", "wide-s2", "wide-ls"]
+    assert v["experiments"]["neurons"]["teachers"] == ["wide-s0", "wide-s1", "wide-s2"]
+    assert C.teacher_seeds(v)["wide-s2"] == {"base": "wide", "seed": 2} and C.teacher_seeds(plain) == {}
+    slices = {t: C.teacher_slice(v, t) for t in ("wide-s0", "wide-s1", "wide-s2")}
+    assert all("seeds" not in s and s["variant_of"] == "wide" for s in slices.values())
+    ids = [teacher_replicate_id(s) for s in slices.values()]
+    assert len(set(ids)) == 3 and ids[0] == TEACHER_REPLICATE_ID  # every seed its own stream; seed 0 the old one
+    # a teacher without seeds keeps its slice and its stream byte for byte
+    assert C.teacher_slice(v, "wide-ls") == C.teacher_slice(plain, "wide-ls")
+    assert teacher_replicate_id(C.teacher_slice(plain, "wide")) == TEACHER_REPLICATE_ID
+    assert set(C.teacher_slice(plain, "wide")) == set(slices["wide-s0"]) - {"seed_offset", "variant_of"}
+
+
+@pytest.mark.parametrize("mutate,pattern", [
+    (lambda c: c["teachers"].update({"wide-s1": {"width": 8}}), r"teachers\.wide-s1: the name 'wide-s1' is given twice"),
+    (lambda c: c["teachers"]["wide"].update(seeds=[1, 1]), r"teachers\.wide\.seeds.*listed twice"),
+    (lambda c: c["teachers"]["wide"].update(seeds=[]), r"teachers\.wide\.seeds"),
+    (lambda c: c["teachers"]["wide"].update(seeds=[-1]), r"teachers\.wide\.seeds"),
+])
+def test_bad_teacher_seeds_are_refused(mutate, pattern):
+    cfg = _tiny()
+    cfg["teachers"]["wide"]["seeds"] = [0, 1]
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=pattern):
+        C.validate(cfg, SCHEMA)
+    with pytest.raises(ConfigError, match=r"teachers\.k\.seeds: the kernel-limit teacher"):
+        C.expand_teacher_seeds({"teachers": {"k": {"model": "kernel", "seeds": [0, 1]}}, "experiments": {}})
+
+
+def test_dry_run_plans_one_teacher_job_per_seed(tmp_path):
+    from conftest import dry_run, micro_config, write_config
+
+    cfg = micro_config()
+    cfg["teachers"]["wide"]["seeds"] = [0, 1, 2]
+    write_config(tmp_path, cfg)
+    jobs = dry_run(tmp_path)
+    teachers = sorted(j["wildcards"]["teacher"] for j in jobs if j["rule"] == "train_teacher")
+    assert teachers == ["wide-s0", "wide-s1", "wide-s2"]
+    kd = sorted(j["wildcards"]["teacher"] for j in jobs
+                if j["rule"] == "train_students" and j["wildcards"].get("method") == "kd")
+    assert kd == ["wide-s0", "wide-s1", "wide-s2"]

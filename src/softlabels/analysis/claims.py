@@ -112,6 +112,76 @@ def _row(paper: str, claim: str, experiment: str, setting: str, effect: str, est
             "interval": interval, "p_value": p_value, "exact_p": exact_p, "note": note}
 
 
+# --- teacher seeds: settings that differ only in the teacher's seed are one row --------------------
+
+def teacher_seed(p: dict[str, Any], teacher: str) -> tuple[str, int | None]:
+    """(base teacher, seed) of a seed teacher (<teacher>-s<k>, ``teachers.<teacher>.seeds``; the params'
+    ``teacher_seeds``), (teacher, None) for any other teacher and for 'none'."""
+    s = p.get("teacher_seeds", {}).get(teacher)
+    return (s["base"], int(s["seed"])) if s else (teacher, None)
+
+
+def seed_groups(p: dict[str, Any], pairs: list[tuple[tuple, tuple]]) -> list[tuple[tuple, tuple, dict]]:
+    """A claim's (cell, reference cell) pairs (keys (experiment, data set, teacher, method, student, width)),
+    grouped by teacher seed: pairs that differ only in the seed of their teachers form one group {seed:
+    (cell, reference)}; seed k of one teacher pairs with seed k of the other only (and with the one teacher
+    of an arm without seeds, e.g. teacher-free hard-label students). A pair without seed teachers is a group
+    of its own, {None: pair}. Returns (cell, reference) with base teacher names, and the group, in the order
+    of the pairs."""
+    groups: dict[tuple, dict] = {}
+    for key, ref in pairs:
+        (tb, ts), (rb, rs) = teacher_seed(p, key[2]), teacher_seed(p, ref[2])
+        if ts is not None and rs is not None and ts != rs:
+            continue
+        gkey = ((*key[:2], tb, *key[3:]), (*ref[:2], rb, *ref[3:]))
+        groups.setdefault(gkey, {})[ts if ts is not None else rs] = (key, ref)
+    return [(a, b, g) for (a, b), g in groups.items()]
+
+
+def seeds_label(seeds: Any) -> str:
+    """How a pooled row names its teacher seeds: [0, 1, 2] -> 'seeds 0, 1, 2'."""
+    seeds = sorted(seeds)
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(k) for k in seeds)}"
+
+
+def seed_bootstrap(diffs: dict[int, np.ndarray], n_boot: int, level: float, rng: np.random.Generator
+                   ) -> tuple[float, float, float, int]:
+    """The mean over teacher seeds of each seed's mean paired difference, with a two-level percentile
+    bootstrap interval: each of ``n_boot`` draws takes S seeds with replacement, then, within each drawn seed,
+    its R replicates' paired differences with replacement (the two arms' replicate r together), and takes
+    the mean over the drawn seeds of the drawn replicates' means. Returns (estimate, lo, hi, n), n the number
+    of paired replicates over all seeds; a NaN interval with fewer than 2 of them."""
+    arrs = [np.asarray(diffs[k], float) for k in sorted(diffs)]
+    n = sum(len(a) for a in arrs)
+    est = float(np.mean([a.mean() for a in arrs]))
+    if n < 2:
+        return est, math.nan, math.nan, n
+    S = len(arrs)
+    pick = rng.integers(0, S, (n_boot, S))  # the drawn seeds: slot j of draw b is seed pick[b, j]
+    boots = np.zeros(n_boot)
+    for k, a in enumerate(arrs):  # every slot's resample of seed k, kept where slot j drew seed k
+        means = a[rng.integers(0, len(a), (n_boot, S, len(a)))].mean(-1)
+        boots += np.where(pick == k, means, 0.0).sum(1)
+    lo, hi = np.quantile(boots / S, [(1 - level) / 2, (1 + level) / 2])
+    return est, float(lo), float(hi), n
+
+
+def seed_interval_text(level: float) -> str:
+    return f"{level:.0%} two-level bootstrap: teacher seeds, then replicates within each seed (paired)"
+
+
+def seed_pooled_row(p: dict[str, Any], diffs: dict[int, np.ndarray], paper: str, claim: str, experiment: str,
+                    setting: str, effect: str, claimed: str, threshold: float, **kw: Any) -> dict:
+    """One claims row for the settings that differ only in their teacher's seed: the effect is the mean over
+    seeds of the paired difference, the interval ``seed_bootstrap``'s (``tables.n_boot`` draws, seeded by the
+    run's ``seed``), its p-value from the interval (normal approximation, as for every bootstrap row), and
+    ``n`` seeds × replicates."""
+    rng = np.random.default_rng(p.get("seed", 0))
+    est, lo, hi, n = seed_bootstrap(diffs, p["n_boot"], p["interval"], rng)
+    return _row(paper, claim, experiment, setting, effect, est, lo, hi, claimed, threshold, n,
+                seed_interval_text(p["interval"]), level=p["interval"], **kw)
+
+
 # --- paper A: neurons needed ----------------------------------------------------------------------
 
 def m_star(widths: list[int], errs: list[np.ndarray], eps: float) -> float:
@@ -321,12 +391,15 @@ def _accuracy_claim(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str,
     McNemar's exact test on the (replicate, test point) pairs beside it where ``preds`` (each cell's
     predicted classes, (R, N)) and ``labels`` (each data set's test labels) are given. Two arms that
     predict the same class everywhere give no verdict; ``room`` names why a setting cannot show the
-    effect ('' when it can): it is then not tested."""
+    effect ('' when it can): it is then not tested. Settings that differ only in their teacher's seed
+    (``seed_groups``) are one row (``_pooled_accuracy``)."""
     out = []
-    for key in sorted(acc):
-        ref = pick(key)
-        if ref is None or ref not in acc:
+    pairs = [(key, ref) for key in sorted(acc) if (ref := pick(key)) is not None and ref in acc]
+    for key0, ref0, group in seed_groups(p, pairs):
+        if None not in group:  # settings that differ only in their teacher's seed: one pooled row
+            out.append(_pooled_accuracy(p, acc, paper, claim, sign, key0, ref0, group, preds, labels, room))
             continue
+        key, ref = group[None]
         a, b = acc[key], acc[ref]
         R = min(len(a), len(b))
         est, lo, hi = paired_t(100 * (a[:R] - b[:R]), p["interval"])
@@ -342,6 +415,40 @@ def _accuracy_claim(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str,
                         f"{p['interval']:.0%} paired t over replicates", outside, premise=not outside,
                         level=p["interval"], df=R - 1, exact_p=exact, no_verdict=same))
     return out
+
+
+def _pooled_accuracy(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str, claim: str, sign: str,
+                     key0: tuple, ref0: tuple, group: dict[int, tuple[tuple, tuple]],
+                     preds: dict[tuple, np.ndarray] | None, labels: dict[str, np.ndarray] | None,
+                     room: Callable[[tuple, tuple], str] | None) -> dict:
+    """``_accuracy_claim``'s row for one setting over its teacher's seeds (``seed_pooled_row``): McNemar's
+    exact test on the discordant (seed, replicate, test point) pairs of every seed together; identical
+    predictions in every seed give no verdict; not tested when every seed lies outside the claim's premise
+    (``room``), else the seeds that do are named in the note."""
+    exp, ds, t, m, st, w = key0
+    diffs, this_ok, ref_ok, same, outside = {}, [], [], True, {}
+    for k, (key, ref) in sorted(group.items()):
+        R = min(len(acc[key]), len(acc[ref]))
+        diffs[k] = 100 * (acc[key][:R] - acc[ref][:R])
+        if preds is not None and labels is not None and key in preds and ref in preds and ds in labels:
+            pa, pb = preds[key][:R], preds[ref][:R]
+            this_ok.append((pa == labels[ds]).ravel())
+            ref_ok.append((pb == labels[ds]).ravel())
+            same = same and np.array_equal(pa, pb)
+        else:
+            same = False
+        why = room(key, ref) if room is not None else ""
+        if why:
+            outside[k] = why
+    exact = (mcnemar_exact(np.concatenate(this_ok), np.concatenate(ref_ok), sign)
+             if len(this_ok) == len(group) else math.nan)
+    premise = len(outside) < len(group)
+    note = "; ".join(f"seed {k}: {why}" for k, why in outside.items())
+    ref_teacher = ref0[2] + (", same seed" if teacher_seed(p, next(iter(group.values()))[1][2])[1] is not None else "")
+    return seed_pooled_row(p, diffs, paper, claim, exp,
+                           f"{ds}, teacher {t} ({seeds_label(group)}), {m} vs {ref0[3]} (teacher {ref_teacher}), "
+                           f"{st}, m={w}", "test accuracy difference (points), mean over teacher seeds", sign, 0.0,
+                           note=note, premise=premise, exact_p=exact, no_verdict=IDENTICAL if same else "")
 
 
 def _first(p: dict[str, Any], kind: str, **match: Any) -> str | None:
@@ -480,22 +587,36 @@ def _tau(t: Any) -> str:
 def regularization_claims(p: dict[str, Any], fractions: dict[tuple, np.ndarray]) -> list[dict]:
     """A label-smoothing teacher yields more regularization samples than a plain one, at the same τ.
 
-    Effect: the difference of the final fractions, paired over student replicates."""
+    Effect: the difference of the final fractions, paired over student replicates (paired t). Teachers with
+    seeds: one row per setting, seed k of the LS teacher against seed k of the plain one (``seed_pooled_row``)."""
     out = []
     ls = p["teacher_ls"]
+    pairs = []
     for key in sorted(fractions):
         exp, ds, t, m, st, w = key
         if ls.get(t, 0) <= 0 or isinstance(p["method_params"][m].get("temperature"), str):
             continue  # 'auto': each teacher its own τ*, so the two teachers are not compared at the same τ
-        for plain in sorted(x for x in ls if ls[x] == 0 and (exp, ds, x, m, st, w) in fractions):
-            a, b = fractions[key], fractions[(exp, ds, plain, m, st, w)]
-            R = min(len(a), len(b))
-            est, lo, hi = paired_t(a[:R] - b[:R], p["interval"])
-            out.append(_row("B", "a label-smoothing teacher yields more regularization samples", exp,
-                            f"{ds}, {m} (τ {_tau(p['method_params'][m].get('temperature'))}), teacher {t} "
-                            f"(ε {ls[t]:g}) vs {plain}, {st}, m={w}", "fraction of regularization samples: "
-                            "LS − plain", est, lo, hi, ">", 0.0, R, f"{p['interval']:.0%} paired t over replicates",
-                            level=p["interval"], df=R - 1))
+        pairs += [(key, (exp, ds, x, m, st, w)) for x in sorted(ls) if ls[x] == 0 and (exp, ds, x, m, st, w) in fractions]
+    claim, effect = "a label-smoothing teacher yields more regularization samples", "fraction of regularization samples: LS − plain"
+    for key0, ref0, group in seed_groups(p, pairs):
+        exp, ds, t, m, st, w = key0
+        tau = _tau(p["method_params"][m].get("temperature"))
+        diffs = {}
+        for k, (a, b) in group.items():
+            R = min(len(fractions[a]), len(fractions[b]))
+            diffs[k] = fractions[a][:R] - fractions[b][:R]
+        eps = ls[next(iter(group.values()))[0][2]]
+        if None not in group:  # teachers with seeds: seed k of the LS teacher against seed k of the plain one
+            out.append(seed_pooled_row(p, diffs, "B", claim, exp,
+                                       f"{ds}, {m} (τ {tau}), teacher {t} (ε {eps:g}) vs {ref0[2]}, "
+                                       f"{seeds_label(group)} (seed k with seed k), {st}, m={w}",
+                                       f"{effect}, mean over teacher seeds", ">", 0.0))
+            continue
+        est, lo, hi = paired_t(diffs[None], p["interval"])
+        R = len(diffs[None])
+        out.append(_row("B", claim, exp, f"{ds}, {m} (τ {tau}), teacher {t} (ε {eps:g}) vs {ref0[2]}, {st}, m={w}",
+                        effect, est, lo, hi, ">", 0.0, R, f"{p['interval']:.0%} paired t over replicates",
+                        level=p["interval"], df=R - 1))
     return out
 
 

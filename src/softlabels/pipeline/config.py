@@ -68,7 +68,7 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     _check_references(cfg)
     cfg = canonical(cfg, schema)
     method_variants(cfg)  # every generated method name is unique
-    return expand_student_variants(cfg)
+    return expand_teacher_seeds(expand_student_variants(cfg))
 
 
 #: the lists an experiment is the product of; a design variant inherits those it does not give from its base
@@ -552,6 +552,52 @@ def expand_student_variants(cfg: dict[str, Any]) -> dict[str, Any]:
     out["experiments"] = {e: {**x, "students": [v for s in x["students"] for v in expanded[s]]}
                           for e, x in cfg["experiments"].items()}
     return out
+
+
+def teacher_seed_name(name: str, seed: int) -> str:
+    """The name of teacher ``name``'s seed ``seed`` (``teachers.<name>.seeds``): wide, 1 -> 'wide-s1'."""
+    return f"{name}-s{int(seed)}"
+
+
+def expand_teacher_seeds(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A teacher with ``seeds: [k, ...]`` becomes one teacher per seed, named <teacher>-s<k>, each with
+    ``seed_offset: k`` (its training stream: ``rules.teacher_replicate_id``) and ``variant_of: <teacher>``;
+    the experiments that name the teacher name its seeds instead (as ``expand_student_variants`` does for a
+    radius list). Every other teacher is left as it is (its name, slice and stream unchanged)."""
+    teachers: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    expanded: dict[str, list[str]] = {}
+    for name, t in cfg["teachers"].items():
+        seeds = t.get("seeds")
+        if seeds is not None and t.get("model") == "kernel":
+            raise ConfigError(f"config key teachers.{name}.seeds: the kernel-limit teacher (model: kernel) trains "
+                              f"nothing, so its seeds would be one teacher several times; remove seeds")
+        base = {k: v for k, v in t.items() if k != "seeds"}
+        items = ([(teacher_seed_name(name, k), {**base, "seed_offset": int(k), "variant_of": name}) for k in seeds]
+                 if seeds is not None else [(name, t)])
+        for variant, params in items:
+            if len(variant) > MAX_NAME:
+                raise ConfigError(f"config key teachers.{name}.seeds: the seed teacher's name {variant!r} is "
+                                  f"{len(variant)} characters long; names may have at most {MAX_NAME} (shorten "
+                                  f"the teacher's name)")
+            if variant in teachers:
+                raise ConfigError(f"config key teachers.{variant}: the name {variant!r} is given twice: by "
+                                  f"{source[variant]} and by teachers.{name}; rename one (a teacher's seeds are "
+                                  f"named NAME-s<seed>)")
+            teachers[variant], source[variant] = params, f"teachers.{name}"
+        expanded[name] = [v for v, _ in items]
+    out = dict(cfg)
+    out["teachers"] = {k: teachers[k] for k in sorted(teachers)}
+    out["experiments"] = {e: {**x, "teachers": [v for t in x["teachers"] for v in expanded[t]]}
+                          for e, x in cfg["experiments"].items()}
+    return out
+
+
+def teacher_seeds(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Seed teacher (<teacher>-s<k>, ``expand_teacher_seeds``) -> {'base': <teacher>, 'seed': k}, in name
+    order; empty when no teacher has seeds."""
+    return {t: {"base": v["variant_of"], "seed": v["seed_offset"]}
+            for t, v in sorted(cfg["teachers"].items()) if "variant_of" in v}
 
 
 def student_setup(cfg: dict[str, Any], name: str) -> tuple[str, str]:

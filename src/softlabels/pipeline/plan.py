@@ -224,6 +224,9 @@ def claims_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
         "rule": cfg["tables"]["regularization_rule"],
         "seed": cfg["seed"],
         "teacher_cells": teacher_cells(cell_records(cfg)),  # in the order of the rule's teachers input
+        # seed teachers (teachers.<t>.seeds), pooled by the claims that compare or distil from teachers; only
+        # when there are any, so that a config without seeds keeps the params (and the table job) it had
+        **({"teacher_seeds": seeds} if (seeds := C.teacher_seeds(cfg)) else {}),
     }
 
 

@@ -30,6 +30,12 @@ log = logging.getLogger("softlabels")
 TEACHER_REPLICATE_ID = 1_000_000  # the teacher's seed stream, apart from every student replicate's
 
 
+def teacher_replicate_id(p: dict[str, Any]) -> int:
+    """The replicate id of a teacher's seed stream: TEACHER_REPLICATE_ID, plus k for seed k of a teacher with
+    ``seeds`` (its ``seed_offset``); a teacher without seeds, and seed 0, keep the stream they always had."""
+    return TEACHER_REPLICATE_ID + int(p.get("seed_offset", 0))
+
+
 def load_data(path: str) -> dict[str, np.ndarray]:
     return io.read_npz(path, required=("X_train", "y_train", "X_test", "y_test"))
 
@@ -231,7 +237,7 @@ def train_teacher(snk: Any) -> None:
     C = n_classes(d)
     hp = {**p, "regime": "practical", "resampling": "none", "replicates": 1}
     t0 = time.time()
-    res = train_mlp(d["X_train"], d["y_train"], teacher_method(p), hp, p["width"], [TEACHER_REPLICATE_ID], p["seed"],
+    res = train_mlp(d["X_train"], d["y_train"], teacher_method(p), hp, p["width"], [teacher_replicate_id(p)], p["seed"],
                     X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
                     on_epoch=epoch_logger(p["epochs"], device), watch_val=True)
     seconds = time.time() - t0
@@ -506,7 +512,7 @@ def train_deep_teacher(snk: Any) -> None:
     C = n_classes(d)
     hp = {**p, "resampling": "none", "replicates": 1, "replicate_group": 0}
     t0 = time.time()
-    res = train_deep(d["X_train"], d["y_train"], teacher_method(p), hp, [TEACHER_REPLICATE_ID], p["seed"],
+    res = train_deep(d["X_train"], d["y_train"], teacher_method(p), hp, [teacher_replicate_id(p)], p["seed"],
                      X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device, amp=p["compute"]["amp"],
                      on_epoch=epoch_logger(p["epochs"], device))
     seconds = time.time() - t0
