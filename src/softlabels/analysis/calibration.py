@@ -32,6 +32,12 @@ def nll(logits: np.ndarray, y: np.ndarray, tau: float = 1.0) -> float:
     return float(-lp[np.arange(len(y)), y].mean()) + 0.0  # + 0.0: no "-0" for a perfect fit
 
 
+def on_search_bound(tau: float, tau_min: float = TAU_MIN, tau_max: float = TAU_MAX) -> bool:
+    """Whether a τ* of ``select_temperature`` sits on its search bound (to rounding: the minimiser returns
+    0.010000000000000004 for 0.01): the NLL still fell beyond it, so no temperature was chosen."""
+    return tau <= tau_min * (1 + 1e-6) or tau >= tau_max * (1 - 1e-6)
+
+
 def select_temperature(logits: np.ndarray, y: np.ndarray, tau_min: float = TAU_MIN, tau_max: float = TAU_MAX,
                        grid: int = TAU_GRID) -> tuple[float, float]:
     """τ* = argmin_τ NLL(softmax(logits/τ), y) over [tau_min, tau_max], and the NLL there.

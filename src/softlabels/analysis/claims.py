@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from softlabels.analysis.calibration import TAU_MAX, TAU_MIN
+from softlabels.analysis.calibration import TAU_MAX, TAU_MIN, on_search_bound
 from softlabels.registry import METHODS, NO_TEACHER, hard_label_weight
 
 COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict",
@@ -369,14 +369,18 @@ def slope_claims(p: dict[str, Any], scaling: pd.DataFrame) -> list[dict]:
         if pd.isna(bound):
             continue
         lo, hi = float(r["slope_lo"]), float(r["slope_hi"])
-        where = f" ({regime(p, r['student'])})" if p["regimes"].get(r["student"]) == "theory" else ""
+        theory = p["regimes"].get(r["student"]) == "theory"
+        where = f" ({regime(p, r['student'])})" if theory else ""
+        note = "" if not pd.isna(r["slope"]) else str(r["note"])
+        if not theory:  # the bounds are about the theory regime's students (projected GD near their init)
+            note = "; ".join(x for x in (note, f"{r['student']} is a practical-regime setup: outside the theorems' "
+                                               "setting") if x)
         out.append(_row("A", f"m* grows no faster than (1/γ)^{bound:g}{where}", r["experiment"],
                         f"{r['method']} (teacher {r['teacher']}), {r['student']}, ε {r['epsilon']:g}, "
                         f"{int(r['datasets_reached'])} of {int(r['datasets_total'])} data sets reach ε",
                         "slope of log m* on log(1/γ)", float(r["slope"]), lo, hi, "<", float(bound),
-                        int(r["datasets_reached"]), f"{p['interval']:.0%} t-interval over data sets",
-                        "" if not pd.isna(r["slope"]) else str(r["note"]), level=p["interval"],
-                        df=int(r["datasets_reached"]) - 2))
+                        int(r["datasets_reached"]), f"{p['interval']:.0%} t-interval over data sets", note,
+                        premise=theory, level=p["interval"], df=int(r["datasets_reached"]) - 2))
     return out
 
 
@@ -489,7 +493,7 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict
         chosen temperature (the validation NLL still falls beyond it), so it gives no verdict either."""
         record = teachers.get((key[1], key[2]), {})
         tau = record.get("temperature_nll")
-        if p["method_params"][key[3]].get("temperature") == "auto" and tau is not None and not TAU_MIN < tau < TAU_MAX:
+        if p["method_params"][key[3]].get("temperature") == "auto" and tau is not None and on_search_bound(tau):
             return (f"τ* = {tau:g} on its search bound [{TAU_MIN:g}, {TAU_MAX:g}]: the teacher's validation NLL still "
                     "falls beyond it, so 'auto' chose no temperature")
         teacher = record.get("accuracy", {}).get("test")
@@ -641,7 +645,7 @@ NOTE = ("Verdict rule: a claim states that its effect lies on one side of a thre
         "supported: the whole interval lies on that side; contradicted: the whole interval lies on the other "
         "side; inconclusive: the interval straddles the threshold, has zero width, or none could be computed "
         "(see note); not tested: the setting lies outside the claim's theorem (paper A: a teacher other than the "
-        "kernel-limit one, or data without a certified kernel margin). Paper A's neuron claims name their "
+        "kernel-limit one, data without a certified kernel margin, or practical-regime students). Paper A's neuron claims name their "
         "training regime: both arms held to one radius B, or each arm at its own theorem's radius "
         "(docs/science.md#a-regimes). Every setting the run has is listed, none dropped. p_value: one-sided, toward the "
         "claim (the t-test's for t-intervals; from the interval under a normal approximation for bootstrap "
