@@ -79,6 +79,12 @@ def test_teachers_table_rows_ece_and_memorisation_note():
     assert df.loc["b", "test_ece"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.4)
     assert df.loc["b", "temperature_nll"] == 0.5 and np.isnan(df.loc["a", "temperature_nll"])
     assert np.isnan(df.loc["a", "val_nll"])
+    # a τ* on its search bound (as the minimiser returns it) is noted as such
+    from softlabels.analysis.tables import TAU_BOUND_NOTE
+
+    on_bound = teachers_table(p, [{}, {**recs[1], "temperature_nll": 0.010000000000000004}], [sharp, soft],
+                              [y, {**y, "y_val": np.array([0])}])
+    assert on_bound.frame.set_index("teacher").loc["b", "note"] == TAU_BOUND_NOTE
 
 
 def _auto_config(n_val: int) -> dict:

@@ -568,6 +568,8 @@ MEMORISED_TRAIN_ACC = 0.999
 MEMORISED_GAP = 0.10
 MEMORISED_TRAIN_NLL = 0.01
 MEMORISED_NOTE = "memorised its training labels: its soft labels on the training set are near one-hot"
+TAU_BOUND_NOTE = ("τ* on its search bound: the validation NLL still falls beyond it (a validation split the "
+                  "teacher separates), so 'temperature: auto' chose no temperature and its claims give no verdict")
 
 
 def memorisation_note(train_acc: float, test_acc: float, train_nll: float) -> str:
@@ -584,7 +586,7 @@ def teachers_table(p: dict[str, Any], records: list[dict[str, Any]], logits: lis
     τ* on the validation NLL. ``records``: each teacher's teacher.json; ``logits``: its logits.npz;
     ``labels``: its data set's ``y_<split>`` arrays; all in ``p["teacher_cells"]`` order.
     ``p["teachers"]``: teacher name -> {"model", "label_smoothing"}."""
-    from softlabels.analysis.calibration import ECE_BINS, expected_calibration_error, nll
+    from softlabels.analysis.calibration import ECE_BINS, expected_calibration_error, nll, on_search_bound
 
     rows = []
     for cell, rec, z, y in zip(p["teacher_cells"], records, logits, labels):
@@ -599,7 +601,10 @@ def teachers_table(p: dict[str, Any], records: list[dict[str, Any]], logits: lis
         row["test_ece"] = expected_calibration_error(z["logits_test"], y["y_test"]) if have_test else math.nan
         for k in ("temperature_nll", "val_nll_at_tau", "val_nll_at_1"):
             row[k] = float(rec[k]) if rec.get(k) is not None else math.nan
-        row["note"] = memorisation_note(row["train_acc"] / 100, row["test_acc"] / 100, row["train_nll"])
+        notes = [memorisation_note(row["train_acc"] / 100, row["test_acc"] / 100, row["train_nll"])]
+        if not math.isnan(row["temperature_nll"]) and on_search_bound(row["temperature_nll"]):
+            notes.append(TAU_BOUND_NOTE)
+        row["note"] = "; ".join(n for n in notes if n)
         rows.append(row)
     return Table(pd.DataFrame(rows, columns=TEACHER_COLUMNS), "Teachers",
                  "One row per (data set, teacher) that a student distils from. *_acc: accuracy (%) on each split; "
@@ -609,4 +614,5 @@ def teachers_table(p: dict[str, Any], records: list[dict[str, Any]], logits: lis
                  "'temperature: auto' uses; val_nll_at_tau / val_nll_at_1: the validation NLL at τ* and at 1 "
                  "(empty without a validation split). note: a teacher with training accuracy ≥ 99.9% and test "
                  "accuracy more than 10 points lower, or training NLL < 0.01, has memorised its training labels: "
-                 "its soft labels on the training set are near one-hot (docs/science.md#teachers).")
+                 "its soft labels on the training set are near one-hot (docs/science.md#teachers); a τ* on its search bound "
+                 "is noted as such.")
