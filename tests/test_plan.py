@@ -14,7 +14,7 @@ from softlabels.pipeline import config as C
 from softlabels.pipeline import plan as P
 from softlabels.pipeline.rules import cell_outputs, staging_dir, writes_group_folder
 
-BASE = ["neurons", "neurons_needed", "scaling", "biasvar", "wsl", "claims"]
+BASE = ["neurons", "neurons_needed", "scaling", "biasvar", "wsl", "claims", "claims_summary"]
 
 
 def _cfg(edit=None) -> dict:

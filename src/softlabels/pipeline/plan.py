@@ -129,7 +129,8 @@ def teacher_files(records: list[Record]) -> list[str]:
 
 def all_tables(cfg: dict[str, Any]) -> list[str]:
     """The CSV of every table this config gets (each with its .md and .html beside it)."""
-    out = [f"results/tables/{t}.csv" for t in ("neurons", "neurons_needed", "scaling", "biasvar", "wsl", "claims")]
+    out = [f"results/tables/{t}.csv" for t in ("neurons", "neurons_needed", "scaling", "biasvar", "wsl", "claims",
+                                                  "claims_summary")]
     if teacher_cells(cell_records(cfg)):
         out.append("results/tables/teachers.csv")
     if regularization_records(cfg):
