@@ -147,7 +147,7 @@ def test_validate_on_a_directory_or_a_binary_file_is_one_line(tmp_path, content,
 
 # --- a one-class split, found when the data are built ----------------------------------------
 
-def test_make_data_refuses_a_one_class_split_naming_the_data_set_and_the_size():
+def test_make_data_refuses_a_one_class_split_naming_the_data_set_and_the_size(caplog):
     arrays = {"X_train": np.zeros((2, 3)), "y_train": np.array([1, 1]), "X_test": np.zeros((4, 3)),
               "y_test": np.array([0, 1, 0, 1])}
     with pytest.raises(InputError, match=r"config key datasets\.easy: its train split holds 2 point\(s\), all of "
@@ -155,6 +155,11 @@ def test_make_data_refuses_a_one_class_split_naming_the_data_set_and_the_size():
         check_classes("easy", {"kind": "synthetic"}, arrays)
     arrays["y_train"] = np.array([0, 1])
     check_classes("easy", {"kind": "synthetic"}, arrays)
+    arrays["y_test"] = np.array([1, 1, 1, 1])  # a one-class test split: warned about by name, not refused
+    with caplog.at_level("WARNING", logger="softlabels"):
+        check_classes("easy", {"kind": "synthetic"}, arrays)
+    assert "datasets.easy: its test split holds 4 point(s), all of class 1" in caplog.text
+    arrays["y_test"] = np.array([0, 1, 0, 1])
     assert split_lines(arrays)[0] == "train: 2 points, inputs (3,); classes 0: 1 (50.0%), 1: 1 (50.0%)"
 
 

@@ -114,8 +114,9 @@ def split_lines(arrays: dict[str, np.ndarray]) -> list[str]:
 
 
 def check_classes(name: str, p: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Every split holds at least two classes: a one-class training split teaches nothing (and the tables'
-    accuracies and margins mean nothing on a one-class split)."""
+    """A one-class training split is refused: it teaches nothing, and the margins and training errors of the
+    tables mean nothing on it. A one-class validation or test split is warned about by name: the run can
+    go on (a tiny test file has one), but its accuracies and calibration on that split say little."""
     for k in ("y_train", "y_val", "y_test"):
         if k not in arrays or len(arrays[k]) == 0:
             continue
@@ -123,8 +124,11 @@ def check_classes(name: str, p: dict[str, Any], arrays: dict[str, np.ndarray]) -
         if len(classes) < 2:
             split = k[2:]
             key = _SIZE_KEYS.get(p["kind"], {}).get(split, f"max_{split} (0 = all)" if split != "val" else "val_fraction")
-            raise InputError(f"config key datasets.{name}: its {split} split holds {len(arrays[k])} point(s), all of "
-                             f"class {int(classes[0])}; a split needs at least two classes: raise datasets.{name}.{key}")
+            what = (f"config key datasets.{name}: its {split} split holds {len(arrays[k])} point(s), all of class "
+                    f"{int(classes[0])}")
+            if split == "train":
+                raise InputError(f"{what}; a split needs at least two classes: raise datasets.{name}.{key}")
+            log.warning("%s; its accuracies mean little: raise datasets.%s.%s", what, name, key)
 
 
 def download_raw(snk: Any) -> None:
