@@ -14,7 +14,7 @@ import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -529,29 +529,40 @@ def radius_label(radius: float | str) -> str:
     return radius_string(radius)
 
 
+def _expand(cfg: dict[str, Any], section: str, entries: Callable[[str, dict[str, Any]], list[tuple[str, dict]]],
+            named: str) -> dict[str, Any]:
+    """``cfg`` with each entry of ``cfg[section]`` replaced by the (name, params) pairs ``entries`` gives it,
+    and every experiment that names the entry naming those instead; a name given twice is refused (``named``:
+    how the variants are named, for the message)."""
+    out_entries: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    expanded: dict[str, list[str]] = {}
+    for name, entry in cfg[section].items():
+        items = entries(name, entry)
+        for variant, params in items:
+            if variant in out_entries:
+                raise ConfigError(f"config key {section}.{variant}: the name {variant!r} is given twice: by "
+                                  f"{source[variant]} and by {section}.{name}; rename one ({named})")
+            out_entries[variant], source[variant] = params, f"{section}.{name}"
+        expanded[name] = [v for v, _ in items]
+    out = dict(cfg)
+    out[section] = {k: out_entries[k] for k in sorted(out_entries)}
+    out["experiments"] = {e: {**x, section: [v for n in x[section] for v in expanded[n]]}
+                          for e, x in cfg["experiments"].items()}
+    return out
+
+
 def expand_student_variants(cfg: dict[str, Any]) -> dict[str, Any]:
     """A student setup whose ``radius`` is a list becomes one setup per value, named <setup>-B<r> (the
     radius axis, docs/science.md#a-regimes), each with ``variant_of: <setup>``; the experiments that name
     the setup name its variants instead. Every other setup is left as it is (its name and slice unchanged)."""
-    students: dict[str, Any] = {}
-    source: dict[str, str] = {}
-    expanded: dict[str, list[str]] = {}
-    for name, st in cfg["students"].items():
+    def entries(name: str, st: dict[str, Any]) -> list[tuple[str, dict]]:
         radii = st.get("radius")
-        items = ([(f"{name}-B{radius_label(r)}", {**st, "radius": r, "variant_of": name}) for r in radii]
-                 if isinstance(radii, list) else [(name, st)])
-        for variant, params in items:
-            if variant in students:
-                raise ConfigError(f"config key students.{variant}: the name {variant!r} is given twice: by "
-                                  f"{source[variant]} and by students.{name}; rename one (a radius list's setups are "
-                                  f"named NAME-B<radius>)")
-            students[variant], source[variant] = params, f"students.{name}"
-        expanded[name] = [v for v, _ in items]
-    out = dict(cfg)
-    out["students"] = {k: students[k] for k in sorted(students)}
-    out["experiments"] = {e: {**x, "students": [v for s in x["students"] for v in expanded[s]]}
-                          for e, x in cfg["experiments"].items()}
-    return out
+        if not isinstance(radii, list):
+            return [(name, st)]
+        return [(f"{name}-B{radius_label(r)}", {**st, "radius": r, "variant_of": name}) for r in radii]
+
+    return _expand(cfg, "students", entries, "a radius list's setups are named NAME-B<radius>")
 
 
 def teacher_seed_name(name: str, seed: int) -> str:
@@ -564,33 +575,23 @@ def expand_teacher_seeds(cfg: dict[str, Any]) -> dict[str, Any]:
     ``seed_offset: k`` (its training stream: ``rules.teacher_replicate_id``) and ``variant_of: <teacher>``;
     the experiments that name the teacher name its seeds instead (as ``expand_student_variants`` does for a
     radius list). Every other teacher is left as it is (its name, slice and stream unchanged)."""
-    teachers: dict[str, Any] = {}
-    source: dict[str, str] = {}
-    expanded: dict[str, list[str]] = {}
-    for name, t in cfg["teachers"].items():
+    def entries(name: str, t: dict[str, Any]) -> list[tuple[str, dict]]:
         seeds = t.get("seeds")
-        if seeds is not None and t.get("model") == "kernel":
+        if seeds is None:
+            return [(name, t)]
+        if t.get("model") == "kernel":
             raise ConfigError(f"config key teachers.{name}.seeds: the kernel-limit teacher (model: kernel) trains "
                               f"nothing, so its seeds would be one teacher several times; remove seeds")
         base = {k: v for k, v in t.items() if k != "seeds"}
-        items = ([(teacher_seed_name(name, k), {**base, "seed_offset": int(k), "variant_of": name}) for k in seeds]
-                 if seeds is not None else [(name, t)])
-        for variant, params in items:
+        items = [(teacher_seed_name(name, k), {**base, "seed_offset": int(k), "variant_of": name}) for k in seeds]
+        for variant, _ in items:
             if len(variant) > MAX_NAME:
                 raise ConfigError(f"config key teachers.{name}.seeds: the seed teacher's name {variant!r} is "
                                   f"{len(variant)} characters long; names may have at most {MAX_NAME} (shorten "
                                   f"the teacher's name)")
-            if variant in teachers:
-                raise ConfigError(f"config key teachers.{variant}: the name {variant!r} is given twice: by "
-                                  f"{source[variant]} and by teachers.{name}; rename one (a teacher's seeds are "
-                                  f"named NAME-s<seed>)")
-            teachers[variant], source[variant] = params, f"teachers.{name}"
-        expanded[name] = [v for v, _ in items]
-    out = dict(cfg)
-    out["teachers"] = {k: teachers[k] for k in sorted(teachers)}
-    out["experiments"] = {e: {**x, "teachers": [v for t in x["teachers"] for v in expanded[t]]}
-                          for e, x in cfg["experiments"].items()}
-    return out
+        return items
+
+    return _expand(cfg, "teachers", entries, "a teacher's seeds are named NAME-s<seed>")
 
 
 def teacher_seeds(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
