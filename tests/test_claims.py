@@ -30,12 +30,6 @@ def test_paired_t_interval():
     assert math.isnan(K.paired_t(np.array([1.0]), 0.95)[1])
 
 
-def test_m_star_is_the_smallest_width_reaching_epsilon():
-    errs = [np.array([0.3, 0.3]), np.array([0.1, 0.05]), np.array([0.0, 0.0])]
-    assert K.m_star([2, 4, 8], errs, 0.1) == 4.0 and K.m_star([2, 4, 8], errs, 0.05) == 8.0
-    assert math.isnan(K.m_star([2, 4, 8], errs, -1.0))
-
-
 def _params(**kw):
     p = {"method_kinds": {"hard": "hard", "kd": "kd", "wsl": "wsl"}, "direct_method": "hard",
          "method_params": {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 4.0},

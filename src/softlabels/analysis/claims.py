@@ -184,14 +184,6 @@ def seed_pooled_row(p: dict[str, Any], diffs: dict[int, np.ndarray], paper: str,
 
 # --- paper A: neurons needed ----------------------------------------------------------------------
 
-def m_star(widths: list[int], errs: list[np.ndarray], eps: float) -> float:
-    """The smallest width whose mean (over the given replicates) mean-over-iterations error is ≤ ε; NaN if none."""
-    for w, e in zip(widths, errs):
-        if e.mean() <= eps:
-            return float(w)
-    return math.nan
-
-
 def regime(p: dict[str, Any], student: str) -> str:
     """The training regime a theory-regime student setup stands for, in words (docs/science.md#a-regimes):
     both arms held to one radius B, or each arm at its own theorem's radius (radius auto)."""
