@@ -126,3 +126,20 @@ def test_dry_run_plans_one_teacher_job_per_seed(tmp_path):
     kd = sorted(j["wildcards"]["teacher"] for j in jobs
                 if j["rule"] == "train_students" and j["wildcards"].get("method") == "kd")
     assert kd == ["wide-s0", "wide-s1", "wide-s2"]
+
+
+@pytest.mark.parametrize("mutate,pattern", [
+    (lambda c: None, r"students\.practical\.resampling: fresh.*'noisy'.*fresh_sets 0: raise datasets\.noisy\.fresh_sets to at least 3"),
+    (lambda c: c["datasets"]["noisy"].update(fresh_sets=2), r"fresh_sets 2: raise datasets\.noisy\.fresh_sets to at least 3"),
+    (lambda c: c["experiments"]["biasvar"].update(datasets=["digits-r"]), r"'digits-r'.*kind 'digits'.*only synthetic"),
+    (lambda c: c["datasets"]["digits-r"].update(fresh_sets=3), r"datasets\.digits-r.*fresh_sets"),
+])
+def test_fresh_resampling_needs_a_fresh_set_per_replicate(mutate, pattern):
+    cfg = _tiny()
+    cfg["students"]["practical"]["resampling"] = "fresh"
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=pattern):
+        C.validate(cfg, SCHEMA)
+    cfg["datasets"]["noisy"]["fresh_sets"] = 3
+    if cfg["experiments"]["biasvar"]["datasets"] == ["noisy"] and "fresh_sets" not in cfg["datasets"]["digits-r"]:
+        C.validate(cfg, SCHEMA)  # enough sets: valid

@@ -107,3 +107,31 @@ def test_mnist1d_reduced_drops_1_7_4_9():
         {tuple(r) for r in kept}
     ys = np.concatenate([d[f"y_{s}"] for s in ("train", "val", "test")])
     assert ys.sum() == 120                             # 5, 6, 8 of 0, 2, 3, 5, 6, 8
+
+
+def test_fresh_training_sets_are_new_draws_that_leave_the_other_splits_alone():
+    """fresh_sets K adds K training sets of n_train points (the pool), each drawn from the generator on its
+    own stream: the main splits do not depend on K, set r does not depend on K, the sets differ from each
+    other and from the training split, and each obeys the same target, margin and noise rate."""
+    p = {**BASE, "target": "relu", "n_val": 20}
+    plain = make_synthetic(p)
+    three = make_synthetic({**p, "fresh_sets": 3})
+    two = make_synthetic({**p, "fresh_sets": 2})
+    for k, v in plain.items():
+        assert np.array_equal(three[k], v), k
+    assert three["X_pool"].shape == (3 * 300, 6) and three["y_pool"].shape == (900,) and "X_pool" not in plain
+    assert np.array_equal(two["X_pool"], three["X_pool"][:600]) and np.array_equal(two["y_pool"], three["y_pool"][:600])
+    sets = three["X_pool"].reshape(3, 300, 6)
+    assert not np.isin(sets[0][:, 0], sets[1][:, 0]).any() and not np.isin(sets[0][:, 0], three["X_train"][:, 0]).any()
+    f = TargetFunction("relu", 6, np.random.default_rng(p["seed"]), 8)
+    fx = f(three["X_pool"].astype(np.float64))
+    assert np.all(np.abs(fx) >= p["margin"] - 1e-6) and np.array_equal(three["y_pool"], (fx > 0).astype(int))
+    noisy = make_synthetic({**p, "fresh_sets": 3, "n_train": 2000, "label_noise": 0.2})
+    flipped = noisy["y_pool"] != (f(noisy["X_pool"].astype(np.float64)) > 0)
+    assert abs(flipped.mean() - 0.2) < 0.02
+
+
+def test_kernel_target_fresh_sets_carry_their_kernel_values():
+    d = make_synthetic({**BASE, "target": "kernel", "target_hidden": 2, "margin": 0.01, "fresh_sets": 2})
+    assert d["z_pool"].shape == (600,) and np.array_equal(d["y_pool"], (d["z_pool"] > 0).astype(int))
+    assert np.abs(d["z_pool"]).min() >= 0.01

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from softlabels.data.synthetic import make_synthetic
-from softlabels.errors import DivergenceError
+from softlabels.errors import ConfigError, DivergenceError
 from softlabels.models.mlp import init_mlp, mlp_logits
 from softlabels.training.methods import make_method
 from softlabels.training.trainer import resample_indices, train_mlp
@@ -153,3 +153,10 @@ def test_packed_divergence_names_the_width():
     with pytest.raises(DivergenceError, match=r"at width (2|4)"):
         train_mlp_segments(X, KERNEL["y_train"], make_method({"kind": "hard"}), {**THEORY, "radius": 1e30},
                            [(2, 1e30), (4, 1e30)], [0, 1], 0, n_classes=2)
+
+
+def test_fresh_resampling_gives_replicate_r_fresh_set_r():
+    idx = resample_indices(300, [0, 2], seed=5, kind="fresh", replicates=3, set_size=100)
+    assert np.array_equal(idx, [np.arange(0, 100), np.arange(200, 300)])
+    with pytest.raises(ConfigError, match="fresh training set 3.*has 3.*fresh_sets"):
+        resample_indices(300, [0, 3], seed=5, kind="fresh", replicates=4, set_size=100)

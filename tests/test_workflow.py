@@ -72,11 +72,24 @@ def test_biasvar_table(tiny_run):
     assert np.allclose(bv.zo_loss, bv.zo_bias + bv.zo_net_variance, atol=1e-9)
     assert np.allclose(bv.se_loss, bv.se_bias + bv.se_variance, atol=1e-9)
     assert (bv.ce_bias_lo <= bv.ce_bias).all() and (bv.ce_bias <= bv.ce_bias_hi).all()
-    assert (bv.resampling == "bootstrap").all()
+    assert (bv[bv.student == "practical"].resampling == "fresh").all()
+    assert (bv[bv.student != "practical"].resampling == "bootstrap").all()
     kd = bv[(bv.dataset == "noisy") & (bv.teacher == "wide") & (bv.method == "kd-tau-T4")].iloc[0]
     hard = bv[(bv.dataset == "noisy") & (bv.method == "hard")].iloc[0]
     assert kd.bias_shift_vs_direct == pytest.approx(kd.ce_bias - hard.ce_bias, abs=1e-9)
     assert bv[bv.teacher == "none"].bias_shift_vs_direct.isna().all()
+
+
+def test_fresh_training_sets_reach_the_students_and_the_teacher(tiny_run):
+    """resampling fresh (tiny: noisy, fresh_sets 3): replicate r of every cell trains on fresh set r of the data
+    set's pool, and the teacher's logits cover the pool, so a distilling student reads soft labels there."""
+    d = read_npz(tiny_run / "results/data/noisy/data.npz")
+    assert d["X_pool"].shape == (3 * 64, 4) and d["y_pool"].shape == (192,)
+    t = read_npz(tiny_run / "results/teachers/noisy/wide/logits.npz")
+    assert t["logits_pool"].shape == (192, 2)
+    for cell in ("none/hard", "wide/wsl"):
+        idx = read_npz(tiny_run / f"results/students/noisy/{cell}/practical/m8/replicates.npz")["indices"]
+        assert np.array_equal(idx, np.arange(192).reshape(3, 64)), cell
 
 
 def test_regularization_table(tiny_run):

@@ -2,7 +2,7 @@
 and reading raw files.
 
 A builder returns a dict of arrays with ``X_train, y_train, X_test, y_test`` and, where the data set
-has one, ``X_val, y_val``. Labels are int64 class indices (0/1 for binary tasks; class 1 is the
+has one, ``X_val, y_val`` (a synthetic one with fresh training sets: ``X_pool, y_pool``). Labels are int64 class indices (0/1 for binary tasks; class 1 is the
 theory's y = +1), features float32. The same parameters (and raw files) always give the same arrays.
 """
 
@@ -21,6 +21,11 @@ from softlabels.errors import ConfigError, InputError
 Arrays = dict[str, np.ndarray]
 
 SPLITS = ("train", "val", "test")
+#: a synthetic data set's fresh training sets (``fresh_sets`` K > 0): K sets of n_train points, set r at rows
+#: r·n_train … (r+1)·n_train − 1, for students with resampling ``fresh``
+POOL = "pool"
+#: every labelled part of a data set a teacher gives its logits on
+LABELLED = (*SPLITS, POOL)
 
 
 def split_head(X: np.ndarray, y: np.ndarray, n_train: int, n_val: int) -> Arrays:

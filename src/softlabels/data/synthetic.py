@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from softlabels.data.common import Arrays, split_head
+from softlabels.data.common import POOL, Arrays, split_head
 from softlabels.errors import ConfigError
 
 
@@ -79,41 +79,68 @@ class TargetFunction:
         return np.maximum(x @ self.V.T, 0.0) @ self.c - self.b
 
 
-def make_synthetic(p: dict[str, Any]) -> Arrays:
-    """Points on the unit sphere labelled by f*, rejecting |f*(x)| < margin, with optional label noise.
+#: the stream of fresh training set r: numpy seed [data seed, FRESH_STREAM, r], apart from the main draw
+FRESH_STREAM = 11
 
-    Keys of ``p`` (config ``datasets.<name>``): dim, n_train, n_val, n_test, margin, target,
-    target_hidden, label_noise, seed. Label noise flips each label (every split) with that probability.
-    The kernel target also stores its values z(x) on every split as ``z_<split>`` (float64), the logits of
-    the kernel-limit teacher (docs/science.md#kernel-teacher).
-    """
-    rng = np.random.default_rng(p["seed"])
-    dim, margin = p["dim"], p["margin"]
-    f = TargetFunction(p["target"], dim, rng, p.get("target_hidden", 8))
-    need = p["n_train"] + p.get("n_val", 0) + p["n_test"]
+
+def draw_points(f: TargetFunction, rng: np.random.Generator, n: int, dim: int, margin: float) -> np.ndarray:
+    """n points uniform on the unit sphere with |f*(x)| >= margin (float32), by rejection from ``rng``."""
     kept: list[np.ndarray] = []
     have, drawn = 0, 0
-    while have < need:
+    while have < n:
         x = unit_sphere(rng, 4096, dim)
         drawn += len(x)
-        if p["target"] == "kernel":  # test the points as stored, so min |z| >= margin holds for the float32 data
+        if f.kind == "kernel":  # test the points as stored, so min |z| >= margin holds for the float32 data
             x = x.astype(np.float32).astype(np.float64)
         x = x[np.abs(f(x)) >= margin]
         kept.append(x)
         have += len(x)
-        if drawn >= 2_000_000 and have < need:
+        if drawn >= 2_000_000 and have < n:
             rate = have / drawn
             raise ConfigError(
                 f"margin {margin}: only {rate:.2e} of points on the sphere have |f*(x)| >= margin "
-                f"for target={p['target']!r}, dim={dim}; ask for a smaller margin"
+                f"for target={f.kind!r}, dim={dim}; ask for a smaller margin"
             )
-    X = np.concatenate(kept)[:need].astype(np.float32)
+    return np.concatenate(kept)[:n].astype(np.float32)
+
+
+def label_points(f: TargetFunction, X: np.ndarray, rng: np.random.Generator, noise: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(f*(x) as float64, labels 1(f*(x) > 0) with each flipped with probability ``noise`` by ``rng``)."""
     fx = f(X.astype(np.float64))
     y = (fx > 0).astype(np.int64)
-    flip = rng.random(need) < p.get("label_noise", 0.0)
-    y = np.where(flip, 1 - y, y)
+    flip = rng.random(len(X)) < noise
+    return fx, np.where(flip, 1 - y, y)
+
+
+def make_synthetic(p: dict[str, Any]) -> Arrays:
+    """Points on the unit sphere labelled by f*, rejecting |f*(x)| < margin, with optional label noise.
+
+    Keys of ``p`` (config ``datasets.<name>``): dim, n_train, n_val, n_test, margin, target,
+    target_hidden, label_noise, seed, fresh_sets. Label noise flips each label (every split) with that
+    probability. The kernel target also stores its values z(x) on every split as ``z_<split>`` (float64),
+    the logits of the kernel-limit teacher (docs/science.md#kernel-teacher).
+
+    ``fresh_sets`` K > 0 adds the split ``pool``: K more training sets of ``n_train`` points each, set r
+    drawn (points, then label noise) from its own stream [seed, FRESH_STREAM, r] by the same rule as the
+    main draw, so the other splits, and set r, do not depend on K (resampling ``fresh``,
+    docs/science.md#b-replicates).
+    """
+    rng = np.random.default_rng(p["seed"])
+    dim, margin, noise = p["dim"], p["margin"], p.get("label_noise", 0.0)
+    f = TargetFunction(p["target"], dim, rng, p.get("target_hidden", 8))
+    X = draw_points(f, rng, p["n_train"] + p.get("n_val", 0) + p["n_test"], dim, margin)
+    fx, y = label_points(f, X, rng, noise)
     out = split_head(X, y, p["n_train"], p.get("n_val", 0))
     if p["target"] == "kernel":
         z = split_head(X, fx, p["n_train"], p.get("n_val", 0))
         out.update({f"z_{k[2:]}": v for k, v in z.items() if k.startswith("y_")})
+    sets = [np.random.default_rng([p["seed"], FRESH_STREAM, r]) for r in range(p.get("fresh_sets", 0))]
+    if sets:
+        X_pool = [draw_points(f, g, p["n_train"], dim, margin) for g in sets]
+        drawn = [label_points(f, x, g, noise) for x, g in zip(X_pool, sets)]
+        out[f"X_{POOL}"] = np.concatenate(X_pool)
+        out[f"y_{POOL}"] = np.concatenate([yr for _, yr in drawn])
+        if p["target"] == "kernel":
+            out[f"z_{POOL}"] = np.concatenate([fr for fr, _ in drawn])
     return out

@@ -398,7 +398,8 @@ def _check_references(cfg: dict[str, Any]) -> None:
 
 def _check_experiment_data(cfg: dict[str, Any], exp: str, e: dict[str, Any]) -> None:
     """What an experiment's teachers and student setups need of its data sets: a validation split for early
-    stopping (patience > 0), and the kernel target's values for a kernel teacher."""
+    stopping (patience > 0), a fresh training set per replicate for resampling fresh, and the kernel target's
+    values for a kernel teacher."""
     distils = any(cfg["methods"][m]["kind"] not in teacher_free_kinds() for m in e["methods"])
     teachers = e["teachers"] if distils else []  # teacher-free methods train no teacher
     for ds in e["datasets"]:
@@ -412,6 +413,17 @@ def _check_experiment_data(cfg: dict[str, Any], exp: str, e: dict[str, Any]) -> 
                             f"config key {section}.{n}.patience: {patience} asks for early stopping on the validation "
                             f"split, but data set {ds!r} of experiments.{exp} has no validation split "
                             f"({_VAL_HINT.get(d['kind'], 'see its kind')}); give it one or set patience: 0")
+        for n in e["students"]:
+            st = cfg["students"][n]
+            if st.get("resampling") == "fresh" and d.get("fresh_sets", 0) < st.get("replicates", 1):
+                how = (f"it has fresh_sets {d.get('fresh_sets', 0)}: raise datasets.{ds}.fresh_sets to at least "
+                       f"{st.get('replicates', 1)}" if d["kind"] == "synthetic" else
+                       f"it is of kind {d['kind']!r}, and only synthetic data sets can draw fresh training sets "
+                       f"(fresh_sets): use resampling bootstrap or disjoint for it")
+                raise ConfigError(
+                    f"config key students.{n}.resampling: fresh trains replicate r on fresh training set r of its "
+                    f"data set, so each of its {st.get('replicates', 1)} replicates needs one, but data set {ds!r} "
+                    f"of experiments.{exp} has too few: {how}")
         if d["kind"] != "synthetic" or d.get("target") != "kernel":
             for t in teachers:
                 if cfg["teachers"][t].get("model") == "kernel":

@@ -103,7 +103,7 @@ _SIZE_KEYS = {"synthetic": {"train": "n_train", "val": "n_val", "test": "n_test"
 def split_lines(arrays: dict[str, np.ndarray]) -> list[str]:
     """One line per split: its size, input shape and class balance (count and share of each class)."""
     out = []
-    for k in (k for k in ("y_train", "y_val", "y_test") if k in arrays):
+    for k in (k for k in ("y_train", "y_val", "y_test", "y_pool") if k in arrays):
         y, X = arrays[k], arrays.get("X" + k[1:])
         classes, counts = np.unique(y, return_counts=True)
         shown = ", ".join(f"{int(c)}: {int(n)} ({100 * n / len(y):.1f}%)" for c, n in zip(classes[:10], counts[:10]))
@@ -216,9 +216,9 @@ def kernel_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray]) -> Non
     """Paper A's kernel-limit teacher (docs/science.md#kernel-teacher): logits [0, z] on every split, z the
     kernel target's values E_w[1(wᵀx > 0) v(w)ᵀx] stored with the data, so softmax gives σ(z) for class 1.
     Nothing is trained; the checkpoint holds only what it is."""
-    from softlabels.data.common import SPLITS
+    from softlabels.data.common import LABELLED
 
-    splits = [s for s in SPLITS if f"X_{s}" in d]
+    splits = [s for s in LABELLED if f"X_{s}" in d]
     if any(f"z_{s}" not in d for s in splits):
         raise ConfigError(f"teacher {snk.wildcards.teacher!r}: model kernel needs a data set with target kernel "
                           f"(kind synthetic, target: kernel), which stores the kernel values z; data set "
@@ -233,7 +233,7 @@ def train_teacher(snk: Any) -> None:
     p = dict(snk.params.p)
     if p["model"] == "kernel":
         return kernel_teacher(snk, p, load_data(snk.input.data))
-    from softlabels.data.common import SPLITS, n_classes
+    from softlabels.data.common import LABELLED, n_classes
     from softlabels.training.trainer import train_mlp
 
     device = select_device(p["compute"])
@@ -245,7 +245,7 @@ def train_teacher(snk: Any) -> None:
                     X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
                     on_epoch=epoch_logger(p["epochs"], device), watch_val=True)
     seconds = time.time() - t0
-    logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in SPLITS if f"X_{s}" in d}
+    logits = {s: res.logits(d[f"X_{s}"])[0].cpu().numpy() for s in LABELLED if f"X_{s}" in d}
     state = {k: v[0].cpu() for k, v in {**res.params, **res.fixed}.items()}
     write_teacher(snk, p, d, logits, {"params": state, "n_classes": C}, int(res.best_epoch[0]), seconds, device)
 
@@ -392,7 +392,7 @@ def train_students(snk: Any) -> None:
     d = load_data(snk.input.data)
     teacher_file = load_teacher(snk.input, d)
     method, used = student_method(teacher_file, method_p, getattr(snk.input, "teacher", "the teacher"))
-    teacher = teacher_file["logits_train"] if teacher_file is not None and method.needs_teacher else None
+    X, y, teacher = training_rows(d, teacher_file, method, hp, snk.wildcards.dataset)
     extra: dict[str, Any] = {}
     if hp.get("radius") == "auto":
         hp["radius"], extra["radius_rule"] = auto_radius(snk.input.margin, d, method, teacher, hp["radius_epsilon"])
@@ -436,7 +436,7 @@ def train_students(snk: Any) -> None:
             log.info("width %d: not in the store; training", width)
         todo[width] = list(range(R_s, R))
     trained_seconds = 0.0
-    for width, res, seconds, timing in train_widths(d, method, hp, todo, teacher, device, n_classes(d)):
+    for width, res, seconds, timing in train_widths(X, y, d, method, hp, todo, teacher, device, n_classes(d)):
         k = widths.index(width)
         out = cell_outputs(snk, k)
         cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
@@ -456,17 +456,40 @@ def train_students(snk: Any) -> None:
              sorted(todo), sorted(set(widths) - set(todo)) or "none")
 
 
+def training_rows(d: dict[str, np.ndarray], teacher_file: dict[str, np.ndarray] | None, method: Any,
+                  hp: dict[str, Any], dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The rows a student setup trains on (inputs, labels, and the teacher's logits on them where the method
+    distils): the training split, or with resampling ``fresh`` the data set's fresh training sets (its pool,
+    replicate r on set r; ``hp`` gains ``fresh_size``, the size of one set: the training split's)."""
+    from softlabels.data.common import POOL
+
+    split = "train"
+    if hp["resampling"] == "fresh":
+        if f"X_{POOL}" not in d:
+            raise ConfigError(f"resampling fresh: data set {dataset!r} has no fresh training sets; give it "
+                              f"fresh_sets (kind synthetic) at least the setup's replicates ({hp['replicates']})")
+        split, hp["fresh_size"] = POOL, len(d["y_train"])
+    teacher = None
+    if teacher_file is not None and method.needs_teacher:
+        if f"logits_{split}" not in teacher_file:
+            raise InputError(f"the teacher's logits file has no logits on the {split} split of data set "
+                             f"{dataset!r}; it was made before the data set had one: run its train_teacher job again")
+        teacher = teacher_file[f"logits_{split}"]
+    return d[f"X_{split}"], d[f"y_{split}"], teacher
+
+
 def packs_widths(hp: dict[str, Any]) -> bool:
     """Whether a student setup's widths are trained as one packed computation: the theory regime without
     early stopping (``train_mlp_segments``)."""
     return hp["regime"] == "theory" and not hp.get("patience", 0)
 
 
-def train_widths(d: dict[str, np.ndarray], method: Any, hp: dict[str, Any], todo: dict[int, list[int]],
-                 teacher: np.ndarray | None, device: str, C: int) -> Iterator[tuple[int, Any, float, dict[str, Any]]]:
+def train_widths(X: np.ndarray, y: np.ndarray, d: dict[str, np.ndarray], method: Any, hp: dict[str, Any],
+                 todo: dict[int, list[int]], teacher: np.ndarray | None, device: str, C: int
+                 ) -> Iterator[tuple[int, Any, float, dict[str, Any]]]:
     """Train each width of ``todo`` (width -> the replicate ids to train; ``hp``: the student setup, its radius
-    resolved) and yield, per width, (width, TrainResult, its training seconds, what its meta.json adds about
-    the timing).
+    resolved) on the rows ``X``, ``y`` (``training_rows``), validating on ``d``'s validation split, and yield,
+    per width, (width, TrainResult, its training seconds, what its meta.json adds about the timing).
 
     Packed (``packs_widths``): the widths with the same replicate ids as one computation; each width's
     seconds are that computation's seconds split in proportion to m·T (its share of the packed rows' work,
@@ -483,7 +506,7 @@ def train_widths(d: dict[str, np.ndarray], method: Any, hp: dict[str, Any], todo
             log.info("widths %s, replicates %d..%d, packed into one computation (%d hidden rows per replicate)",
                      widths, reps[0], reps[-1], sum(widths))
             t0 = time.time()
-            results = train_mlp_segments(d["X_train"], d["y_train"], method, hp, [(m, hp["radius"]) for m in widths],
+            results = train_mlp_segments(X, y, method, hp, [(m, hp["radius"]) for m in widths],
                                          list(reps), hp["seed"], teacher_logits=teacher, n_classes=C, device=device,
                                          on_epoch=epoch_logger(hp["epochs"], device))
             total = time.time() - t0
@@ -496,7 +519,7 @@ def train_widths(d: dict[str, np.ndarray], method: Any, hp: dict[str, Any], todo
         log.info("width %d (%d of %d), replicates %d..%d", width, k + 1, len(todo), reps[0], reps[-1])
         t0 = time.time()
         with in_cell(width=width):
-            res = train_mlp(d["X_train"], d["y_train"], method, hp, width, reps, hp["seed"], teacher_logits=teacher,
+            res = train_mlp(X, y, method, hp, width, reps, hp["seed"], teacher_logits=teacher,
                             X_val=d.get("X_val"), y_val=d.get("y_val"), n_classes=C, device=device,
                             on_epoch=epoch_logger(hp["epochs"], device))
         yield width, res, time.time() - t0, {}

@@ -35,7 +35,7 @@ from softlabels.models.mlp import STREAM_ORDER, STREAM_RESAMPLE, Params, init_ml
 from softlabels.training.logit_grads import Objective, objective_for
 from softlabels.training.methods import REGULARIZATION_RULES, Method
 
-RESAMPLING = ("bootstrap", "disjoint", "none")
+RESAMPLING = ("bootstrap", "disjoint", "none", "fresh")
 
 #: hidden activations (floats) one block of replicates may hold during a CPU step: about the size of a
 #: core's L2 cache, so that the passes over them stay in cache at large widths (2-3x faster at m = 1024)
@@ -55,11 +55,14 @@ WEIGHT_BOUND = 1e4
 LIKELY_CAUSE = "likely cause: learning rate too high: lower lr (students.<setup>.lr or teachers.<name>.lr)"
 
 
-def resample_indices(n: int, replicate_ids: list[int], seed: int, kind: str, replicates: int) -> np.ndarray:
-    """Training-set indices (R, n_r) of each replicate.
+def resample_indices(n: int, replicate_ids: list[int], seed: int, kind: str, replicates: int,
+                     set_size: int | None = None) -> np.ndarray:
+    """Training-set indices (R, n_r) of each replicate, into the n rows the trainer is given.
 
     bootstrap: n draws with replacement from the replicate's own stream; disjoint: the replicate's
-    part of one seeded permutation cut into ``replicates`` equal parts (Yang et al. 2020); none: all.
+    part of one seeded permutation cut into ``replicates`` equal parts (Yang et al. 2020); none: all;
+    fresh: the rows are a synthetic data set's fresh training sets (its ``pool`` split), ``set_size`` rows
+    each, and replicate r takes set r, a training set of its own drawn from the generator.
     """
     if kind == "bootstrap":
         return np.stack([replicate_rng(seed, STREAM_RESAMPLE, r).integers(0, n, n) for r in replicate_ids])
@@ -71,6 +74,13 @@ def resample_indices(n: int, replicate_ids: list[int], seed: int, kind: str, rep
         return np.stack([perm[r * size:(r + 1) * size] for r in replicate_ids])
     if kind == "none":
         return np.tile(np.arange(n), (len(replicate_ids), 1))
+    if kind == "fresh":
+        if not set_size or n < set_size * (max(replicate_ids) + 1):
+            have = n // set_size if set_size else 0
+            raise ConfigError(f"fresh resampling: replicate {max(replicate_ids)} needs fresh training set "
+                              f"{max(replicate_ids)}, the data set has {have}: raise the data set's fresh_sets "
+                              f"to the setup's replicates ({replicates})")
+        return np.stack([np.arange(r * set_size, (r + 1) * set_size) for r in replicate_ids])
     raise ConfigError(f"resampling must be one of {RESAMPLING}, got {kind!r}")
 
 
@@ -115,7 +125,7 @@ def _prepare(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], r
     X = X.reshape(len(X), -1)
     if method.needs_teacher and teacher_logits is None:
         raise ConfigError(f"method {method.kind!r} needs a teacher's logits")
-    idx_np = resample_indices(len(X), replicate_ids, seed, hp["resampling"], hp["replicates"])
+    idx_np = resample_indices(len(X), replicate_ids, seed, hp["resampling"], hp["replicates"], hp.get("fresh_size"))
     return X, X.shape[1], n_classes or int(y.max()) + 1, idx_np
 
 
