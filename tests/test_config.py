@@ -143,3 +143,23 @@ def test_fresh_resampling_needs_a_fresh_set_per_replicate(mutate, pattern):
     cfg["datasets"]["noisy"]["fresh_sets"] = 3
     if cfg["experiments"]["biasvar"]["datasets"] == ["noisy"] and "fresh_sets" not in cfg["datasets"]["digits-r"]:
         C.validate(cfg, SCHEMA)  # enough sets: valid
+
+
+def test_a_distilling_auto_radius_group_waits_for_its_b1_sibling():
+    """The auto-radius group of a distilling method names its B = 1 sibling (where the theorem's radius of a
+    student of the kernel-limit teacher resolves); teacher-free groups, numeric radii and lists without 1 none."""
+    from conftest import micro_config
+
+    from softlabels.pipeline import plan as P
+
+    cfg = micro_config()
+    cfg["datasets"]["easy"].update(target="kernel", target_hidden=2, margin=0.02)
+    cfg["teachers"] = {"kernel": {"model": "kernel"}}
+    cfg["students"]["theory"]["radius"] = [1, 4, "auto"]
+    cfg["experiments"]["e"]["teachers"] = ["kernel"]
+    full = C.validate(copy.deepcopy(cfg), SCHEMA)
+    assert P.auto_radius_sibling(full, "theory-Bauto", "kernel") == "theory-B1"
+    assert P.auto_radius_sibling(full, "theory-Bauto", "none") is None
+    assert P.auto_radius_sibling(full, "theory-B4", "kernel") is None
+    cfg["students"]["theory"]["radius"] = [4, "auto"]
+    assert P.auto_radius_sibling(C.validate(copy.deepcopy(cfg), SCHEMA), "theory-Bauto", "kernel") is None

@@ -103,6 +103,33 @@ def test_a_changed_learning_rate_retrains(micro_copy):
     assert not np.array_equal(read_npz(run / f"results/students/{CELLS[0]}/m4/replicates.npz")["test_logits"], old)
 
 
+@pytest.mark.slow
+def test_a_distilling_auto_radius_that_resolves_to_1_reuses_its_b1_sibling(tmp_path):
+    """Radius list [1, auto] with the kernel-limit teacher: the KD group's auto radius resolves to B = 1, so
+    it waits for its B = 1 sibling and copies its store entry (nothing trained) with its own meta.json; the
+    hard-label group's auto radius is Ji-Telgarsky's, trained."""
+    cfg = micro_config()
+    cfg["datasets"]["easy"].update(target="kernel", target_hidden=2, margin=0.02, n_val=16)
+    cfg["teachers"] = {"kernel": {"model": "kernel"}}
+    cfg["methods"]["kd"] = {"kind": "kd", "temperature": 1.0}
+    cfg["students"]["theory"]["radius"] = [1, "auto"]
+    cfg["experiments"]["e"]["teachers"] = ["kernel"]
+    write_config(tmp_path, cfg)
+    _run(tmp_path, *[f"results/students/easy/{t}/{m}/theory-B{b}" for t, m in (("kernel", "kd"), ("none", "hard"))
+                     for b in ("1", "auto")])
+    kd_auto = (tmp_path / "logs/train_students/easy/kernel/kd/theory-Bauto.log").read_text()
+    assert "reused from store entry" in kd_auto and _trained(kd_auto)[1] == []
+    assert _trained((tmp_path / "logs/train_students/easy/none/hard/theory-Bauto.log").read_text())[1] == [4]
+    b1, auto = (tmp_path / f"results/students/easy/kernel/kd/theory-B{b}/m4" for b in ("1", "auto"))
+    for f in ("replicates.npz", "biasvar_points.npz"):
+        assert (b1 / f).read_bytes() == (auto / f).read_bytes()
+    meta = json.loads((auto / "meta.json").read_text())
+    assert meta["cell"]["student"] == "theory-Bauto" and meta["computed_for"]["student"] == "theory-B1"
+    assert meta["config"]["student"]["radius"] == "auto" and meta["radius_used"] == 1.0
+    assert "kernel-limit teacher" in meta["radius_rule"]
+    assert json.loads((b1 / "meta.json").read_text())["cell"]["student"] == "theory-B1"  # the entry is untouched
+
+
 # --- the store on its own --------------------------------------------------------------------------
 
 STUDENT = {"regime": "theory", "widths": [4, 8], "replicates": 2, "epochs": 20, "lr": 4.0, "resampling": "bootstrap",

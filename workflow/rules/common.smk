@@ -106,6 +106,10 @@ def student_inputs(wildcards):
         inputs["teacher"] = teacher_logits_path(wildcards.dataset, wildcards.teacher)
     if config["students"][wildcards.student].get("radius") == "auto":  # B from the data set's solved margin
         inputs["margin"] = f"results/data/{wildcards.dataset}/margin.json"
+        # a distilling group waits for its B = 1 sibling, which it equals when B resolves to 1 (store hit)
+        sibling = P.auto_radius_sibling(config, wildcards.student, wildcards.teacher)
+        if sibling:
+            inputs["sibling"] = f"results/students/{wildcards.dataset}/{wildcards.teacher}/{wildcards.method}/{sibling}"
     return inputs
 
 

@@ -176,6 +176,20 @@ def direct_method(cfg: dict[str, Any]) -> str:
     return role_methods(cfg, None, ("hard",))["hard"]
 
 
+def auto_radius_sibling(cfg: dict[str, Any], student: str, teacher: str) -> str | None:
+    """The setup a distilling group of radius ``auto`` waits for: its sibling setup (the same radius list's
+    setup) at the kernel-limit teacher's radius B = 1, where the theorem's radius of a student of that teacher
+    resolves (``softlabels.theory.radius``), so that the sibling's store entry is there to be copied instead of
+    trained again (``softlabels.pipeline.store``); None for other groups or when the list has no B = 1."""
+    from softlabels.theory.radius import KERNEL_TEACHER_RADIUS
+
+    st = cfg["students"][student]
+    if teacher == C.NO_TEACHER or st.get("radius") != C.AUTO or "variant_of" not in st:
+        return None
+    sibling = f"{st['variant_of']}-B{C.radius_label(KERNEL_TEACHER_RADIUS)}"
+    return sibling if sibling in cfg["students"] and sibling != student else None
+
+
 def student_radii(cfg: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Student setup -> its base setup and configured radius label (``config.student_setup``): 'theory-B4' ->
     {'setup': 'theory', 'radius': '4'}; what names a cell's training regime in the tables and claims."""
@@ -214,6 +228,7 @@ def claims_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
         "method_params": {m: variants[m] for m in methods},
         "teacher_ls": {t: v["label_smoothing"] for t, v in cfg["teachers"].items()},
         "regimes": {s: v["regime"] for s, v in student_setups(cfg).items()},
+        "resampling": {s: v["resampling"] for s, v in student_setups(cfg).items()},
         "student_setups": student_radii(cfg),
         "teacher_models": {t: v["model"] for t, v in cfg["teachers"].items()},
         "data_kinds": {d: cfg["datasets"][d]["kind"] for d in datasets_used(cfg)},

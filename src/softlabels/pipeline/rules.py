@@ -425,6 +425,12 @@ def train_students(snk: Any) -> None:
         if found == "hit":
             store.copy_out(entry, cell_outputs(snk, k))
             store.note_reuse(entry, cell_outputs(snk, k)["meta"])
+            cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
+            meta = io.read_json(cell_outputs(snk, k)["meta"])
+            if meta.get("cell") != cell:  # another cell's entry (a radius auto that resolved to a sibling's B)
+                io.write_json(cell_outputs(snk, k)["meta"], {**meta, "cell": cell, "config": config_slice, **used,
+                                                              **extra, "computed_for": meta.get("cell"),
+                                                              "reused_from": str(entry)})
             log.info("width %d: reused from store entry %s at %s (nothing trained)", width, entry,
                      time.strftime("%Y-%m-%dT%H:%M:%S"))
             continue

@@ -6,7 +6,8 @@ Every (cell, width) result an MLP student job writes (its ``replicates.npz``, ``
 ``manifest.json`` of the files' SHA-256s and the key they were made under. The key (``cell_key``) is
 everything that determines the numbers: the data set's fingerprint, the teacher logits' fingerprint for
 a distilling method, the method's config slice and the temperature used, the student setup's slice as it
-affects that width (without ``widths``; without ``replicates`` where each replicate has its own seed
+affects that width (without ``widths``, and without the configured radius and the radius list it came from:
+the radius used is in the key; without ``replicates`` where each replicate has its own seed
 streams), the width, the radius used, and the code version of the trainer (``code_version``, hashing the modules and
 rule functions listed here, in one place). The
 replicate count is the entry's sub-directory, so that one key holds R = 8 and, later, R = 16.
@@ -43,8 +44,9 @@ ROOT = Path("results/store")
 ENV = "SOFTLABELS_STORE"
 FILES = {"replicates": "replicates.npz", "points": "biasvar_points.npz", "meta": "meta.json"}
 #: resampling kinds whose replicate r depends only on (seed, r): a store entry with R replicates holds the
-#: first R replicates of any larger run; ``disjoint`` cuts the training set into R parts, so R is in its key
-PER_REPLICATE = ("bootstrap", "none")
+#: first R replicates of any larger run (``fresh``: replicate r trains on fresh set r of the data set);
+#: ``disjoint`` cuts the training set into R parts, so R is in its key
+PER_REPLICATE = ("bootstrap", "none", "fresh")
 #: the modules whose source determines a student cell's numbers (the code version hashes them)
 CODE_MODULES = ("softlabels.training.trainer", "softlabels.training.logit_grads", "softlabels.training.methods",
                 "softlabels.models.mlp", "softlabels.analysis.biasvar")
@@ -86,7 +88,10 @@ def array_fingerprint(*arrays: Any) -> str:
 def cell_key(data_fingerprint: str, teacher_fingerprint: str | None, method_p: dict[str, Any],
              student_p: dict[str, Any], width: int, radius: Any, used: dict[str, Any], code: str) -> dict[str, Any]:
     """What determines one (cell, width) result, as a JSON-able dict (its hash is the entry's address)."""
-    student = {k: v for k, v in student_p.items() if k != "widths"}
+    # the radius as resolved is the key's ``radius`` (``radius_epsilon`` only sets an auto radius): a setup of
+    # radius auto that resolves to 1 is the same computation as its sibling setup of radius 1
+    # (config.expand_student_variants), and shares its entries
+    student = {k: v for k, v in student_p.items() if k not in ("widths", "radius", "radius_epsilon", "variant_of")}
     if student.get("resampling") in PER_REPLICATE:
         student.pop("replicates", None)
     return {"data": data_fingerprint, "teacher": teacher_fingerprint, "method": method_p, "used": used,

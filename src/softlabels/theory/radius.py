@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 
 DELTA = 0.1  # the failure probability of the high-probability statement
+#: B of a student distilling from the kernel-limit teacher's logits (|z| <= 1/2)
+KERNEL_TEACHER_RADIUS = 1.0
 
 
 def hard_label_radius(gamma: float, n: int, eps: float, delta: float = DELTA) -> float:
@@ -29,6 +31,6 @@ def choose_radius(gamma: float, n: int, eps: float, teacher_margin: float | None
     """B and the rule that chose it. ``teacher_margin``: max |z| of the teacher's logit difference at the
     method's temperature on the training set (None: no teacher)."""
     if teacher_margin is not None and teacher_margin <= 0.5:
-        return 1.0, "kernel-limit teacher (|z| <= 1/2): B = 1, the norm of the separator that makes its logits"
+        return KERNEL_TEACHER_RADIUS, "kernel-limit teacher (|z| <= 1/2): B = 1, the norm of the separator that makes its logits"
     return hard_label_radius(gamma, n, eps), (f"Ji-Telgarsky: B = (sqrt(2 ln(4n/delta)) + ln(4/eps))/(gamma/4) with "
                                               f"gamma {gamma:.4g}, n {n}, eps {eps:g}, delta {DELTA:g}")
