@@ -390,3 +390,43 @@ def test_without_seed_teachers_rows_are_unchanged():
     rows = K.accuracy_claims(_params(method_params=FAIR), acc)
     assert len(rows) == 1 and rows[0]["interval"] == "95% paired t over replicates" and rows[0]["n"] == 6
     assert rows[0]["setting"] == "d, teacher wide, wsl vs kd (teacher wide), prac, m=8"
+
+
+def test_biasvar_claims_pool_the_teacher_seeds_into_one_row_per_teacher():
+    """KD from three seeds of each teacher against the one set of hard-label students: one bias row and one
+    variance row per base teacher, the effect the mean over seeds of each seed's shift from its logits, the
+    interval the three-level bootstrap's, n = seeds x replicates."""
+    from softlabels.analysis.biasvar import decompose, log_softmax
+
+    rng = np.random.default_rng(0)
+    R, N = 8, 300
+    m = rng.normal(0, 1.5, N)
+    y = (rng.random(N) < 1 / (1 + np.exp(-m))).astype(int)
+
+    def logp(z):
+        return log_softmax(np.stack([np.zeros_like(z), z], -1))
+    hard_key = ("b", "d", "none", "hard", "prac", 16)
+    logps = {hard_key: logp(m + rng.normal(0, 0.5, (R, N)))}  # calibrated on average, spread out
+    for t in ("wide", "wide-ls"):
+        for k in range(3):  # KD: under-confident and less spread: a larger bias, a smaller variance
+            logps[("b", "d", f"{t}-s{k}", "kd", "prac", 16)] = logp(0.3 * m + rng.normal(0, 0.01) + rng.normal(0, 0.2, (R, N)))
+    rows = []
+    for (e, ds, t, meth, st, w), lp in logps.items():
+        rows.append({"experiment": e, "dataset": ds, "teacher": t, "method": meth, "student": st, "width": w,
+                     "replicates": R, "resampling": "fresh", "bias_shift_vs_direct": 0.0, "bias_shift_lo": 0.0,
+                     "bias_shift_hi": 0.0, "variance_shift_vs_direct": 0.0, "variance_shift_lo": 0.0,
+                     "variance_shift_hi": 0.0})
+    out = pd.DataFrame(K.biasvar_claims(_seed_params(), pd.DataFrame(rows), logps, {"d": y}))
+    assert len(out) == 4 and set(out["n"]) == {24}
+    for t in ("wide", "wide-ls"):
+        mine = out[out["setting"].str.startswith(f"d, teacher {t}, seeds 0, 1, 2, kd vs hard")]
+        assert len(mine) == 2 and "fresh training sets" in mine.iloc[0]["setting"]
+        bias = mine[mine["claim"].str.contains("bias")].iloc[0]
+        hard = decompose(logps[hard_key], y)  # log-probabilities are logits of the same softmax
+        per_seed = [(decompose(logps[("b", "d", f"{t}-s{k}", "kd", "prac", 16)], y)["ce_bias"] - hard["ce_bias"]).mean()
+                    for k in range(3)]
+        assert bias["estimate"] == pytest.approx(np.mean(per_seed), abs=1e-9)
+        assert "hierarchical bootstrap: teacher seeds, replicates (paired) and test points" in bias["interval"]
+        assert bias["lo"] < bias["estimate"] < bias["hi"] and bias["verdict"] == "supported"
+        var = mine[mine["claim"].str.contains("variance")].iloc[0]
+        assert var["verdict"] == "supported" and var["hi"] < 0

@@ -87,19 +87,21 @@ def decompose(logits: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=4)
-def _resamples(N: int, n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
-    """The test-point resamples of a bootstrap, in chunks of at most 256 (memory 256·N each). They depend
-    on (N, n_boot, seed) alone, so every term and every cell of a table shares one set of draws."""
+def _resample_counts(N: int, n_boot: int, seed: int) -> np.ndarray:
+    """The test-point resamples of a bootstrap as counts (n_boot, N): how often each point is drawn, so that
+    a resample's mean of per-point terms is one row of a matrix product over N. They depend on (N, n_boot,
+    seed) alone, so every term and every cell of a table shares one set of draws."""
     rng = np.random.default_rng(seed)
-    chunks = tuple(rng.integers(0, N, (min(256, n_boot - s), N)) for s in range(0, n_boot, 256))
-    for c in chunks:
-        c.setflags(write=False)
-    return chunks
+    draws = [rng.integers(0, N, (min(256, n_boot - s), N)) for s in range(0, n_boot, 256)]
+    counts = np.concatenate([resample_counts(d, N) for d in draws]) if draws else np.zeros((0, N))
+    counts.setflags(write=False)
+    return counts
 
 
 def bootstrap_interval(per_point: np.ndarray, n_boot: int, level: float, seed: int = 0) -> tuple[float, float]:
     """Percentile interval of the mean, resampling test points with replacement."""
-    means = np.concatenate([per_point[idx].mean(1) for idx in _resamples(len(per_point), n_boot, seed)])
+    per_point = np.asarray(per_point, dtype=np.float64)
+    means = (_resample_counts(len(per_point), n_boot, seed) @ per_point) / len(per_point)
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
@@ -120,52 +122,106 @@ def _logsumexp_last(x: np.ndarray) -> np.ndarray:
     return m + np.log(np.exp(x - m[..., None]).sum(-1))
 
 
+class _Arm:
+    """One arm's test log-probabilities (R, N, C), split into what a weighted bootstrap draw needs: the CE
+    terms of a draw with replicate weights w (summing to 1) are, per point, log Z = Σ_r w_r log π_r,0 +
+    log(1 + Σ_c>0 exp(Σ_r w_r (log π_r,c − log π_r,0))), bias = log Z − Σ_r w_r log π_r,y and
+    variance = −log Z (docs/science.md#b-ce-decomposition): only the log(1 + ...) part is not linear in w."""
+
+    def __init__(self, logp: np.ndarray, y: np.ndarray):
+        logp = np.asarray(logp, dtype=np.float64)
+        self.R, self.N, self.C = logp.shape
+        self.lin0 = logp[:, :, 0]                                             # (R, N)
+        self.liny = logp[:, np.arange(self.N), y]                             # (R, N)
+        self.rel = (logp[:, :, 1:] - logp[:, :, :1]).reshape(self.R, -1)      # (R, N·(C−1))
+
+    def terms(self, w_rep: np.ndarray, w_pt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bias, variance) of k draws: replicate weights ``w_rep`` (k, R), point weights ``w_pt`` (k, N),
+        each row summing to 1; the point sums are matrix products, never (k, N, R) arrays."""
+        k = len(w_rep)
+        d = (w_rep @ self.rel).reshape(k, self.N, self.C - 1)
+        log1p = (np.logaddexp(0.0, d[..., 0]) if self.C == 2 else
+                 _logsumexp_last(np.concatenate([np.zeros((k, self.N, 1)), d], -1)))
+        log_z = ((w_pt @ self.lin0.T) * w_rep).sum(1) + (w_pt * log1p).sum(1)
+        return log_z - ((w_pt @ self.liny.T) * w_rep).sum(1), -log_z
+
+    def mean_terms(self) -> tuple[float, float]:
+        """(bias, variance) over every replicate and test point, unweighted."""
+        b, v = self.terms(np.full((1, self.R), 1.0 / self.R), np.full((1, self.N), 1.0 / self.N))
+        return float(b[0]), float(v[0])
+
+
+def resample_counts(draws: np.ndarray, size: int) -> np.ndarray:
+    """Bootstrap draws (k, n) of indices in range(size) as counts (k, size): how often each index is drawn."""
+    k = len(draws)
+    return np.bincount((draws + size * np.arange(k)[:, None]).ravel(), minlength=k * size).reshape(k, size).astype(float)
+
+
+def resample_weights(draws: np.ndarray, size: int) -> np.ndarray:
+    """Bootstrap draws (k, size) of indices in range(size) as weights (k, size): each index's count over size."""
+    return resample_counts(draws, size) / size
+
+
+def seed_shift_draws(logp_a: list[np.ndarray], logp_b: np.ndarray, y: np.ndarray, n_boot: int, seed: int = 0
+                     ) -> dict[str, np.ndarray]:
+    """Bootstrap draws of the CE bias and variance shifts a − b, a hierarchical bootstrap
+    (docs/science.md#b-intervals). ``logp_a``: the distilled arm under each of S teacher seeds, each (R, N, C);
+    ``logp_b``: the direct arm (R, N, C), teacher-free, paired with every seed's arm replicate by replicate
+    (the first min(R) replicates of each are used). Each draw takes S seeds with replacement (none drawn when
+    S = 1), for each drawn seed R replicates with replacement, the same indices for both arms, and N test
+    points with replacement, the same for every seed and both arms; the draw's shift is the mean over the
+    drawn seeds of the shift recomputed from the drawn replicates (π̄ over them) and points. Returns
+    {"bias": (n_boot,), "variance": (n_boot,)}."""
+    S = len(logp_a)
+    R = min([len(logp_b), *(len(a) for a in logp_a)])
+    y = np.asarray(y, dtype=np.int64)
+    arms = [_Arm(a[:R], y) for a in logp_a]
+    ref = _Arm(logp_b[:R], y)
+    N = ref.N
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[np.ndarray]] = {"bias": [], "variance": []}
+    for start in range(0, n_boot, 256):
+        k = min(256, n_boot - start)
+        pick = rng.integers(0, S, (k, S)) if S > 1 else np.zeros((k, 1), dtype=np.int64)
+        reps = rng.integers(0, R, (k, S, R))
+        w_pt = resample_weights(rng.integers(0, N, (k, N)), N)
+        bias, var = np.zeros(k), np.zeros(k)
+        for j in range(S):                                   # slot j: seed pick[:, j], its own replicate draw
+            w_rep = resample_weights(reps[:, j], R)
+            rb, rv = ref.terms(w_rep, w_pt)
+            for s in range(S):
+                rows = np.flatnonzero(pick[:, j] == s)
+                if len(rows):
+                    ab, av = arms[s].terms(w_rep[rows], w_pt[rows])
+                    bias[rows] += ab - rb[rows]
+                    var[rows] += av - rv[rows]
+        out["bias"].append(bias / S)
+        out["variance"].append(var / S)
+    return {name: np.concatenate(v) for name, v in out.items()}
+
+
+def seed_shift_estimates(logp_a: list[np.ndarray], logp_b: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """The CE bias and variance shifts a − b over all replicates and test points, averaged over the seeds of
+    ``logp_a`` (as ``seed_shift_draws``, without resampling)."""
+    R = min([len(logp_b), *(len(a) for a in logp_a)])
+    y = np.asarray(y, dtype=np.int64)
+    rb, rv = _Arm(logp_b[:R], y).mean_terms()
+    terms = [_Arm(a[:R], y).mean_terms() for a in logp_a]
+    return {"bias": float(np.mean([t[0] - rb for t in terms])), "variance": float(np.mean([t[1] - rv for t in terms]))}
+
+
 def paired_shift_intervals(logp_a: np.ndarray, logp_b: np.ndarray, y: np.ndarray, n_boot: int, level: float,
                            seed: int = 0) -> dict[str, tuple[float, float]]:
     """Percentile intervals of the CE bias and variance shifts a − b (docs/science.md#b-intervals) by a two-level
     bootstrap: each draw takes R replicates with replacement, the same indices for both arms (replicate r of a is
     paired with replicate r of b), then N test points with replacement, the same for both arms, and recomputes
-    π̄ over the drawn replicates and the mean per-point shift over the drawn points.
+    π̄ over the drawn replicates and the mean per-point shift over the drawn points (``seed_shift_draws`` with
+    one seed). ``logp_a``, ``logp_b``: log-probabilities (R, N, C) of the two arms (the first min(R_a, R_b)
+    replicates are paired); ``y`` (N,). Returns {"bias": (lo, hi), "variance": (lo, hi)}."""
+    return percentile_intervals(seed_shift_draws([logp_a], logp_b, y, n_boot, seed), level)
 
-    ``logp_a``, ``logp_b``: log-probabilities (R, N, C) of the two arms (the first min(R_a, R_b) replicates are
-    paired); ``y`` (N,). A replicate drawn k times gets weight k/R in the geometric mean, so a draw's mean log
-    probabilities are a weighted mean of log π_r, and per point bias = log Z − mean_r log π_r,y and
-    variance = −log Z, Z = Σ_c exp(mean_r log π_r,c) (docs/science.md#b-ce-decomposition). Only log Z is not
-    linear in the weights; the linear parts are summed over the drawn points by matrix products.
-    Returns {"bias": (lo, hi), "variance": (lo, hi)}."""
-    R = min(len(logp_a), len(logp_b))
-    a = np.asarray(logp_a[:R], dtype=np.float64)
-    b = np.asarray(logp_b[:R], dtype=np.float64)
-    y = np.asarray(y, dtype=np.int64)
-    N, C = a.shape[1], a.shape[2]
-    pts = np.arange(N)
-    # log Z = log π_·,0 (mean) + log Σ_c exp(mean (log π_c − log π_0)): the first part is linear
-    lin_var = a[:, :, 0] - b[:, :, 0]                                            # (R, N): −variance shift, linear part
-    lin_bias = lin_var - (a[:, pts, y] - b[:, pts, y])                           # (R, N): bias shift, linear part
-    rel = [(x[:, :, 1:] - x[:, :, :1]).reshape(R, -1) for x in (a, b)]          # (R, N·(C−1))
-    rng = np.random.default_rng(seed)
-    shifts: dict[str, list[np.ndarray]] = {"bias": [], "variance": []}
-    for start in range(0, n_boot, 256):
-        k = min(256, n_boot - start)
-        reps = rng.integers(0, R, (k, R))
-        w_rep = np.zeros((k, R))
-        np.add.at(w_rep, (np.repeat(np.arange(k), R), reps.ravel()), 1.0 / R)       # (k, R), rows sum to 1
-        draws = rng.integers(0, N, (k, N))
-        w_pt = np.bincount((draws + N * np.arange(k)[:, None]).ravel(), minlength=k * N).reshape(k, N) / N
-        # Σ_i w_pt,i Σ_r w_rep,r M_r,i for the linear parts, without forming (k, N) products of them
-        lin_b = ((w_pt @ lin_bias.T) * w_rep).sum(1)
-        lin_v = ((w_pt @ lin_var.T) * w_rep).sum(1)
-        log_z_rel = []
-        for r in rel:
-            d = (w_rep @ r).reshape(k, N, C - 1)
-            log_z_rel.append(np.logaddexp(0.0, d[..., 0]) if C == 2 else
-                             _logsumexp_last(np.concatenate([np.zeros((k, N, 1)), d], -1)))
-        nonlin = (w_pt * (log_z_rel[0] - log_z_rel[1])).sum(1)
-        shifts["bias"].append(lin_b + nonlin)
-        shifts["variance"].append(-(lin_v + nonlin))
+
+def percentile_intervals(draws: dict[str, np.ndarray], level: float) -> dict[str, tuple[float, float]]:
+    """Each entry's percentile interval at ``level``."""
     q = [(1 - level) / 2, (1 + level) / 2]
-    out = {}
-    for name, s in shifts.items():
-        lo, hi = np.quantile(np.concatenate(s), q)
-        out[name] = (float(lo), float(hi))
-    return out
+    return {name: tuple(float(x) for x in np.quantile(d, q)) for name, d in draws.items()}

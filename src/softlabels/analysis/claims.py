@@ -17,6 +17,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from softlabels.analysis.biasvar import (percentile_intervals, resample_weights, seed_shift_draws,
+                                         seed_shift_estimates)
 from softlabels.analysis.calibration import TAU_MAX, TAU_MIN, on_search_bound
 from softlabels.registry import METHODS, NO_TEACHER, hard_label_weight
 
@@ -228,32 +230,45 @@ def _neuron_pairs(p: dict[str, Any], curves: dict[tuple, np.ndarray]) -> dict[tu
     return out
 
 
+def m_star_rows(widths: list[int], means: np.ndarray, eps: float) -> np.ndarray:
+    """m*(ε) between grid points, for each row of mean errors ``means`` (B, K) over ``widths`` (K): where the
+    mean error first falls to ε, log2 m is interpolated linearly in the error between the last width above ε
+    and the first at or below it (at the narrowest width: that width; never reached: NaN). On a power-of-two
+    grid the plain m* moves in factors of 2, so replicates that differ a little give the same m* and a
+    bootstrap interval of zero width; the interpolated one moves with them."""
+    means = np.asarray(means, float)
+    lw = np.log2(np.asarray(widths, float))
+    below = means <= eps
+    k = below.argmax(1)
+    rows = np.arange(len(means))
+    e, e0 = means[rows, k], means[rows, np.maximum(k - 1, 0)]
+    frac = np.where(e0 > e, (e0 - eps) / np.where(e0 > e, e0 - e, 1.0), 1.0)
+    out = np.where(k == 0, lw[k], lw[np.maximum(k - 1, 0)] + frac * (lw[k] - lw[np.maximum(k - 1, 0)]))
+    return np.where(below.any(1), 2.0 ** out, np.nan)
+
+
 def m_star_interpolated(widths: list[int], errs: list[np.ndarray], eps: float) -> float:
-    """m*(ε) between grid points: where the mean error first falls to ε, log2 m is interpolated linearly in
-    the error between the last width above ε and the first at or below it (at the narrowest width: that
-    width; never reached: NaN). On a power-of-two grid the plain m* moves in factors of 2, so replicates that
-    differ a little give the same m* and a bootstrap interval of zero width; the interpolated one moves with them."""
-    means = [float(e.mean()) for e in errs]
-    for k, (w, e) in enumerate(zip(widths, means)):
-        if e <= eps:
-            if k == 0:
-                return float(w)
-            e0, w0 = means[k - 1], widths[k - 1]
-            frac = (e0 - eps) / (e0 - e) if e0 > e else 1.0
-            return float(2 ** (math.log2(w0) + frac * (math.log2(w) - math.log2(w0))))
-    return math.nan
+    """``m_star_rows`` of the replicates' mean errors ``errs`` (one (R,) array per width)."""
+    return float(m_star_rows(widths, np.array([[float(e.mean()) for e in errs]]), eps)[0])
 
 
-def neuron_gap(widths: list[int], soft_e: list[np.ndarray], hard_e: list[np.ndarray], eps: float,
-               idx: np.ndarray) -> float:
-    """log2(m*_hard / m*_soft) over replicates ``idx``, each m* interpolated (``m_star_interpolated``); an m*
-    not reached counts as twice the widest width (so the effect is then a bound); NaN when neither arm reaches ε."""
+def neuron_gaps(widths: list[int], soft_e: list[np.ndarray], hard_e: list[np.ndarray], eps: float,
+                weights: np.ndarray) -> np.ndarray:
+    """log2(m*_hard / m*_soft) for each row of replicate ``weights`` (B, R) (a resample: each replicate's
+    count over R; all replicates: 1/R each), each m* interpolated (``m_star_rows``) from the weighted mean
+    errors; an m* not reached counts as twice the widest width (so the effect is then a bound); NaN when
+    neither arm reaches ε."""
     cap = 2.0 * widths[-1]
-    ms = m_star_interpolated(widths, [e[idx] for e in soft_e], eps)
-    mh = m_star_interpolated(widths, [e[idx] for e in hard_e], eps)
-    if math.isnan(ms) and math.isnan(mh):
-        return math.nan
-    return math.log2((cap if math.isnan(mh) else mh) / (cap if math.isnan(ms) else ms))
+    ms = m_star_rows(widths, weights @ np.stack(soft_e, 1), eps)
+    mh = m_star_rows(widths, weights @ np.stack(hard_e, 1), eps)
+    gaps = np.log2(np.where(np.isnan(mh), cap, mh) / np.where(np.isnan(ms), cap, ms))
+    return np.where(np.isnan(ms) & np.isnan(mh), np.nan, gaps)
+
+
+def neuron_gap(widths: list[int], soft_e: list[np.ndarray], hard_e: list[np.ndarray], eps: float) -> float:
+    """``neuron_gaps`` over all replicates."""
+    R = len(soft_e[0])
+    return float(neuron_gaps(widths, soft_e, hard_e, eps, np.full((1, R), 1.0 / R))[0])
 
 
 def _percentile(boots: np.ndarray, n_boot: int, level: float) -> tuple[float, float, str]:
@@ -285,9 +300,9 @@ def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: d
             gamma = gammas.get(ds, math.nan)
             outside = _premise_note(p, ds, t)
             for eps in p["epsilons"]:
-                est = neuron_gap(widths, soft_e, hard_e, eps, np.arange(R))
-                boots = np.array([neuron_gap(widths, soft_e, hard_e, eps, rng.integers(0, R, R))
-                                  for _ in range(p["n_boot"])])
+                est = neuron_gap(widths, soft_e, hard_e, eps)
+                boots = neuron_gaps(widths, soft_e, hard_e, eps,
+                                    resample_weights(rng.integers(0, R, (p["n_boot"], R)), R))
                 if math.isnan(est):
                     lo = hi = math.nan
                     note = "neither arm reaches ε at the widths run"
@@ -331,17 +346,14 @@ def gap_growth_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas
         outside = "; ".join(n for n in (_premise_note(p, d, t) for d in sets) if n)
         R = {d: len(by_ds[d][1][0]) for d in sets}
         for eps in p["epsilons"]:
-            def slope(draw: bool) -> float:
-                return gap_slope(g, [neuron_gap(*by_ds[d], eps, rng.integers(0, R[d], R[d]) if draw else np.arange(R[d]))
-                                     for d in sets])
-
-            est = slope(False)
+            est = gap_slope(g, [neuron_gap(*by_ds[d], eps) for d in sets])
             if math.isnan(est):
                 lo = hi = math.nan
                 note = "the gap is defined on fewer than 3 data sets at this ε"
             else:
-                lo, hi, note = _percentile(np.array([slope(True) for _ in range(p["n_boot"])]), p["n_boot"],
-                                           p["interval"])
+                gaps = np.stack([neuron_gaps(*by_ds[d], eps, resample_weights(
+                    rng.integers(0, R[d], (p["n_boot"], R[d])), R[d])) for d in sets], 1)  # (n_boot, data sets)
+                lo, hi, note = _percentile(np.array([gap_slope(g, row) for row in gaps]), p["n_boot"], p["interval"])
             if outside:
                 note = (note + "; " if note else "") + outside
             out.append(_row("A", f"the soft-label advantage in neurons grows as γ shrinks ({regime(p, st)})", exp,
@@ -553,23 +565,80 @@ def _other_shifts(r: pd.Series, name: str, ce_verdict: str) -> str:
     return "; ".join(parts)
 
 
-def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame) -> list[dict]:
-    """KD raises the bias and lowers the variance against direct training (paired over test points).
-    The CE shift is the effect; the 0-1 and squared-error shifts of the same term are in the note."""
-    out = []
-    rows = biasvar[biasvar["resampling"] != "none"]  # a variance over training sets needs resampled ones
-    for _, r in rows.iterrows():
-        if p["method_kinds"].get(r["method"]) != "kd" or r["teacher"] == NO_TEACHER:
+#: how a setting names the training sets its replicates saw (``students.<setup>.resampling``)
+RESAMPLING_WORDS = {"bootstrap": "bootstrap resamples", "disjoint": "disjoint parts of the training set",
+                    "fresh": "fresh training sets"}
+
+BIASVAR_CLAIMS = (("bias", "KD has a larger bias than direct training", ">"),
+                  ("variance", "KD has a smaller variance than direct training", "<"))
+
+
+def _seed_other_shifts(rows: list[pd.Series], name: str, ce_verdict: str) -> str:
+    """``_other_shifts`` for settings pooled over teacher seeds: the mean over seeds of each 0-1 and
+    squared-error shift, with the range of the seeds' intervals, and the confidence warning when every seed's
+    0-1 interval straddles zero."""
+    parts, zo_straddles = [], False
+    for prefix, words in OTHER_SHIFTS:
+        col = f"{prefix}_{name}_shift_vs_direct"
+        if any(col not in r or pd.isna(r[col]) for r in rows):
             continue
-        setting = (f"{r['dataset']}, teacher {r['teacher']}, {r['method']} vs {p['direct_method']}, {r['student']}, "
-                   f"m={r['width']}, {r['resampling']} resamples")
-        for name, claim, sign in (("bias", "KD has a larger bias than direct training", ">"),
-                                  ("variance", "KD has a smaller variance than direct training", "<")):
-            row = _row("B", claim, r["experiment"], setting, f"CE {name}: KD − direct",
-                       float(r[f"{name}_shift_vs_direct"]), float(r[f"{name}_shift_lo"]),
-                       float(r[f"{name}_shift_hi"]), sign, 0.0, int(r["replicates"]),
-                       f"{p['interval']:.0%} bootstrap over replicates (paired) and test points", level=p["interval"])
-            other = _other_shifts(r, name, row["verdict"])
+        lo = min(float(r[f"{prefix}_{name}_shift_lo"]) for r in rows)
+        hi = max(float(r[f"{prefix}_{name}_shift_hi"]) for r in rows)
+        mean = float(np.mean([float(r[col]) for r in rows]))
+        parts.append(f"{words} {name}: KD − direct {mean:+.3g}, mean over seeds (seeds' intervals within "
+                     f"[{lo:+.3g}, {hi:+.3g}])")
+        if prefix == "zo":
+            zo_straddles = all(float(r[f"zo_{name}_shift_lo"]) <= 0 <= float(r[f"zo_{name}_shift_hi"]) for r in rows)
+    if parts and zo_straddles and ce_verdict in ("supported", "contradicted"):
+        parts.append(f"the CE {name} moves but the 0-1 {name} does not: a change in confidence, not in predictions")
+    return "; ".join(parts)
+
+
+def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame, logp: dict[tuple, np.ndarray] | None = None,
+                   labels: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """KD raises the bias and lowers the variance against direct training (paired over test points).
+    The CE shift is the effect; the 0-1 and squared-error shifts of the same term are in the note.
+
+    Settings that differ only in their teacher's seed are one row: the mean over seeds of the shift, its
+    interval a hierarchical bootstrap over seeds, replicates (paired) and test points (``seed_shift_draws``,
+    from each cell's test log-probabilities ``logp``, keyed as the cells, and the data sets' test ``labels``)."""
+    out = []
+    key_cols = ("experiment", "dataset", "teacher", "method", "student", "width")
+    rows = biasvar[biasvar["resampling"] != "none"]  # a variance over training sets needs resampled ones
+    by_key = {tuple(r[c] for c in key_cols): r for _, r in rows.iterrows()}
+    pairs = [(k, (*k[:2], NO_TEACHER, p["direct_method"], *k[4:])) for k, r in by_key.items()
+             if p["method_kinds"].get(r["method"]) == "kd" and r["teacher"] != NO_TEACHER]
+    for key0, ref0, group in seed_groups(p, pairs):
+        exp, ds, t, m, st, w = key0
+        r0 = by_key[next(iter(group.values()))[0]]
+        words = RESAMPLING_WORDS.get(r0["resampling"], f"{r0['resampling']} resamples")
+        if None in group:
+            r = r0
+            setting = (f"{ds}, teacher {t}, {m} vs {p['direct_method']}, {st}, m={w}, {words}")
+            for name, claim, sign in BIASVAR_CLAIMS:
+                row = _row("B", claim, exp, setting, f"CE {name}: KD − direct",
+                           float(r[f"{name}_shift_vs_direct"]), float(r[f"{name}_shift_lo"]),
+                           float(r[f"{name}_shift_hi"]), sign, 0.0, int(r["replicates"]),
+                           f"{p['interval']:.0%} bootstrap over replicates (paired) and test points", level=p["interval"])
+                row["note"] = "; ".join(x for x in (row["note"], _other_shifts(r, name, row["verdict"])) if x)
+                out.append(row)
+            continue
+        seeds = sorted(group)
+        if logp is None or labels is None:
+            raise ValueError("biasvar_claims: settings with teacher seeds need the cells' test log-probabilities")
+        arms = [logp[group[k][0]] for k in seeds]
+        ref = logp[group[seeds[0]][1]]
+        draws = seed_shift_draws(arms, ref, labels[ds], p["n_boot"], seed=p.get("seed", 0))
+        iv = percentile_intervals(draws, p["interval"])
+        est = seed_shift_estimates(arms, ref, labels[ds])
+        n = len(seeds) * min([len(ref), *(len(a) for a in arms)])
+        setting = (f"{ds}, teacher {t}, {seeds_label(seeds)}, {m} vs {p['direct_method']}, {st}, m={w}, {words}")
+        for name, claim, sign in BIASVAR_CLAIMS:
+            row = _row("B", claim, exp, setting, f"CE {name}: KD − direct, mean over teacher seeds", est[name],
+                       iv[name][0], iv[name][1], sign, 0.0, n,
+                       f"{p['interval']:.0%} hierarchical bootstrap: teacher seeds, replicates (paired) and test points",
+                       level=p["interval"])
+            other = _seed_other_shifts([by_key[group[k][0]] for k in seeds], name, row["verdict"])
             row["note"] = "; ".join(x for x in (row["note"], other) if x)
             out.append(row)
     return out
@@ -620,16 +689,19 @@ def claims_table(p: dict[str, Any], curves: dict[tuple, np.ndarray], acc: dict[t
                  fractions: dict[tuple, np.ndarray], gammas: dict[str, float], scaling: pd.DataFrame,
                  biasvar: pd.DataFrame, preds: dict[tuple, np.ndarray] | None = None,
                  labels: dict[str, np.ndarray] | None = None,
-                 teachers: dict[tuple[str, str], dict[str, Any]] | None = None) -> pd.DataFrame:
+                 teachers: dict[tuple[str, str], dict[str, Any]] | None = None,
+                 logp: dict[tuple, np.ndarray] | None = None) -> pd.DataFrame:
     """Every claim the run tests. Cell keys are (experiment, data set, teacher, method, student, width);
     ``curves``: per-replicate 0-1 training error per iteration (R, T); ``acc``: per-replicate test
     accuracy (R,); ``fractions``: per-replicate final fraction of regularization samples (R,); ``preds``:
     per-replicate predicted classes on the test points (R, N) and ``labels`` each data set's test labels
-    (McNemar's exact test, identical predictions); ``teachers``: (data set, teacher) -> its teacher.json record."""
+    (McNemar's exact test, identical predictions); ``teachers``: (data set, teacher) -> its teacher.json record;
+    ``logp``: per-replicate test log-probabilities (R, N, C) of paper B's cells (bias and variance pooled over
+    teacher seeds)."""
     rng = np.random.default_rng(p.get("seed", 0))
     rows = (neurons_claims(p, curves, gammas, rng) + gap_growth_claims(p, curves, gammas, rng)
             + slope_claims(p, scaling) + accuracy_claims(p, acc, preds, labels, teachers)
-            + biasvar_claims(p, biasvar) + regularization_claims(p, fractions))
+            + biasvar_claims(p, biasvar, logp, labels) + regularization_claims(p, fractions))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -121,7 +121,7 @@ def paper_b_cifar100(snk: Any) -> None:
 def claims_table(snk: Any) -> None:
     """The claims of both papers that this run tests, with effects, intervals and verdicts (claims.csv),
     and one pooled verdict per claim and experiment (claims_summary.csv)."""
-    from softlabels.analysis.biasvar import accuracy
+    from softlabels.analysis.biasvar import accuracy, log_softmax
     from softlabels.analysis.claims import NOTE, summarise, summary_note
     from softlabels.analysis.claims import claims_table as build
 
@@ -131,17 +131,19 @@ def claims_table(snk: Any) -> None:
     gammas = {ds: float("nan") if g is None else float(g) for ds, g in gammas.items()}
     teachers = {(c["dataset"], c["teacher"]): io.read_json(f)
                 for c, f in zip(p.get("teacher_cells", []), getattr(snk.input, "teachers", []))}
-    curves, acc, preds, fractions = {}, {}, {}, {}
+    curves, acc, preds, fractions, logp = {}, {}, {}, {}, {}
     for cell, f in zip(p["cells"], _files(p, "replicates.npz")):
         r = io.read_npz(f, required=("train_err", "test_logits", "indices"))
         key = tuple(cell[k] for k in ("experiment", "dataset", "teacher", "method", "student", "width"))
         curves[key] = r["train_err"]
         acc[key] = accuracy(r["test_logits"], labels[cell["dataset"]])
         preds[key] = np.asarray(r["test_logits"]).argmax(-1).astype(np.int32)  # (R, N): McNemar, identical arms
+        if p["resampling"][cell["student"]] != "none":  # paper B's bias and variance, pooled over teacher seeds
+            logp[key] = log_softmax(r["test_logits"])
         if f"reg_{p['rule']}" in r and cell["teacher"] != "none":
             fractions[key] = r[f"reg_{p['rule']}"][:, -1] / r["indices"].shape[1]
     df = build(p, curves, acc, fractions, gammas, pd.read_csv(snk.input.scaling), pd.read_csv(snk.input.biasvar),
-               preds=preds, labels=labels, teachers=teachers)
+               preds=preds, labels=labels, teachers=teachers, logp=logp)
     write_table(T.Table(df, "Claims of papers A and B tested by this run", NOTE, group_by="claim",
                         first=("paper", "experiment", "setting", "verdict", "estimate", "claimed", "p_value")),
                 snk.output.claims)
