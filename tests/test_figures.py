@@ -599,3 +599,13 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_copy):
     categories = json.JSONDecoder().raw_decode(html, m.end())[0]
     assert set(categories) == {"Paper A (neurons)", "Paper B (bias-variance)", "Paper B (regularization samples)",
                                "Paper B (methods)", "Paper tables", "Claims", "Teachers"}
+
+
+def test_regularization_panels_with_one_temperature_are_the_teacher_comparisons():
+    """One τ everywhere (the default run): the panels are the groups with the most teachers (the LS-teacher
+    comparison), not every width of every experiment."""
+    recs = [{"experiment": "neurons", "dataset": "k", "student": "theory", "width": w, "teacher": "kernel",
+             "method": "kd1", "temperature": 1.0} for w in (2, 4, 8)]
+    recs += [{"experiment": "biasvar", "dataset": "noisy", "student": "practical", "width": 16, "teacher": t,
+              "method": "kd", "temperature": 4.0} for t in ("wide-s0", "wide-s1", "wide-ls-s0", "wide-ls-s1")]
+    assert figplan.temperature_sweeps(recs) == {("biasvar", "noisy", "practical", 16)}

@@ -59,16 +59,21 @@ def method_comparisons(records: list[Record]) -> set[tuple[str, str, str, int]]:
 
 
 def temperature_sweeps(records: list[Record]) -> set[tuple[str, str, str, int]]:
-    """(experiment, dataset, student, width) groups with the most distinct temperatures among their
-    distilled cells (records need a 'temperature'): the regularization figures' panels."""
+    """(experiment, dataset, student, width) groups the regularization figures draw (records need a
+    'temperature'): those with the most distinct temperatures among their distilled cells and, among them,
+    those with the most teachers (the label-smoothing teacher's comparison), so that a run with one τ
+    everywhere draws its teacher comparisons, not every width of every experiment."""
     temps: dict[tuple[Any, ...], set[float]] = defaultdict(set)
+    teachers: dict[tuple[Any, ...], set[str]] = defaultdict(set)
     for r in records:
         if r["teacher"] != NO_TEACHER and r.get("temperature") is not None:
-            temps[_key(r, ("experiment", "dataset", "student", "width"))].add(float(r["temperature"]))
+            k = _key(r, ("experiment", "dataset", "student", "width"))
+            temps[k].add(float(r["temperature"]))
+            teachers[k].add(r["teacher"])
     if not temps:
         return set()
-    most = max(len(t) for t in temps.values())
-    return {(k[0], k[1], k[2], int(k[3])) for k, t in temps.items() if len(t) == most}
+    most = max((len(temps[k]), len(teachers[k])) for k in temps)
+    return {(k[0], k[1], k[2], int(k[3])) for k in temps if (len(temps[k]), len(teachers[k])) == most}
 
 
 def first_of_kind(kinds: dict[str, str], kind: str) -> str | None:
