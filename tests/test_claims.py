@@ -430,3 +430,56 @@ def test_biasvar_claims_pool_the_teacher_seeds_into_one_row_per_teacher():
         assert bias["lo"] < bias["estimate"] < bias["hi"] and bias["verdict"] == "supported"
         var = mine[mine["claim"].str.contains("variance")].iloc[0]
         assert var["verdict"] == "supported" and var["hi"] < 0
+
+
+def _correctness_arms(rng, R=6, N=150, delta=0.3, flip=0.1):
+    """Predicted classes of two paired arms on N test points drawn from a population, as trained networks
+    make them: whether an arm gets point i right is mostly a property of the point (drawn once per arm, with
+    probability σ(θ_i + δ) for arm a and σ(θ_i) for arm b, θ_i the point's ease), shared by every replicate,
+    and each replicate flips it with probability ``flip``; labels all 1, a prediction 1 when correct."""
+    theta = rng.normal(0.5, 1.5, N)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    arms = []
+    for shift in (delta, 0.0):
+        right = rng.random(N) < sig(theta + shift)
+        arms.append((right[None] ^ (rng.random((R, N)) < flip)).astype(int))
+    return arms[0], arms[1], np.ones(N, dtype=int)
+
+
+def test_accuracy_intervals_resample_test_points_when_predictions_are_given():
+    """With predictions, the accuracy claim's interval is a bootstrap over paired replicates and test points:
+    replicates that all differ by the same amount on one small test set get an interval (the test set is a
+    sample), where the t over replicates alone has zero width; the estimate is the paired mean either way."""
+    y = np.ones(40, dtype=int)
+    pb = np.zeros((4, 40), dtype=int)
+    pb[:, :30] = 1                                   # the reference: 30 of 40 correct in every replicate
+    pa = pb.copy()
+    pa[:, 30:33] = 1                                 # this arm: 3 more points right, in every replicate
+    keys = (("b", "d", "wide", "wsl", "prac", 16), ("b", "d", "wide", "kd", "prac", 16))
+    acc = {keys[0]: (pa == 1).mean(1), keys[1]: (pb == 1).mean(1)}
+    fair = {"hard": {"kind": "hard"}, "kd": {"kind": "kd", "temperature": 4.0, "alpha": 2.25, "hard_weight": 1.0},
+            "wsl": {"kind": "wsl", "temperature": 4.0, "alpha": 2.25}}
+    (t_row,) = K.accuracy_claims(_params(method_params=fair), acc)
+    assert t_row["lo"] == t_row["hi"] == pytest.approx(7.5) and t_row["verdict"] == "inconclusive"  # zero width
+    (row,) = K.accuracy_claims(_params(method_params=fair), acc, {keys[0]: pa, keys[1]: pb}, {"d": y})
+    assert row["estimate"] == pytest.approx(7.5) and row["interval"].endswith("replicates (paired) and test points")
+    assert 0 <= row["lo"] < 7.5 < row["hi"] and row["hi"] - row["lo"] > 4
+
+
+def test_accuracy_bootstrap_covers_the_population_difference_at_about_its_level():
+    """Test sets drawn from a population (N = 150), replicates that mostly agree point by point: the 90 %
+    interval over paired replicates and test points covers the population's accuracy difference in about
+    90 % of 200 experiments; the t over replicates alone, blind to the test set's sampling, far less often."""
+    rng = np.random.default_rng(3)
+    truth = np.mean([100 * (lambda a, b, y: (a == y).mean() - (b == y).mean())(*_correctness_arms(rng, R=50, N=2000))
+                     for _ in range(40)])
+    p = _params(n_boot=300, interval=0.9)
+    hits = t_hits = 0
+    for _ in range(200):
+        pa, pb, y = _correctness_arms(rng)
+        est, lo, hi = K._accuracy_bootstrap(p, [(pa, pb)], y)
+        hits += lo <= truth <= hi
+        _, tlo, thi = K.paired_t(100 * ((pa == y).mean(1) - (pb == y).mean(1)), 0.9)
+        t_hits += tlo <= truth <= thi
+    assert 0.83 <= hits / 200 <= 0.97, hits / 200
+    assert t_hits / 200 < hits / 200 - 0.1, (t_hits / 200, hits / 200)

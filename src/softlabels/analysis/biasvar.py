@@ -16,6 +16,7 @@ comparisons between methods stay possible; ``summarise`` averages them.
 from __future__ import annotations
 
 import functools
+from typing import Iterator
 
 import numpy as np
 from scipy.special import logsumexp
@@ -162,32 +163,60 @@ def resample_weights(draws: np.ndarray, size: int) -> np.ndarray:
     return resample_counts(draws, size) / size
 
 
+def hierarchical_draws(S: int, R: int, N: int, n_boot: int, seed: int = 0
+                       ) -> Iterator[tuple[np.ndarray, list[np.ndarray], np.ndarray]]:
+    """The draws of the hierarchical bootstrap (docs/science.md#b-intervals), in chunks of at most 256: each
+    draw takes S teacher seeds with replacement (none drawn when S = 1: slot 0 is seed 0), for each slot its
+    own R replicate indices with replacement (the same for both arms of a paired comparison), and N test
+    points with replacement (the same for every slot and both arms). Yields (pick (k, S): the seed of each
+    slot, the slots' replicate weights [(k, R)] * S, the point weights (k, N)), weights summing to 1 per row."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, 256):
+        k = min(256, n_boot - start)
+        pick = rng.integers(0, S, (k, S)) if S > 1 else np.zeros((k, 1), dtype=np.int64)
+        reps = rng.integers(0, R, (k, S, R))
+        w_pt = resample_weights(rng.integers(0, N, (k, N)), N)
+        yield pick, [resample_weights(reps[:, j], R) for j in range(S)], w_pt
+
+
+def paired_mean_draws(diffs: list[np.ndarray], n_boot: int, seed: int = 0) -> np.ndarray:
+    """Bootstrap draws (n_boot,) of the mean of paired per-(replicate, test point) differences ``diffs`` (one
+    (R, N) array per teacher seed, replicate r of both arms in row r; e.g. 100 × (correct_a − correct_b) for
+    an accuracy difference in points), by ``hierarchical_draws``: a draw's value is the mean over its slots of
+    the drawn seed's differences averaged with the slot's replicate weights and the point weights."""
+    S = len(diffs)
+    R = min(len(d) for d in diffs)
+    D = [np.asarray(d[:R], dtype=np.float64) for d in diffs]
+    out = []
+    for pick, w_reps, w_pt in hierarchical_draws(S, R, D[0].shape[1], n_boot, seed):
+        total = np.zeros(len(w_pt))
+        for j, w_rep in enumerate(w_reps):
+            for s in range(S):
+                rows = np.flatnonzero(pick[:, j] == s)
+                if len(rows):
+                    total[rows] += ((w_rep[rows] @ D[s]) * w_pt[rows]).sum(1)
+        out.append(total / S)
+    return np.concatenate(out)
+
+
 def seed_shift_draws(logp_a: list[np.ndarray], logp_b: np.ndarray, y: np.ndarray, n_boot: int, seed: int = 0
                      ) -> dict[str, np.ndarray]:
-    """Bootstrap draws of the CE bias and variance shifts a − b, a hierarchical bootstrap
+    """Bootstrap draws of the CE bias and variance shifts a − b by ``hierarchical_draws``
     (docs/science.md#b-intervals). ``logp_a``: the distilled arm under each of S teacher seeds, each (R, N, C);
     ``logp_b``: the direct arm (R, N, C), teacher-free, paired with every seed's arm replicate by replicate
-    (the first min(R) replicates of each are used). Each draw takes S seeds with replacement (none drawn when
-    S = 1), for each drawn seed R replicates with replacement, the same indices for both arms, and N test
-    points with replacement, the same for every seed and both arms; the draw's shift is the mean over the
-    drawn seeds of the shift recomputed from the drawn replicates (π̄ over them) and points. Returns
+    (the first min(R) replicates of each are used). A draw's shift is the mean over its slots of the shift
+    recomputed from the slot's drawn replicates (π̄ over them) and the drawn points. Returns
     {"bias": (n_boot,), "variance": (n_boot,)}."""
     S = len(logp_a)
     R = min([len(logp_b), *(len(a) for a in logp_a)])
     y = np.asarray(y, dtype=np.int64)
     arms = [_Arm(a[:R], y) for a in logp_a]
     ref = _Arm(logp_b[:R], y)
-    N = ref.N
-    rng = np.random.default_rng(seed)
     out: dict[str, list[np.ndarray]] = {"bias": [], "variance": []}
-    for start in range(0, n_boot, 256):
-        k = min(256, n_boot - start)
-        pick = rng.integers(0, S, (k, S)) if S > 1 else np.zeros((k, 1), dtype=np.int64)
-        reps = rng.integers(0, R, (k, S, R))
-        w_pt = resample_weights(rng.integers(0, N, (k, N)), N)
+    for pick, w_reps, w_pt in hierarchical_draws(S, R, ref.N, n_boot, seed):
+        k = len(w_pt)
         bias, var = np.zeros(k), np.zeros(k)
-        for j in range(S):                                   # slot j: seed pick[:, j], its own replicate draw
-            w_rep = resample_weights(reps[:, j], R)
+        for j, w_rep in enumerate(w_reps):                   # slot j: seed pick[:, j], its own replicate draw
             rb, rv = ref.terms(w_rep, w_pt)
             for s in range(S):
                 rows = np.flatnonzero(pick[:, j] == s)

@@ -17,8 +17,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from softlabels.analysis.biasvar import (percentile_intervals, resample_weights, seed_shift_draws,
-                                         seed_shift_estimates)
+from softlabels.analysis.biasvar import (paired_mean_draws, percentile_intervals, resample_weights,
+                                         seed_shift_draws, seed_shift_estimates)
 from softlabels.analysis.calibration import TAU_MAX, TAU_MIN, on_search_bound
 from softlabels.registry import METHODS, NO_TEACHER, hard_label_weight
 
@@ -395,9 +395,10 @@ def _accuracy_claim(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str,
                     labels: dict[str, np.ndarray] | None = None,
                     room: Callable[[tuple, tuple], str] | None = None) -> list[dict]:
     """For each cell ``pick`` pairs with a reference cell: (this − reference) test accuracy in points,
-    paired over replicates (replicate r of every method shares its initialisation and resample), with
-    McNemar's exact test on the (replicate, test point) pairs beside it where ``preds`` (each cell's
-    predicted classes, (R, N)) and ``labels`` (each data set's test labels) are given. Two arms that
+    paired over replicates (replicate r of every method shares its initialisation and resample). Where
+    ``preds`` (each cell's predicted classes, (R, N)) and ``labels`` (each data set's test labels) are given,
+    its interval is a bootstrap over replicates (paired) and test points (``_accuracy_bootstrap``), with
+    McNemar's exact test on the (replicate, test point) pairs beside it; otherwise a paired t over replicates. Two arms that
     predict the same class everywhere give no verdict; ``room`` names why a setting cannot show the
     effect ('' when it can): it is then not tested. Settings that differ only in their teacher's seed
     (``seed_groups``) are one row (``_pooled_accuracy``)."""
@@ -410,19 +411,34 @@ def _accuracy_claim(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str,
         key, ref = group[None]
         a, b = acc[key], acc[ref]
         R = min(len(a), len(b))
-        est, lo, hi = paired_t(100 * (a[:R] - b[:R]), p["interval"])
         exp, ds, t, m, st, w = key
-        exact, same = math.nan, ""
+        exact, same, df = math.nan, "", None
         if preds is not None and labels is not None and key in preds and ref in preds and ds in labels:
             pa, pb = preds[key][:R], preds[ref][:R]
             exact = mcnemar_exact(pa == labels[ds], pb == labels[ds], sign)
             same = IDENTICAL if np.array_equal(pa, pb) else ""
+            est, lo, hi = _accuracy_bootstrap(p, [(pa, pb)], labels[ds])
+            interval = f"{p['interval']:.0%} bootstrap over replicates (paired) and test points"
+        else:  # per-replicate accuracies only: the test set held fixed
+            est, lo, hi = paired_t(100 * (a[:R] - b[:R]), p["interval"])
+            interval, df = f"{p['interval']:.0%} paired t over replicates", R - 1
         outside = room(key, ref) if room is not None else ""
         out.append(_row(paper, claim, exp, f"{ds}, teacher {t}, {m} vs {ref[3]} (teacher {ref[2]}), {st}, m={w}",
-                        "test accuracy difference (points)", est, lo, hi, sign, 0.0, R,
-                        f"{p['interval']:.0%} paired t over replicates", outside, premise=not outside,
-                        level=p["interval"], df=R - 1, exact_p=exact, no_verdict=same))
+                        "test accuracy difference (points)", est, lo, hi, sign, 0.0, R, interval, outside,
+                        premise=not outside, level=p["interval"], df=df, exact_p=exact, no_verdict=same))
     return out
+
+
+def _accuracy_bootstrap(p: dict[str, Any], arms: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray
+                        ) -> tuple[float, float, float]:
+    """(estimate, lo, hi) of a paired accuracy difference in points, from each teacher seed's predicted
+    classes (this arm, reference arm), each (R, N), and the test labels ``y``: the mean over seeds of the mean
+    difference in correctness, and a percentile interval of ``paired_mean_draws`` (seeds, paired replicates
+    and test points: the test set is a sample too; ``tables.n_boot`` draws seeded by the run's ``seed``)."""
+    diffs = [100.0 * ((pa == y).astype(float) - (pb == y)) for pa, pb in arms]
+    draws = paired_mean_draws(diffs, p["n_boot"], seed=p.get("seed", 0))
+    lo, hi = np.quantile(draws, [(1 - p["interval"]) / 2, (1 + p["interval"]) / 2])
+    return float(np.mean([d.mean() for d in diffs])), float(lo), float(hi)
 
 
 def _pooled_accuracy(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str, claim: str, sign: str,
@@ -434,7 +450,7 @@ def _pooled_accuracy(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str
     predictions in every seed give no verdict; not tested when every seed lies outside the claim's premise
     (``room``), else the seeds that do are named in the note."""
     exp, ds, t, m, st, w = key0
-    diffs, this_ok, ref_ok, same, outside = {}, [], [], True, {}
+    diffs, this_ok, ref_ok, same, outside, arms = {}, [], [], True, {}, []
     for k, (key, ref) in sorted(group.items()):
         R = min(len(acc[key]), len(acc[ref]))
         diffs[k] = 100 * (acc[key][:R] - acc[ref][:R])
@@ -442,6 +458,7 @@ def _pooled_accuracy(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str
             pa, pb = preds[key][:R], preds[ref][:R]
             this_ok.append((pa == labels[ds]).ravel())
             ref_ok.append((pb == labels[ds]).ravel())
+            arms.append((pa, pb))
             same = same and np.array_equal(pa, pb)
         else:
             same = False
@@ -453,10 +470,15 @@ def _pooled_accuracy(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str
     premise = len(outside) < len(group)
     note = "; ".join(f"seed {k}: {why}" for k, why in outside.items())
     ref_teacher = ref0[2] + (", same seed" if teacher_seed(p, next(iter(group.values()))[1][2])[1] is not None else "")
-    return seed_pooled_row(p, diffs, paper, claim, exp,
-                           f"{ds}, teacher {t} ({seeds_label(group)}), {m} vs {ref0[3]} (teacher {ref_teacher}), "
-                           f"{st}, m={w}", "test accuracy difference (points), mean over teacher seeds", sign, 0.0,
-                           note=note, premise=premise, exact_p=exact, no_verdict=IDENTICAL if same else "")
+    setting = f"{ds}, teacher {t} ({seeds_label(group)}), {m} vs {ref0[3]} (teacher {ref_teacher}), {st}, m={w}"
+    effect = "test accuracy difference (points), mean over teacher seeds"
+    if len(arms) < len(group):  # per-replicate accuracies only: seeds, then replicates, the test set held fixed
+        return seed_pooled_row(p, diffs, paper, claim, exp, setting, effect, sign, 0.0, note=note, premise=premise,
+                               exact_p=exact, no_verdict=IDENTICAL if same else "")
+    est, lo, hi = _accuracy_bootstrap(p, arms, labels[ds])
+    return _row(paper, claim, exp, setting, effect, est, lo, hi, sign, 0.0, sum(len(d) for d in diffs.values()),
+                f"{p['interval']:.0%} hierarchical bootstrap: teacher seeds, replicates (paired) and test points",
+                note, premise=premise, level=p["interval"], exact_p=exact, no_verdict=IDENTICAL if same else "")
 
 
 def _first(p: dict[str, Any], kind: str, **match: Any) -> str | None:
