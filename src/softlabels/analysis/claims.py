@@ -569,24 +569,6 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict
 OTHER_SHIFTS = (("zo", "0-1"), ("se", "squared-error"))
 
 
-def _other_shifts(r: pd.Series, name: str, ce_verdict: str) -> str:
-    """The 0-1 and squared-error shifts of the same term beside a CE shift (biasvar.csv's zo_/se_*_shift
-    columns, where present), and a warning when CE moves but the 0-1 term does not: then KD changed the
-    confidence of the predictions, not the predictions."""
-    parts, zo_straddles = [], False
-    for prefix, words in OTHER_SHIFTS:
-        col = f"{prefix}_{name}_shift_vs_direct"
-        if col not in r or pd.isna(r[col]):
-            continue
-        lo, hi = float(r[f"{prefix}_{name}_shift_lo"]), float(r[f"{prefix}_{name}_shift_hi"])
-        parts.append(f"{words} {name}: KD − direct {float(r[col]):+.3g} [{lo:+.3g}, {hi:+.3g}]")
-        if prefix == "zo":
-            zo_straddles = lo <= 0 <= hi
-    if parts and zo_straddles and ce_verdict in ("supported", "contradicted"):
-        parts.append(f"the CE {name} moves but the 0-1 {name} does not: a change in confidence, not in predictions")
-    return "; ".join(parts)
-
-
 #: how a setting names the training sets its replicates saw (``students.<setup>.resampling``)
 RESAMPLING_WORDS = {"bootstrap": "bootstrap resamples", "disjoint": "disjoint parts of the training set",
                     "fresh": "fresh training sets"}
@@ -595,10 +577,12 @@ BIASVAR_CLAIMS = (("bias", "KD has a larger bias than direct training", ">"),
                   ("variance", "KD has a smaller variance than direct training", "<"))
 
 
-def _seed_other_shifts(rows: list[pd.Series], name: str, ce_verdict: str) -> str:
-    """``_other_shifts`` for settings pooled over teacher seeds: the mean over seeds of each 0-1 and
-    squared-error shift, with the range of the seeds' intervals, and the confidence warning when every seed's
-    0-1 interval straddles zero."""
+def _other_shifts(rows: list[pd.Series], name: str, ce_verdict: str) -> str:
+    """The 0-1 and squared-error shifts of the same term beside a CE shift (biasvar.csv's zo_/se_*_shift
+    columns, where present), for one setting's rows (one per teacher seed; one without seeds): the shift
+    with its interval, or with seeds the mean over seeds and the range of the seeds' intervals; and a warning
+    when CE moves but the 0-1 term does not (every 0-1 interval contains 0): then KD changed the confidence
+    of the predictions, not the predictions."""
     parts, zo_straddles = [], False
     for prefix, words in OTHER_SHIFTS:
         col = f"{prefix}_{name}_shift_vs_direct"
@@ -607,7 +591,8 @@ def _seed_other_shifts(rows: list[pd.Series], name: str, ce_verdict: str) -> str
         lo = min(float(r[f"{prefix}_{name}_shift_lo"]) for r in rows)
         hi = max(float(r[f"{prefix}_{name}_shift_hi"]) for r in rows)
         mean = float(np.mean([float(r[col]) for r in rows]))
-        parts.append(f"{words} {name}: KD − direct {mean:+.3g}, mean over seeds (seeds' intervals within "
+        parts.append(f"{words} {name}: KD − direct {mean:+.3g} [{lo:+.3g}, {hi:+.3g}]" if len(rows) == 1 else
+                     f"{words} {name}: KD − direct {mean:+.3g}, mean over seeds (seeds' intervals within "
                      f"[{lo:+.3g}, {hi:+.3g}])")
         if prefix == "zo":
             zo_straddles = all(float(r[f"zo_{name}_shift_lo"]) <= 0 <= float(r[f"zo_{name}_shift_hi"]) for r in rows)
@@ -642,7 +627,7 @@ def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame, logp: dict[tuple, n
                            float(r[f"{name}_shift_vs_direct"]), float(r[f"{name}_shift_lo"]),
                            float(r[f"{name}_shift_hi"]), sign, 0.0, int(r["replicates"]),
                            f"{p['interval']:.0%} bootstrap over replicates (paired) and test points", level=p["interval"])
-                row["note"] = "; ".join(x for x in (row["note"], _other_shifts(r, name, row["verdict"])) if x)
+                row["note"] = "; ".join(x for x in (row["note"], _other_shifts([r], name, row["verdict"])) if x)
                 out.append(row)
             continue
         seeds = sorted(group)
@@ -660,7 +645,7 @@ def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame, logp: dict[tuple, n
                        iv[name][0], iv[name][1], sign, 0.0, n,
                        f"{p['interval']:.0%} hierarchical bootstrap: teacher seeds, replicates (paired) and test points",
                        level=p["interval"])
-            other = _seed_other_shifts([by_key[group[k][0]] for k in seeds], name, row["verdict"])
+            other = _other_shifts([by_key[group[k][0]] for k in seeds], name, row["verdict"])
             row["note"] = "; ".join(x for x in (row["note"], other) if x)
             out.append(row)
     return out
