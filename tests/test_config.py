@@ -129,20 +129,19 @@ def test_dry_run_plans_one_teacher_job_per_seed(tmp_path):
 
 
 @pytest.mark.parametrize("mutate,pattern", [
-    (lambda c: None, r"students\.practical\.resampling: fresh.*'noisy'.*fresh_sets 0: raise datasets\.noisy\.fresh_sets to at least 3"),
+    (lambda c: c["datasets"]["noisy"].pop("fresh_sets"),
+     r"students\.practical\.resampling: fresh.*'noisy'.*fresh_sets 0: raise datasets\.noisy\.fresh_sets to at least 3"),
     (lambda c: c["datasets"]["noisy"].update(fresh_sets=2), r"fresh_sets 2: raise datasets\.noisy\.fresh_sets to at least 3"),
     (lambda c: c["experiments"]["biasvar"].update(datasets=["digits-r"]), r"'digits-r'.*kind 'digits'.*only synthetic"),
     (lambda c: c["datasets"]["digits-r"].update(fresh_sets=3), r"datasets\.digits-r.*fresh_sets"),
 ])
 def test_fresh_resampling_needs_a_fresh_set_per_replicate(mutate, pattern):
-    cfg = _tiny()
-    cfg["students"]["practical"]["resampling"] = "fresh"
+    cfg = _tiny()  # practical: resampling fresh, 3 replicates; noisy: fresh_sets 3
+    assert cfg["students"]["practical"]["resampling"] == "fresh" and cfg["datasets"]["noisy"]["fresh_sets"] == 3
+    C.validate(copy.deepcopy(cfg), SCHEMA)  # one set per replicate: valid
     mutate(cfg)
     with pytest.raises(ConfigError, match=pattern):
         C.validate(cfg, SCHEMA)
-    cfg["datasets"]["noisy"]["fresh_sets"] = 3
-    if cfg["experiments"]["biasvar"]["datasets"] == ["noisy"] and "fresh_sets" not in cfg["datasets"]["digits-r"]:
-        C.validate(cfg, SCHEMA)  # enough sets: valid
 
 
 def test_a_distilling_auto_radius_group_waits_for_its_b1_sibling():
