@@ -163,13 +163,14 @@ def resample_weights(draws: np.ndarray, size: int) -> np.ndarray:
     return resample_counts(draws, size) / size
 
 
-def hierarchical_draws(S: int, R: int, N: int, n_boot: int, seed: int = 0
+def hierarchical_draws(S: int, R: int, N: int, n_boot: int, seed: int | np.random.Generator = 0
                        ) -> Iterator[tuple[np.ndarray, list[np.ndarray], np.ndarray]]:
     """The draws of the hierarchical bootstrap (docs/science.md#b-intervals), in chunks of at most 256: each
     draw takes S teacher seeds with replacement (none drawn when S = 1: slot 0 is seed 0), for each slot its
     own R replicate indices with replacement (the same for both arms of a paired comparison), and N test
     points with replacement (the same for every slot and both arms). Yields (pick (k, S): the seed of each
-    slot, the slots' replicate weights [(k, R)] * S, the point weights (k, N)), weights summing to 1 per row."""
+    slot, the slots' replicate weights [(k, R)] * S, the point weights (k, N)), weights summing to 1 per row.
+    ``seed``: an integer, or a generator to draw from (it is advanced)."""
     rng = np.random.default_rng(seed)
     for start in range(0, n_boot, 256):
         k = min(256, n_boot - start)
@@ -179,7 +180,7 @@ def hierarchical_draws(S: int, R: int, N: int, n_boot: int, seed: int = 0
         yield pick, [resample_weights(reps[:, j], R) for j in range(S)], w_pt
 
 
-def paired_mean_draws(diffs: list[np.ndarray], n_boot: int, seed: int = 0) -> np.ndarray:
+def paired_mean_draws(diffs: list[np.ndarray], n_boot: int, seed: int | np.random.Generator = 0) -> np.ndarray:
     """Bootstrap draws (n_boot,) of the mean of paired per-(replicate, test point) differences ``diffs`` (one
     (R, N) array per teacher seed, replicate r of both arms in row r; e.g. 100 × (correct_a − correct_b) for
     an accuracy difference in points), by ``hierarchical_draws``: a draw's value is the mean over its slots of

@@ -149,22 +149,18 @@ def seeds_label(seeds: Any) -> str:
 def seed_bootstrap(diffs: dict[int, np.ndarray], n_boot: int, level: float, rng: np.random.Generator
                    ) -> tuple[float, float, float, int]:
     """The mean over teacher seeds of each seed's mean paired difference, with a two-level percentile
-    bootstrap interval: each of ``n_boot`` draws takes S seeds with replacement, then, within each drawn seed,
-    its R replicates' paired differences with replacement (the two arms' replicate r together), and takes
-    the mean over the drawn seeds of the drawn replicates' means. Returns (estimate, lo, hi, n), n the number
-    of paired replicates over all seeds; a NaN interval with fewer than 2 of them."""
+    bootstrap interval: ``paired_mean_draws`` with one value per replicate (each of ``n_boot`` draws takes S
+    seeds with replacement, then, within each drawn seed, its R replicates' paired differences with
+    replacement, and takes the mean over the drawn seeds of the drawn replicates' means; the seeds of one
+    teacher share the student setup, hence R). Returns (estimate, lo, hi, n), n the number of paired
+    replicates over all seeds; a NaN interval with fewer than 2 of them."""
     arrs = [np.asarray(diffs[k], float) for k in sorted(diffs)]
     n = sum(len(a) for a in arrs)
     est = float(np.mean([a.mean() for a in arrs]))
     if n < 2:
         return est, math.nan, math.nan, n
-    S = len(arrs)
-    pick = rng.integers(0, S, (n_boot, S))  # the drawn seeds: slot j of draw b is seed pick[b, j]
-    boots = np.zeros(n_boot)
-    for k, a in enumerate(arrs):  # every slot's resample of seed k, kept where slot j drew seed k
-        means = a[rng.integers(0, len(a), (n_boot, S, len(a)))].mean(-1)
-        boots += np.where(pick == k, means, 0.0).sum(1)
-    lo, hi = np.quantile(boots / S, [(1 - level) / 2, (1 + level) / 2])
+    boots = paired_mean_draws([a[:, None] for a in arrs], n_boot, seed=rng)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
     return est, float(lo), float(hi), n
 
 
