@@ -399,6 +399,10 @@ def train_students(snk: Any) -> None:
         extra["radius_used"] = hp["radius"]
         log.info("radius B = %.4g (%s)", hp["radius"], extra["radius_rule"])
     w = snk.wildcards
+
+    def cell_of(width: int) -> dict[str, Any]:
+        return dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
+
     R = hp["replicates"]
     config_slice = {"method": method_p, "student": student_p}
     store = S.Store() if S.enabled() else None
@@ -423,14 +427,13 @@ def train_students(snk: Any) -> None:
         if found == "extend" and hp.get("patience", 0) > 0:  # early stopping: records' lengths depend on R
             found, R_s = "miss", 0
         if found == "hit":
-            store.copy_out(entry, cell_outputs(snk, k))
-            store.note_reuse(entry, cell_outputs(snk, k)["meta"])
-            cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
-            meta = io.read_json(cell_outputs(snk, k)["meta"])
-            if meta.get("cell") != cell:  # another cell's entry (a radius auto that resolved to a sibling's B)
-                io.write_json(cell_outputs(snk, k)["meta"], {**meta, "cell": cell, "config": config_slice, **used,
-                                                              **extra, "computed_for": meta.get("cell"),
-                                                              "reused_from": str(entry)})
+            out = cell_outputs(snk, k)
+            store.copy_out(entry, out)
+            store.note_reuse(entry, out["meta"])
+            meta = io.read_json(out["meta"])
+            if meta.get("cell") != cell_of(width):  # another cell's entry (radius auto resolved to a sibling's B)
+                io.write_json(out["meta"], {**meta, "cell": cell_of(width), "config": config_slice, **used, **extra,
+                                            "computed_for": meta.get("cell"), "reused_from": str(entry)})
             log.info("width %d: reused from store entry %s at %s (nothing trained)", width, entry,
                      time.strftime("%Y-%m-%dT%H:%M:%S"))
             continue
@@ -445,7 +448,6 @@ def train_students(snk: Any) -> None:
     for width, res, seconds, timing in train_widths(X, y, d, method, hp, todo, teacher, device, n_classes(d)):
         k = widths.index(width)
         out = cell_outputs(snk, k)
-        cell = dict(dataset=w.dataset, teacher=w.teacher, method=w.method, student=w.student, width=width)
         arrays = student_arrays(d, res)
         more: dict[str, Any] = {}
         if width in reused:
@@ -454,7 +456,8 @@ def train_students(snk: Any) -> None:
             arrays = {name: np.concatenate([old[name][:R_s], v]) for name, v in arrays.items()}
             more = {"reused_replicates": R_s, "reused_from": str(entry)}
             store.note_reuse(entry, f"{out['meta']} (replicates 0..{R_s - 1})")
-        write_student_arrays(out, cell, d, arrays, config_slice, seconds, device, **used, **extra, **timing, **more)
+        write_student_arrays(out, cell_of(width), d, arrays, config_slice, seconds, device, **used, **extra, **timing,
+                             **more)
         trained_seconds += seconds
         if store is not None and keys.get(width) is not None:
             store.put(keys[width], R, out)
