@@ -104,6 +104,19 @@ def test_a_changed_learning_rate_retrains(micro_copy):
 
 
 @pytest.mark.slow
+def test_a_changed_test_split_retrains(micro_copy):
+    """The key fingerprints every split: a smaller test set (the training split unchanged) is a miss, and
+    the stored test logits are those of the new test set."""
+    run = micro_copy
+    _edit(run, lambda c: c["datasets"]["easy"].update(n_test=80))
+    _run(run)
+    for log in LOGS:
+        _, trained, reused = _trained((run / log).read_text())
+        assert trained == [4] and reused == "none"
+    assert read_npz(run / f"results/students/{CELLS[0]}/m4/replicates.npz")["test_logits"].shape[1] == 80
+
+
+@pytest.mark.slow
 def test_a_distilling_auto_radius_that_resolves_to_1_reuses_its_b1_sibling(tmp_path):
     """Radius list [1, auto] with the kernel-limit teacher: the KD group's auto radius resolves to B = 1, so
     it waits for its B = 1 sibling and copies its store entry (nothing trained) with its own meta.json; the

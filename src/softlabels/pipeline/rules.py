@@ -416,7 +416,7 @@ def train_students(snk: Any) -> None:
             todo[width] = list(range(R))
             continue
         try:
-            key = S.cell_key(fingerprint(d), None if teacher is None else S.array_fingerprint(teacher), method_p,
+            key = S.cell_key(S.data_fingerprint(d), None if teacher is None else S.array_fingerprint(teacher), method_p,
                              student_p, width, hp.get("radius"), used, S.code_version(sys.modules[__name__]))
             S.key_hash(key)
         except Exception as exc:  # noqa: BLE001 - a key that cannot be made is a miss, never an error

@@ -4,12 +4,12 @@ student setup trains only what is new.
 Every (cell, width) result an MLP student job writes (its ``replicates.npz``, ``biasvar_points.npz`` and
 ``meta.json``) is also kept, immutably, under ``results/store/<2 hex>/<sha256>/R<replicates>/`` with a
 ``manifest.json`` of the files' SHA-256s and the key they were made under. The key (``cell_key``) is
-everything that determines the numbers: the data set's fingerprint, the teacher logits' fingerprint for
-a distilling method, the method's config slice and the temperature used, the student setup's slice as it
-affects that width (without ``widths``, and without the configured radius and the radius list it came from:
-the radius used is in the key; without ``replicates`` where each replicate has its own seed
-streams), the width, the radius used, and the code version of the trainer (``code_version``, hashing the modules and
-rule functions listed here, in one place). The
+everything that determines the numbers: the data set's fingerprint (every split, ``data_fingerprint``),
+the teacher logits' fingerprint for a distilling method, the method's config slice and the temperature
+used, the student setup's slice as it affects that width (without ``widths``, and without the configured
+radius and the radius list it came from: the radius used is in the key; without ``replicates`` where each
+replicate has its own seed streams), the width, the radius used, and the code version of the trainer
+(``code_version``, hashing the modules and rule functions listed here, in one place). The
 replicate count is the entry's sub-directory, so that one key holds R = 8 and, later, R = 16.
 
 A student job looks each width up first (``Store.find``): an entry with the same replicates is copied to
@@ -82,6 +82,17 @@ def array_fingerprint(*arrays: Any) -> str:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def data_fingerprint(d: dict[str, Any]) -> str:
+    """The fingerprint of every array of a data set, by name: a cell's numbers depend on its training rows
+    (the training split or the fresh sets), its validation split (early stopping) and its test split (the
+    logits it stores), so a change to any of them is a new key (the training split's fingerprint alone
+    missed a changed ``n_test``, and copied test logits of the old test set)."""
+    h = hashlib.sha256()
+    for name in sorted(d):
+        h.update(f"{name}:{array_fingerprint(d[name])};".encode())
     return h.hexdigest()[:16]
 
 
