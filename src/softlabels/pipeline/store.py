@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from softlabels.data.download import sha256_file
+
 log = logging.getLogger("softlabels")
 
 ROOT = Path("results/store")
@@ -126,14 +128,6 @@ def _share(src: str | Path, dst: str | Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Store:
     """The store under ``root`` (``results/store`` of the working directory)."""
 
@@ -163,7 +157,7 @@ class Store:
         """Whether every file of the entry is there with the SHA-256 of its manifest."""
         try:
             manifest = json.loads((entry / "manifest.json").read_text())
-            bad = [f for f, digest in manifest["sha256"].items() if _sha256(entry / f) != digest]
+            bad = [f for f, digest in manifest["sha256"].items() if sha256_file(entry / f) != digest]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("store: entry %s unreadable (%s): a miss", entry, exc)
             return False
@@ -185,7 +179,7 @@ class Store:
             sums = {}
             for name, path in files.items():
                 _share(path, tmp / FILES[name])
-                sums[FILES[name]] = _sha256(tmp / FILES[name])
+                sums[FILES[name]] = sha256_file(tmp / FILES[name])
             (tmp / "manifest.json").write_text(json.dumps({"sha256": sums, "replicates": replicates, "key": key},
                                                           indent=1, sort_keys=True, default=str))
             try:
