@@ -66,6 +66,8 @@ CASES = [
      r"config key datasets\.easy\.dim: 200000 is greater than the maximum of 100000"),
     ("data-memory", lambda c: c["datasets"]["easy"].update(dim=100000, target="relu"),
      r"config key datasets\.easy\.dim: building this data set would need about 29\.8 GiB of memory"),
+    ("data-memory-fresh-sets", lambda c: c["datasets"]["easy"].update(dim=1000, n_train=10000, fresh_sets=200),
+     r"config key datasets\.easy\.dim: building this data set would need about 22\.6 GiB of memory"),
     ("width-too-large", lambda c: c["students"]["theory"].update(widths=[4, 10_000_000]),
      r"config key students\.theory\.widths\.1: 10000000 is greater than the maximum of 1048576"),
     ("misspelt-key", lambda c: c["datasets"]["easy"].update(margn=c["datasets"]["easy"].pop("margin")),

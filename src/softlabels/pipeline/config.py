@@ -329,7 +329,7 @@ def _check_values(cfg: dict[str, Any]) -> None:
                 raise ConfigError(f"config key datasets.{name}.dim: building this data set would need about "
                                   f"{need / 2**30:.1f} GiB of memory (dim {d['dim']} × {_points(d)} points, and "
                                   f"the target's own samples); at most {MAX_DATA_BYTES / 2**30:.0f} GiB: lower dim or "
-                                  f"n_train/n_val/n_test")
+                                  f"n_train/n_val/n_test/fresh_sets")
         for split in ("max_train", "max_val", "max_test"):
             if d.get(split) == 1:
                 raise ConfigError(f"config key datasets.{name}.{split}: a split of 1 point holds a single class; "
@@ -341,7 +341,8 @@ MAX_DATA_BYTES = 16 * 2**30
 
 
 def _points(d: dict[str, Any]) -> int:
-    return int(d["n_train"] + d["n_val"] + d["n_test"])
+    """Points a synthetic data set holds: its three splits and its fresh training sets."""
+    return int(d["n_train"] * (1 + d.get("fresh_sets", 0)) + d["n_val"] + d["n_test"])
 
 
 def synthetic_memory(d: dict[str, Any]) -> int:
