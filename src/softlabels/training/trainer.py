@@ -43,6 +43,11 @@ BLOCK_ELEMENTS = 1 << 18
 #: logits (floats) that packed training (``train_mlp_segments``) keeps for one evaluation of its records: its
 #: R·K rows of records would otherwise make chunks of 32 epochs several times the size of a core's cache
 PACKED_RECORDS_ELEMENTS = 1 << 19
+#: hidden activations (floats) of one tile of the fused theory step (``_PackedMLP.accumulate_grad``): a
+#: quarter of a core's L2 cache, so that the tile, its inputs and its gradient stay in it
+FUSED_TILE_ELEMENTS = 1 << 16
+#: ReLU masks (floats) the fused step keeps from its forward to its backward pass (above, it recomputes them)
+FUSED_MASK_ELEMENTS = 1 << 25
 #: per-step multiply-adds below which a second thread costs more (synchronisation) than it brings
 THREADS_MIN_WORK = 1 << 22
 #: the divergence guard (``DivergenceGuard``): a replicate has diverged when its training loss exceeds
@@ -144,6 +149,7 @@ def train_mlp(
     device: str = "cpu",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     watch_val: bool = False,
+    fused: bool = True,
 ) -> TrainResult:
     """Train replicates ``replicate_ids`` of one (data, method, width) cell as one batched computation.
 
@@ -153,6 +159,8 @@ def train_mlp(
     once per epoch, in order, but may lag training by up to 32 epochs (the records are evaluated in chunks).
     ``watch_val``: record (and report to ``on_epoch``) the validation loss every epoch even without early
     stopping, where validation data are given; it selects nothing, so the trained numbers do not change.
+    ``fused``: the theory regime's step, fused (default) or the reference formulation it is tested against
+    (``_PackedMLP.accumulate_grad``; they agree to float32 rounding).
     """
     regime = hp["regime"]
     dtype = torch.float32
@@ -167,9 +175,13 @@ def train_mlp(
     threads = torch.get_num_threads()
     if R * B * width * (dim + C) < THREADS_MIN_WORK:
         threads = 1
+    # the theory regime takes the fused step of packed training with one segment, so that a width gives the
+    # same numbers trained alone (here) as packed with others (``train_mlp_segments``)
+    segments = [(width, float(hp["radius"]))] if regime == "theory" else None
     with torch.no_grad(), _num_threads(threads):
         return _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, X_val, y_val,
-                      C, device, on_epoch, full_batch, B, use_val, watch_val=watch_val)
+                      C, device, on_epoch, full_batch, B, use_val, watch_val=watch_val, segments=segments,
+                      fused=fused)
 
 
 def train_mlp_segments(
@@ -184,6 +196,7 @@ def train_mlp_segments(
     n_classes: int | None = None,
     device: str = "cpu",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    fused: bool = True,
 ) -> list[TrainResult]:
     """Train several theory-regime widths ("segments", each a (width m_k, radius B_k)) of one cell as one
     packed computation; returns one ``TrainResult`` per segment, each what ``train_mlp`` gives for
@@ -229,7 +242,8 @@ def train_mlp_segments(
         threads = 1
     with torch.no_grad(), _num_threads(threads):
         packed = _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, None, None,
-                        C, device, on_epoch, True, n_r, False, segments=[(m, float(b)) for m, b in segments])
+                        C, device, on_epoch, True, n_r, False, segments=[(m, float(b)) for m, b in segments],
+                        fused=fused)
     out = []
     off = 0
     K = len(segments)
@@ -247,10 +261,11 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
            idx_np: np.ndarray, seed: int, replicate_ids: list[int], teacher_logits: np.ndarray | None,
            X_val: np.ndarray | None, y_val: np.ndarray | None, C: int, device: str,
            on_epoch: Callable[[int, dict[str, float]], None] | None, full_batch: bool, B: int,
-           use_val: bool, segments: list[tuple[int, float]] | None = None, watch_val: bool = False) -> TrainResult:
+           use_val: bool, segments: list[tuple[int, float]] | None = None, watch_val: bool = False,
+           fused: bool = True) -> TrainResult:
     dtype = torch.float32
     R, n_r = idx_np.shape
-    net = _FlatMLP(params, fixed, device) if segments is None else _PackedMLP(params, fixed, device, segments)
+    net = _FlatMLP(params, fixed, device) if segments is None else _PackedMLP(params, fixed, device, segments, fused)
     obj = objective_for(method, C, teacher_logits is not None)
     Xt = torch.as_tensor(X, dtype=dtype, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
@@ -264,7 +279,8 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
     describe = None
     if segments is not None:  # each (replicate, segment) is a row of the records: R·K of them
         Tr = Tr.repeat_interleave(len(segments), 0)
-        describe = _segment_namer(replicate_ids, [m for m, _ in segments])
+        if len(segments) > 1:
+            describe = _segment_namer(replicate_ids, [m for m, _ in segments])
     order = None if full_batch else _EpochOrder([replicate_rng(seed, STREAM_ORDER, r) for r in replicate_ids],
                                                 n_r, hp["epochs"], device)
     watch_val = use_val or (watch_val and X_val is not None and len(X_val) > 0)
@@ -492,8 +508,10 @@ class _PackedMLP(_FlatMLP):
     Logits and their constants are laid out (R·K, 2, B), replicate-major: row r·K + k is segment k of
     replicate r, so the objective and the records treat each as a replicate of its own."""
 
-    def __init__(self, params: Params, fixed: Params, device: str, segments: list[tuple[int, float]]):
+    def __init__(self, params: Params, fixed: Params, device: str, segments: list[tuple[int, float]],
+                 fused: bool = True):
         W, A = params["W"], fixed["A"]
+        self.fused = fused
         self.R, self.m, self.d = W.shape
         if A.shape[-1] != 2 or bool((A[..., 0] != 0).any()):
             raise ConfigError("packed training needs the theory regime's fixed second layer, logits [0, f]")
@@ -525,13 +543,23 @@ class _PackedMLP(_FlatMLP):
         return torch.stack([W.abs().amax((1, 2)) for W in self.Ws], 1).reshape(-1)
 
     def export(self, data: torch.Tensor | None = None) -> tuple[Params, Params]:
-        """(trainable, fixed) parameters in ``softlabels.models.mlp``' layout, all segments side by side."""
-        assert data is None, "packed training keeps no early-stopping copy"
-        return ({"W": torch.cat(self.Ws, 1).contiguous().clone()},
-                {"A": torch.cat([AT.transpose(1, 2) for AT in self.ATs], 1).contiguous()})
+        """(trainable, fixed) parameters in ``softlabels.models.mlp``' layout, all segments side by side; from
+        ``data`` (an early-stopping copy, one segment only) or the current buffer."""
+        A = {"A": torch.cat([AT.transpose(1, 2) for AT in self.ATs], 1).contiguous()}
+        if data is not None:
+            self._one_segment()
+            return {"W": data.view(self.R, self.m, self.d).clone()}, A
+        return {"W": torch.cat(self.Ws, 1).contiguous().clone()}, A
 
     def copy_replicates(self, dst: torch.Tensor, mask: torch.Tensor) -> None:
-        raise NotImplementedError("packed training has no early stopping")
+        """Early stopping (``train_mlp``'s theory regime: one segment, whose buffer is W (R, m, d))."""
+        self._one_segment()
+        d = dst.view(self.R, -1)
+        d.copy_(torch.where(mask.view(-1, 1), self.data.view(self.R, -1), d))
+
+    def _one_segment(self) -> None:
+        if self.K != 1:
+            raise ConfigError("packed training of several widths has no early stopping: train with patience 0")
 
     def _tiles(self, B: int) -> list[tuple[slice, int, int]]:
         """(replicates, first segment, end segment) of each cache-sized tile of a step on B samples:
@@ -588,9 +616,96 @@ class _PackedMLP(_FlatMLP):
             self._T[1][key] = T4[r, k0:k1].transpose(0, 1).reshape(-1, *T.shape[1:]).contiguous()
         return self._T[1][key]
 
+    def _fused_tiles(self, k: int, R: int, B: int) -> list[tuple[slice, slice]]:
+        """(replicates, samples) of each tile of segment k in the fused step: all the segment's rows, a sample
+        block of at most ``FUSED_TILE_ELEMENTS`` // m_k samples (it depends on the width and B alone, so that a
+        replicate's numbers do not depend on how many replicates, or which other widths, are trained beside it),
+        and as many replicates as fit."""
+        m = self.widths[k]
+        nb = min(B, max(16, FUSED_TILE_ELEMENTS // m))
+        rb = max(1, FUSED_TILE_ELEMENTS // (m * nb))
+        return [(slice(r0, min(R, r0 + rb)), slice(s0, min(B, s0 + nb)))
+                for r0 in range(0, R, rb) for s0 in range(0, B, nb)]
+
     def accumulate_grad(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
         """Gradients of every (replicate, segment)'s loss on X (R, B, d), constants T (R·K, k, B), into
-        ``grad``; returns the logits (R·K, 2, B) they were taken at."""
+        ``grad``; returns the logits (R·K, 2, B) they were taken at.
+
+        The fused step (issue 29), cache-blocked per (replicates, width, sample block) tile so that the hidden
+        tile h (at most ``FUSED_TILE_ELEMENTS`` floats) stays in a core's L2 cache: a forward pass gives
+        f = aᵀ·ReLU(W·Xᵀ) for every tile; the loss gradient g = ∂L/∂f is taken once on all logits [0, f]; a
+        backward pass recomputes each tile's pre-activations, keeps only their ReLU mask M (1 where w_jᵀx_i > 0)
+        and forms ∂W = a ⊙ (M·(g ⊙ X)), one product with the mask. No (R, Σm, B) tensor is ever written to
+        memory: each tile is made, used and dropped while in cache (the reference formulation,
+        ``_accumulate_grad_reference``, makes about nine passes over it). The numbers agree with the reference
+        to float32 rounding (the sums are ordered differently; ``tests/test_train.py`` compares trajectories)."""
+        if not self.fused:
+            return self._accumulate_grad_reference(X, T, obj)
+        R, B, d = X.shape
+        plan = self._fused_plan(X)
+        f, gXT, zT = plan["f"], plan["gXT"], plan["zT"]
+        keep = plan["keep"]
+        for k, tiles in enumerate(plan["tiles"]):
+            for Xs, WT, a, fs, _, h in tiles:
+                torch.bmm(Xs, WT, out=h)
+                h.relu_()
+                torch.bmm(h, a, out=fs)
+                if keep:
+                    h.sign_()                                 # the ReLU mask (1 where w_jᵀx_i > 0), kept
+        zT[:, :, 1] = f.squeeze(-1).transpose(0, 1)
+        z = zT.view(R * self.K, 2, B)
+        g = obj.grad(z, T).view(R, self.K, 2, B)[:, :, 1]     # ∂L/∂f (R, K, B)
+        torch.mul(g.unsqueeze(2), plan["XT"], out=gXT)        # (R, K, d, B)
+        for k, tiles in enumerate(plan["tiles"]):
+            for i, (Xs, WT, _, _, (gXs, gWs, acc), h) in enumerate(tiles):
+                if not keep:                                  # recomputed: the same product, the same mask
+                    torch.bmm(Xs, WT, out=h)
+                    h.relu_().sign_()
+                if gWs is not None:
+                    torch.bmm(gXs, h, out=gWs)
+                else:
+                    acc.baddbmm_(gXs, h)
+            torch.mul(plan["gWT"][k].transpose(1, 2), plan["a"][k], out=self.gWs[k])
+        return z.clone()
+
+    def _fused_plan(self, X: torch.Tensor) -> dict[str, Any]:
+        """The fused step's buffers and every tile's views for inputs X (R, B, d), made once per X (full-batch
+        training steps on the same X every iteration, so slicing is not repeated in the loop)."""
+        if getattr(self, "_plan", None) is not None and self._plan["X"] is X:
+            return self._plan
+        R, B, d = X.shape
+        dev, dt = self.data.device, self.data.dtype
+        plan: dict[str, Any] = {"X": X, "XT": X.transpose(1, 2).unsqueeze(1),
+                                "f": torch.empty(self.K, R, B, 1, dtype=dt, device=dev),
+                                "gXT": torch.empty(R, self.K, d, B, dtype=dt, device=dev),
+                                "zT": torch.zeros(R, self.K, 2, B, dtype=dt, device=dev),
+                                "zero": torch.zeros((), dtype=dt, device=dev),
+                                "a": [AT[:, 1:2].transpose(1, 2) for AT in self.ATs],  # (R, m_k, 1)
+                                "gWT": [], "tiles": []}
+        # keep every tile's ReLU mask from the forward pass to the backward one while they fit in
+        # FUSED_MASK_ELEMENTS; beyond, each tile's pre-activations are recomputed (the same numbers)
+        plan["keep"] = keep = R * sum(self.widths) * B <= FUSED_MASK_ELEMENTS
+        for k in range(self.K):
+            m = self.widths[k]
+            WT = self.Ws[k].transpose(1, 2)                   # (R, d, m_k)
+            gWT = torch.empty(R, d, m, dtype=dt, device=dev)
+            plan["gWT"].append(gWT)
+            tiles = []
+            for r, s in self._fused_tiles(k, R, B):
+                shape = (r.stop - r.start, s.stop - s.start, m)
+                h = torch.empty(shape, dtype=dt, device=dev) if keep else self._work(f"h{shape}", shape)
+                first = s.start == 0
+                tiles.append((X[r, s], WT[r], plan["a"][k][r], plan["f"][k, r, s],
+                              (plan["gXT"][r, k, :, s], gWT[r] if first else None, gWT[r]), h))
+            plan["tiles"].append(tiles)
+        self._plan = plan
+        return plan
+
+    def _accumulate_grad_reference(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
+        """The step as it was before the fused one (``fused=False``): per tile, the (r, m, B) activations are
+        formed, the logits taken by the second layer's product, the gradient pushed back through it and the
+        ReLU, and multiplied by X, each a pass over the activations. Kept as the reference the fused step is
+        tested against (``tests/test_train.py``) and benchmarked against (``python -m softlabels_bench``)."""
         B = X.shape[1]
         zs = torch.empty(self.R, self.K, 2, B, dtype=self.data.dtype, device=self.data.device)
         for r, k0, k1 in self._tiles(B):
