@@ -215,3 +215,34 @@ def test_fused_step_kept_and_recomputed_masks_give_the_same_numbers(monkeypatch)
         for k in a.history:
             assert np.array_equal(a.history[k], b.history[k]), k
     assert torch.equal(kept[1].params["W"], alone.params["W"])
+
+
+MEMORY_PROBE = r"""
+import resource, sys, numpy as np, torch
+from softlabels.training.methods import make_method
+from softlabels.training.trainer import train_mlp
+n, d, R = 6000, 784, 8
+rng = np.random.default_rng(0)
+X = rng.standard_normal((n, d), dtype=np.float32)
+y = (X[:, 0] > 0).astype(np.int64)
+hp = dict(regime="practical", epochs=2, lr=0.01, optimizer="adam", batch_size=128, resampling=sys.argv[1],
+          replicates=R, patience=0)
+train_mlp(X[:64], y[:64], make_method({"kind": "hard"}), hp | {"resampling": "none"}, 8, [0], 0)  # warm up
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+train_mlp(X, y, make_method({"kind": "hard"}), hp, 8, list(range(R)), 0)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / X.nbytes)
+"""
+
+
+@pytest.mark.parametrize("resampling", ["none", "bootstrap"])
+def test_practical_training_holds_the_inputs_once(resampling):
+    """A practical job's memory is about its inputs, not R copies of them (issue 29: each replicate's copy of
+    the training set and each epoch's shuffled copy of all of them are gone): training R = 8 replicates on
+    6000 x 784 inputs adds less than the inputs' size to the process's peak (measured: about 0.6 times it;
+    the old trainer added about 25 times it)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, resampling], capture_output=True, text=True, check=True)
+    growth = float(out.stdout.strip().splitlines()[-1])
+    assert growth < 1.0, f"training added {growth:.2f}x the inputs' size to the peak memory"

@@ -58,6 +58,16 @@ def select_device(compute: dict[str, Any], gpu_rule: bool = False) -> str:
     return dev
 
 
+def peak_rss_bytes() -> int | None:
+    """The job's peak resident memory so far (bytes; Linux and macOS), or None where the OS does not say."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) * (1 if sys.platform == "darwin" else 1024)
+
+
 def duration(seconds: float) -> str:
     """A duration for people: 42s, 3m05s, 2h07m."""
     s = int(round(seconds))

@@ -22,7 +22,7 @@ import numpy as np
 from softlabels import io
 from softlabels.errors import ConfigError, DivergenceError, InputError
 from softlabels.pipeline.checkpoints import check_fingerprint, fingerprint, load_checkpoint, save_checkpoint
-from softlabels.pipeline.entry import duration, epoch_logger, select_device
+from softlabels.pipeline.entry import duration, epoch_logger, peak_rss_bytes, select_device
 from softlabels.pipeline.plan import STUDENT_FILES
 
 log = logging.getLogger("softlabels")
@@ -193,7 +193,7 @@ def write_teacher(snk: Any, p: dict[str, Any], d: dict[str, np.ndarray], logits:
                  **({"temperature_nll": np.array(tau["temperature_nll"])} if tau else {}))
     io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, teacher=snk.wildcards.teacher,
                                                  accuracy=acc, best_epoch=best_epoch, seconds=seconds, device=device,
-                                                 **tau, **extra))
+                                                 peak_rss_bytes=peak_rss_bytes(), **tau, **extra))
     trained = f"best epoch {best_epoch + 1} of {p['epochs']}; " if "epochs" in p else "not trained; "
     cal = (f"; validation NLL {tau['val_nll_at_1']:.4g} at τ = 1, {tau['val_nll_at_tau']:.4g} at "
            f"τ* = {tau['temperature_nll']:.4g}" if tau else "")
@@ -305,6 +305,8 @@ def write_student_arrays(out: dict[str, str], cell: dict[str, Any], d: dict[str,
     io.write_npz(out["replicates"], **arrays)
     io.write_npz(out["points"], replicates=np.array(z.shape[0]), **decompose(z, d["y_test"]))
     acc = accuracy(z, d["y_test"])
+    # the job's peak resident memory so far (its data, the trainer's buffers and every width trained before)
+    extra.setdefault("peak_rss_bytes", peak_rss_bytes())
     io.write_json(out["meta"], io.provenance(config_slice, cell=cell, data_fingerprint=fingerprint(d),
                                              test_accuracy=acc.tolist(), seconds=seconds, device=device, **extra))
     log.info("%s: test accuracy %.4f +- %.4f over %d replicates (%.1fs)", out["replicates"], acc.mean(),

@@ -273,7 +273,10 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
     idx = torch.as_tensor(idx_np, device=device)
     # per-sample constants of the loss, class-major (k, n): a minibatch gathers columns
     TT = obj.targets(yt.unsqueeze(0), None if Zt is None else Zt.unsqueeze(0), dtype)[0].T.contiguous()
-    Xr = Xt[idx]                                                     # (R, n_r, d) each replicate's training set
+    # full batch (the theory regime): each replicate's training set as one tensor (R, n_r, d); minibatches
+    # gather their rows from the inputs held once (a practical job on MNIST holds 54,000 x 784 floats once,
+    # not once per replicate), and the records' forward pass gathers a cache-sized block at a time
+    Xr = Xt[idx] if full_batch else None
     Tr = TT[:, idx].transpose(0, 1).contiguous()                     # (R, k, n_r)
     opt = _make_optimizer(hp, net)
     describe = None
@@ -303,13 +306,15 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
             records.add(epoch, zT)  # the loss at the parameters this step starts from
             opt.step()
         else:
-            g = idx.gather(1, order.next()).view(-1)                 # sample ids in this epoch's order
-            Xe = Xt.index_select(0, g).view(R, n_r, -1)              # (R, n_r, d)
-            Te = TT.index_select(1, g).view(-1, R, n_r).transpose(0, 1)  # (R, k, n_r)
+            g = idx.gather(1, order.next())                          # (R, n_r) sample ids in this epoch's order
             for s in range(0, n_r, B):
-                net.accumulate_grad(Xe[:, s:s + B], Te[:, :, s:s + B], obj)
+                gb = g[:, s:s + B].reshape(-1)                       # this minibatch's rows, gathered alone
+                nb = gb.numel() // R
+                net.accumulate_grad(Xt.index_select(0, gb).view(R, nb, -1),
+                                    TT.index_select(1, gb).view(-1, R, nb).transpose(0, 1), obj)
                 opt.step()
-            records.add(epoch, net.logits(Xr))
+            del g
+            records.add(epoch, net.logits_of(Xt, idx))
         if watch_val:
             zv = net.logits(Xv)
             vl = -(torch.log_softmax(zv, dim=1) * Yv).sum(1).mean(-1)
@@ -458,6 +463,23 @@ class _FlatMLP:
             Xs = X[..., s:s + chunk, :]
             for r in self._blocks(self.m * Xs.shape[-2], self.block):
                 out[r, :, s:s + chunk] = self._forward(Xs if Xs.dim() == 2 else Xs[r], r)[1]
+        return out
+
+    def logits_of(self, X: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Class-major logits (R, C, N) of replicate r on rows idx[r] (R, N) of the inputs X (n, d) held once:
+        ``logits(X[idx])`` without its copy of the inputs per replicate, each block of replicates and samples
+        gathering its own rows (blocks of at most ``block`` floats of activations and inputs together)."""
+        R, N = idx.shape
+        per_row = self.m + X.shape[1]  # a sample's hidden activations and its gathered inputs
+        if R * per_row * N <= self.block:
+            return self._forward(X.index_select(0, idx.reshape(-1)).view(R, N, -1), slice(None))[1]
+        out = torch.empty(R, self.AT.shape[1], N, dtype=self.data.dtype, device=self.data.device)
+        chunk = N if per_row * N <= self.block else max(1, self.block // per_row)
+        for s in range(0, N, chunk):
+            n_s = min(chunk, N - s)
+            for r in self._blocks(per_row * n_s, self.block):
+                Xs = X.index_select(0, idx[r, s:s + n_s].reshape(-1)).view(r.stop - r.start, n_s, -1)
+                out[r, :, s:s + n_s] = self._forward(Xs, r)[1]
         return out
 
     def accumulate_grad(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
