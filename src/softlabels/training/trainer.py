@@ -48,6 +48,9 @@ PACKED_RECORDS_ELEMENTS = 1 << 19
 FUSED_TILE_ELEMENTS = 1 << 16
 #: ReLU masks (floats) the fused step keeps from its forward to its backward pass (above, it recomputes them)
 FUSED_MASK_ELEMENTS = 1 << 25
+#: multiply-adds of training after which the per-epoch records are evaluated (and progress reported): they
+#: are evaluated in chunks of epochs (``_Records``), and a chunk must not hide more than about a second of work
+RECORDS_LAG_WORK = 1 << 27
 #: per-step multiply-adds below which a second thread costs more (synchronisation) than it brings
 THREADS_MIN_WORK = 1 << 22
 #: the divergence guard (``DivergenceGuard``): a replicate has diverged when its training loss exceeds
@@ -296,7 +299,8 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
         waited = torch.zeros(R, dtype=torch.long, device=device)
     best_epoch = np.full(R, hp["epochs"] - 1)
     hist = History()
-    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"], describe=describe,
+    epoch_work = R * n_r * (net.m if segments is None else sum(m for m, _ in segments)) * (Xt.shape[1] + C)
+    records = _Records(obj, Tr, hist, on_epoch, hp["epochs"], describe=describe, epoch_work=epoch_work,
                        **({} if segments is None else {"budget": PACKED_RECORDS_ELEMENTS}))
     records.weights = lambda: net.max_abs_weight()
 
@@ -342,11 +346,15 @@ class _Records:
 
     def __init__(self, obj: Objective, T: torch.Tensor, hist: History,
                  on_epoch: Callable[[int, dict[str, float]], None] | None, epochs: int, budget: int = 1 << 22,
-                 describe: Callable[[list[int]], str] | None = None):
+                 describe: Callable[[list[int]], str] | None = None, epoch_work: int = 0):
         self.obj, self.hist, self.on_epoch = obj, hist, on_epoch
         self.R, _, self.n = T.shape
         self.C = obj.C
-        self.chunk = max(1, min(epochs, 32, budget // (self.R * self.C * self.n)))
+        # at most 32 epochs, within the memory budget, and no more than RECORDS_LAG_WORK multiply-adds of
+        # training (``epoch_work`` per epoch), so that ``on_epoch`` (the job's progress lines) lags training
+        # by about a second at most
+        self.chunk = max(1, min(epochs, 32, budget // (self.R * self.C * self.n),
+                                RECORDS_LAG_WORK // max(1, epoch_work)))
         self.T = T.repeat(self.chunk, 1, 1) if self.chunk > 1 else T
         self.Z = torch.empty(self.chunk * self.R, self.C, self.n, dtype=T.dtype, device=T.device)
         self.pending: list[int] = []
