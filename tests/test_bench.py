@@ -23,6 +23,12 @@ def test_smoke_benchmark_writes_complete_records(tmp_path):
     assert loops and all(r["agree"] for r in loops), [r["note"] for r in loops]
     assert all(r["ratio"] > 0 for r in loops)
     assert any(r["name"].startswith("flops matmul") and r["ours"] > 0 for r in records)
+    steps = [r for r in records if r["name"].startswith("theory step d=")]
+    assert steps and all("DISAGREE" not in r["note"] and r["ratio"] > 0 for r in steps), [r["note"] for r in steps]
+    bound = [r for r in records if r["name"].startswith("theory step vs bound")]
+    assert bound and all(0 < r["peer_or_limit"] < r["ours"] for r in bound)  # nothing beats its bound
+    memory = next(r for r in records if r["name"].startswith("practical peak memory"))
+    assert memory["ours"] > 0 and memory["ratio"] == pytest.approx(1024 / memory["ours"])
     pytest.importorskip("mlxtend")
     bv = {r["name"]: r for r in records if r["name"].startswith("biasvar")}
     assert {"biasvar zo_loss", "biasvar zo_bias", "biasvar zo_variance"} <= set(bv)

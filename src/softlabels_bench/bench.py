@@ -1,7 +1,7 @@
 """``python -m softlabels_bench``: how fast the pipeline is, as ratios measured side by side in one run.
 
 Absolute times on a shared machine are noise; ratios of two things measured in the same run hold.
-Five groups of measurements (docs/benchmarks.md):
+Six groups of measurements (docs/benchmarks.md):
 
 1. ``loop``: the batched trainer (``softlabels.training.trainer.train_mlp``) against an ordinary per-model PyTorch
    loop (``reference_train``: an ``nn.Module``, autograd, ``torch.optim``, one model at a time) with the
@@ -12,10 +12,13 @@ Five groups of measurements (docs/benchmarks.md):
    mlxtend's ``bias_variance_decomp`` refitting scikit-learn's ``MLPClassifier`` once per round: time,
    and agreement of the 0-1 terms (mlxtend's loss, bias and variance are Domingos' ``zo_loss``,
    ``zo_bias`` and ``zo_variance``, not the net variance);
-4. ``packed``: the theory regime's packed trainer (``train_mlp_segments``: every width of a job as one
-   computation) against the per-width loop it replaces (``train_mlp`` once per width), at the default
-   config's theory shapes, side by side; its achieved FLOP/s against ``torch.mm`` in the same run;
-5. ``pipeline``: wall time of the default run, per-job overhead, a no-op re-run, and a dry run of a
+4. ``theory step``: the theory regime's fused step (``train_mlp_segments``: every width of a job as one
+   computation) against the reference formulation it replaced (``fused=False``), at the default config's
+   theory shapes, in interleaved repetitions; and its time against its compute bound (its FLOPs at the rate
+   of ``torch.mm`` measured in the same run);
+5. ``practical``: the practical trainer on an MNIST-shaped input in a fresh process: samples per second
+   and peak memory;
+6. ``pipeline``: wall time of the default run, per-job overhead, a no-op re-run, and a dry run of a
    generated config with about 10,000 jobs.
 
 Writes ``benchmark.json`` (one record per measurement) and ``benchmark.md`` into ``--out``.
@@ -72,11 +75,13 @@ class Size:
     dry_run_cells: int
     n_train: int = 512
     matmul_n: int = 2048
-    # the packed theory trainer: widths packed together, input dimensions, replicates, full-batch steps
+    # the theory step: widths packed together, (input dimension, training points), replicates, full-batch steps
     packed_widths: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256, 512)
-    packed_dims: tuple[int, ...] = (4, 8)
+    packed_shapes: tuple[tuple[int, int], ...] = ((3, 768), (4, 512))
     packed_replicates: int = 8
-    packed_epochs: int = 1000
+    packed_epochs: int = 800
+    # the practical trainer on an MNIST-shaped input: (training points, input dimension, replicates, width)
+    practical_shape: tuple[int, int, int, int] = (54_000, 784, 10, 8)
 
 
 # The default config before paper A's theory study replaced its `neurons` experiment: the speed targets
@@ -90,10 +95,10 @@ SIZES = {
                  dry_run_cells=10_000),
     "quick": Size(widths=(8, 512), replicates=(32,), epochs=3, repeats=2, bv_rounds=100, bv_epochs=10,
                   bv_width=16, pipeline_configs=("tests/configs/tiny.yaml",), dry_run_cells=1_000,
-                  packed_dims=(4,), packed_epochs=100),
+                  packed_shapes=((3, 768),), packed_epochs=100),
     "smoke": Size(widths=(4,), replicates=(3,), epochs=2, repeats=1, bv_rounds=4, bv_epochs=2, bv_width=4,
                   pipeline_configs=(), dry_run_cells=0, n_train=48, matmul_n=512, packed_widths=(2, 4, 8),
-                  packed_dims=(4,), packed_replicates=3, packed_epochs=5),
+                  packed_shapes=((4, 48),), packed_replicates=3, packed_epochs=5, practical_shape=(2000, 784, 3, 8)),
 }
 
 
@@ -362,64 +367,112 @@ def measure_loop(size: Size, device: str, log: Callable[[str], None]) -> list[Re
     return out
 
 
-#: the default config's theory study (config.yaml: kernel-class data, the `theory` setup) at input dimension d
-THEORY_DATA = dict(kind="synthetic", target="kernel", target_hidden=2, n_train=512, n_test=200, margin=0.02, seed=1)
+#: the default config's theory study (config.yaml: kernel-class data, the `theory` setup): its shapes are
+#: (d, n) = (3, 768) for k3-0.001 and (4, 512) for the other three data sets
+THEORY_DATA = dict(kind="synthetic", target="kernel", target_hidden=2, n_test=200, margin=0.02, seed=1)
 THEORY_STUDENT = dict(regime="theory", lr=4.0, radius=8.0, resampling="none", batch_size=0, patience=0)
 
 
-def packed_flops(R: int, n: int, dim: int, widths: tuple[int, ...], epochs: int) -> float:
-    """Matmul FLOPs of theory-regime training, per-width or packed (the same products): per replicate,
-    step and sample, W·x (2·Σm·d), the second layer's two logits (2·2·Σm), ∂h·x for ∂W (2·Σm·d)."""
-    M = sum(widths)
-    return float(R) * epochs * n * (4 * M * dim + 4 * M)
+def theory_step_flops(R: int, n: int, dim: int, widths: tuple[int, ...], epochs: int) -> float:
+    """The FLOPs a theory-regime step must do, in a fused form, per (replicate, sample, hidden unit): the
+    pre-activation w·x (2d), the ReLU (1), f += a·h (2), the gradient's mask·g (1) and ∂W += (·)x (2d):
+    4d + 4 (16 at d = 3: the 100 MFLOP per step of the default's hardest job, issue 29)."""
+    return float(R) * epochs * n * sum(widths) * (4 * dim + 4)
 
 
 def measure_packed(size: Size, device: str, log: Callable[[str], None]) -> list[Record]:
-    """Group 4: the packed theory trainer against the per-width loop it replaced (same data, same results,
-    checked), and its FLOP/s against torch.mm and against its own first-layer products alone."""
+    """Group 4: the theory step (``train_mlp_segments``, every width of a job packed) at the default config's
+    theory shapes: the fused step against the reference formulation it replaced (``fused=False``), in
+    interleaved repetitions, with their agreement; and the fused step's time against its compute bound,
+    ``theory_step_flops`` at the rate of a large ``torch.mm`` measured in the same run."""
     out: list[Record] = []
     widths, R, E = size.packed_widths, size.packed_replicates, size.packed_epochs
-    limit = matmul_flops(device, size.matmul_n)
     method = make_method({"kind": "hard"})
-    for dim in size.packed_dims:
-        d = make_synthetic({**THEORY_DATA, "dim": dim, "n_train": size.n_train})
+    for dim, n in size.packed_shapes:
+        d = make_synthetic({**THEORY_DATA, "dim": dim, "n_train": n})
         X, y = d["X_train"], d["y_train"]
         hp = {**THEORY_STUDENT, "replicates": R, "epochs": E}
         reps = list(range(R))
         segments = [(m, hp["radius"]) for m in widths]
-        train_mlp_segments(X, y, method, {**hp, "epochs": 2}, segments, reps, 0, n_classes=2, device=device)  # warm
 
-        def packed() -> list[Any]:
-            return train_mlp_segments(X, y, method, hp, segments, reps, 0, n_classes=2, device=device)
+        def train(fused: bool) -> list[Any]:
+            return train_mlp_segments(X, y, method, hp, segments, reps, 0, n_classes=2, device=device, fused=fused)
 
-        def loop() -> list[Any]:
-            return [train_mlp(X, y, method, hp, m, reps, 0, n_classes=2, device=device) for m in widths]
-
-        t_packed, res_p = _timed(packed, device)
-        t_loop, res_l = _timed(loop, device)
-        t_packed = min(t_packed, _timed(packed, device)[0])  # the packed side gets a second try, as the loop's
-        diff = max(float((a.params["W"] - b.params["W"]).abs().max()) for a, b in zip(res_p, res_l))
-        same = all(torch.equal(a.params["W"], b.params["W"]) for a, b in zip(res_p, res_l))
-        work = (f"widths {widths[0]}..{widths[-1]} ({len(widths)} segments, {sum(widths)} rows), R={R}, "
-                f"n={size.n_train}, d={dim}, {E} full-batch steps")
-        agree = diff <= 1e-6
-        rec = Record(f"packed theory d={dim}", t_packed, t_loop, t_loop / t_packed, "≥ 1x the per-width loop",
-                     None, "s", f"{work}; results " + ("bit-identical" if same else f"within {diff:.0e}" if agree
-                                                        else f"DISAGREE by {diff:.1e}"), goal=1.0)
+        for fused in (True, False):  # warm up
+            train_mlp_segments(X, y, method, {**hp, "epochs": 2}, segments, reps, 0, n_classes=2, device=device,
+                               fused=fused)
+        times: dict[bool, list[float]] = {True: [], False: []}
+        rates = []
+        for _ in range(size.repeats):  # interleaved: the machine's drift hits both sides alike
+            rates.append(matmul_flops(device, size.matmul_n, repeats=2))
+            t_fast, res_f = _timed(lambda: train(True), device)
+            t_ref, res_r = _timed(lambda: train(False), device)
+            times[True].append(t_fast)
+            times[False].append(t_ref)
+        speedups = [r / f for f, r in zip(times[True], times[False])]
+        diff = max(float((a.params["W"] - b.params["W"]).abs().max()) for a, b in zip(res_f, res_r))
+        work = (f"widths {widths[0]}..{widths[-1]} ({sum(widths)} rows), R={R}, n={n}, d={dim}, {E} full-batch "
+                f"steps; {size.repeats} interleaved repetitions")
+        agree = diff <= 1e-3
+        rec = Record(f"theory step d={dim} n={n}", float(np.median(times[True])), float(np.median(times[False])),
+                     float(np.median(speedups)), "≥ 1x the reference formulation", None, "s",
+                     f"{work}; speedup {min(speedups):.2f}-{max(speedups):.2f}x; max |ΔW| {diff:.1e} "
+                     + ("(float32 rounding)" if agree else "DISAGREE"), goal=1.0)
         if not agree:
             rec.met = False
         out.append(_finish(rec))
-        log(f"{rec.name}: packed {t_packed:.3f}s, per-width loop {t_loop:.3f}s, {t_loop / t_packed:.2f}x; {rec.note}")
-        flops = packed_flops(R, size.n_train, dim, widths, E)
-        f_packed, f_loop = flops / t_packed, flops / t_loop
-        shape = shape_flops(device, sum(widths), dim, size.n_train, replicates=1)
-        out.append(Record(f"packed theory flops d={dim}", f_packed, limit, f_packed / limit, "context", None, "FLOP/s",
-                          f"its matmul FLOPs over its wall time, against a {size.matmul_n}x{size.matmul_n} torch.mm; "
-                          f"the per-width loop: {f_loop / 1e9:.2f} GFLOP/s ({f_loop / limit:.2f}); its first-layer "
-                          f"products alone at these shapes (m={sum(widths)}, d={dim}, n={size.n_train}): "
-                          f"{shape / 1e9:.2f} GFLOP/s ({shape / limit:.2f})"))
-        log(f"{out[-1].name}: {f_packed / 1e9:.2f} GFLOP/s, {f_packed / limit:.2f} of torch.mm's {limit / 1e9:.1f}")
+        log(f"{rec.name}: fused {rec.ours:.3f}s, reference {rec.peer_or_limit:.3f}s, {rec.ratio:.2f}x; {rec.note}")
+        flops = theory_step_flops(R, n, dim, widths, E)
+        bounds = [flops / rate for rate in rates]
+        fractions = [b / t for b, t in zip(bounds, times[True])]  # bound / time: 1 is the bound, 1/3 the target
+        ref_fractions = [b / t for b, t in zip(bounds, times[False])]
+        out.append(_finish(Record(
+            f"theory step vs bound d={dim} n={n}", float(np.median(times[True])), float(np.median(bounds)),
+            float(np.median(fractions)), "≤ 3x the bound (ratio ≥ 0.33)", None, "s",
+            f"{flops / 1e6:.0f} MFLOP at torch.mm's {np.median(rates) / 1e9:.1f} GFLOP/s (its "
+            f"{size.matmul_n}x{size.matmul_n} product in the same run); fused step "
+            f"{1 / max(fractions):.1f}-{1 / min(fractions):.1f}x the bound, the reference "
+            f"{1 / max(ref_fractions):.1f}-{1 / min(ref_fractions):.1f}x", goal=1 / 3)))
+        log(f"{out[-1].name}: {out[-1].note}")
     return out
+
+
+PRACTICAL_PROBE = r"""
+import json, resource, sys, time
+import numpy as np, torch
+from softlabels.training.methods import make_method
+from softlabels.training.trainer import train_mlp
+torch.set_num_threads(int(sys.argv[5]))
+n, d, R, width = (int(a) for a in sys.argv[1:5])
+X = np.random.default_rng(0).standard_normal((n, d), dtype=np.float32)
+y = np.random.default_rng(1).integers(0, 10, n)
+hp = dict(regime="practical", epochs=1, lr=0.01, optimizer="adam", batch_size=128, resampling="none", replicates=R,
+          patience=0)
+t0 = time.perf_counter()
+train_mlp(X, y, make_method({"kind": "hard"}), hp, width, list(range(R)), 0, n_classes=10)
+seconds = time.perf_counter() - t0
+print(json.dumps({"seconds": seconds, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "inputs": X.nbytes}))
+"""
+
+
+def measure_practical(size: Size, threads: int, log: Callable[[str], None]) -> list[Record]:
+    """Group 5: the practical trainer on an MNIST-shaped input (a student job of paper A's Table 1 on real
+    MNIST: 54,000 x 784 inputs, R = 10 replicates, resampling none, 10 classes, minibatches of 128), one
+    epoch in a fresh process: samples per second, and the process's peak memory against 1 GiB."""
+    n, d, R, width = size.practical_shape
+    out = subprocess.run([sys.executable, "-c", PRACTICAL_PROBE, str(n), str(d), str(R), str(width), str(threads)],
+                         capture_output=True, text=True, check=True)
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    what = f"{n} x {d} inputs, R={R}, width {width}, one epoch of minibatches of 128"
+    recs = [Record(f"practical samples/s ({n}x{d})", R * n / m["seconds"], None, None, "context", None, "1/s",
+                   f"{what}: {m['seconds']:.1f} s"),
+            _finish(Record(f"practical peak memory ({n}x{d})", m["peak"] / 2**20, 1024.0, 1024.0 / (m["peak"] / 2**20),
+                           "≤ 1 GiB", None, "MiB", f"{what}; the inputs are {m['inputs'] / 2**20:.0f} MiB; the "
+                           "process's peak resident memory (Python, torch and the data included)", goal=1.0))]
+    for r in recs:
+        log(f"{r.name}: {r.ours:.4g} {r.unit}; {r.note}")
+    return recs
 
 
 def measure_biasvar(size: Size, device: str, log: Callable[[str], None]) -> list[Record]:
@@ -612,7 +665,8 @@ def run(size_name: str = "full", out: str | Path | None = "results/benchmark", d
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        records = measure_loop(size, device, log) + measure_packed(size, device, log) + measure_biasvar(size, device, log)
+        records = (measure_loop(size, device, log) + measure_packed(size, device, log)
+                   + measure_biasvar(size, device, log) + measure_practical(size, threads, log))
     finally:
         torch.set_num_threads(before)
     if pipeline:
