@@ -197,24 +197,23 @@ def test_fused_theory_step_follows_the_reference_formulation(method, resampling)
                     np.testing.assert_allclose(fast.history[k], v, atol=1e-5, rtol=1e-4, err_msg=k)
 
 
-def test_fused_step_kept_and_recomputed_masks_give_the_same_numbers(monkeypatch):
-    """Above FUSED_MASK_ELEMENTS the fused step recomputes each tile's ReLU mask instead of keeping it: the
-    same products, so bit-identical numbers; and a width trained alone (train_mlp) equals it packed."""
+def test_fused_step_gives_a_width_the_same_numbers_alone_packed_and_with_fewer_replicates():
+    """The fused step's tiles depend on a width and the number of points alone, so a width trained alone
+    (train_mlp), packed with others (train_mlp_segments) or as a subset of the replicates gets the same bytes
+    (what the store of trained cells relies on when it reuses widths and replicates)."""
     from softlabels.training import trainer
 
-    hp = {**THEORY, "epochs": 30, "lr": 4.0, "replicates": 2}
+    hp = {**THEORY, "epochs": 30, "lr": 4.0, "replicates": 3, "resampling": "none"}
     m = make_method({"kind": "hard"})
-    args = (KERNEL["X_train"], KERNEL["y_train"], m, hp, [(4, 2.0), (96, 2.0)], [0, 1], 3)
-    kept = trainer.train_mlp_segments(*args, n_classes=2)
-    monkeypatch.setattr(trainer, "FUSED_MASK_ELEMENTS", 0)
-    recomputed = trainer.train_mlp_segments(*args, n_classes=2)
-    alone = trainer.train_mlp(KERNEL["X_train"], KERNEL["y_train"], m, {**hp, "radius": 2.0}, 96, [0, 1], 3,
-                              n_classes=2)
-    for a, b in zip(kept, recomputed):
-        assert torch.equal(a.params["W"], b.params["W"])
-        for k in a.history:
-            assert np.array_equal(a.history[k], b.history[k]), k
-    assert torch.equal(kept[1].params["W"], alone.params["W"])
+    X = np.concatenate([KERNEL["X_train"]] * 8)  # 512 points: width 256 spans several sample blocks
+    y = np.concatenate([KERNEL["y_train"]] * 8)
+    packed = trainer.train_mlp_segments(X, y, m, hp, [(4, 2.0), (256, 2.0)], [0, 1, 2], 3, n_classes=2)
+    alone = trainer.train_mlp(X, y, m, {**hp, "radius": 2.0}, 256, [0, 1, 2], 3, n_classes=2)
+    last = trainer.train_mlp(X, y, m, {**hp, "radius": 2.0}, 256, [2], 3, n_classes=2)
+    assert torch.equal(packed[1].params["W"], alone.params["W"])
+    assert torch.equal(alone.params["W"][2:], last.params["W"])
+    for k in alone.history:
+        assert np.array_equal(packed[1].history[k], alone.history[k]), k
 
 
 MEMORY_PROBE = r"""

@@ -46,8 +46,6 @@ PACKED_RECORDS_ELEMENTS = 1 << 19
 #: hidden activations (floats) of one tile of the fused theory step (``_PackedMLP.accumulate_grad``): a
 #: quarter of a core's L2 cache, so that the tile, its inputs and its gradient stay in it
 FUSED_TILE_ELEMENTS = 1 << 16
-#: ReLU masks (floats) the fused step keeps from its forward to its backward pass (above, it recomputes them)
-FUSED_MASK_ELEMENTS = 1 << 25
 #: multiply-adds of training after which the per-epoch records are evaluated (and progress reported): they
 #: are evaluated in chunks of epochs (``_Records``), and a chunk must not hide more than about a second of work
 RECORDS_LAG_WORK = 1 << 27
@@ -674,24 +672,20 @@ class _PackedMLP(_FlatMLP):
         R, B, d = X.shape
         plan = self._fused_plan(X)
         f, gXT, zT = plan["f"], plan["gXT"], plan["zT"]
-        keep = plan["keep"]
         for k, tiles in enumerate(plan["tiles"]):
             for Xs, WT, a, fs, _, h in tiles:
                 torch.bmm(Xs, WT, out=h)
                 h.relu_()
                 torch.bmm(h, a, out=fs)
-                if keep:
-                    h.sign_()                                 # the ReLU mask (1 where w_jᵀx_i > 0), kept
         zT[:, :, 1] = f.squeeze(-1).transpose(0, 1)
         z = zT.view(R * self.K, 2, B)
         g = obj.grad(z, T).view(R, self.K, 2, B)[:, :, 1]     # ∂L/∂f (R, K, B)
         torch.mul(g.unsqueeze(2), plan["XT"], out=gXT)        # (R, K, d, B)
         for k, tiles in enumerate(plan["tiles"]):
-            for i, (Xs, WT, _, _, (gXs, gWs, acc), h) in enumerate(tiles):
-                if not keep:                                  # recomputed: the same product, the same mask
-                    torch.bmm(Xs, WT, out=h)
-                    h.relu_().sign_()
-                if gWs is not None:
+            for Xs, WT, _, _, (gXs, gWs, acc), h in tiles:
+                torch.bmm(Xs, WT, out=h)                      # recomputed in cache: the same product as above
+                h.relu_().sign_()                             # the ReLU mask M: 1 where w_jᵀx_i > 0
+                if gWs is not None:                           # ∂Wᵀ = (g ⊙ X)ᵀ·M, summed over sample blocks
                     torch.bmm(gXs, h, out=gWs)
                 else:
                     acc.baddbmm_(gXs, h)
@@ -709,12 +703,8 @@ class _PackedMLP(_FlatMLP):
                                 "f": torch.empty(self.K, R, B, 1, dtype=dt, device=dev),
                                 "gXT": torch.empty(R, self.K, d, B, dtype=dt, device=dev),
                                 "zT": torch.zeros(R, self.K, 2, B, dtype=dt, device=dev),
-                                "zero": torch.zeros((), dtype=dt, device=dev),
                                 "a": [AT[:, 1:2].transpose(1, 2) for AT in self.ATs],  # (R, m_k, 1)
                                 "gWT": [], "tiles": []}
-        # keep every tile's ReLU mask from the forward pass to the backward one while they fit in
-        # FUSED_MASK_ELEMENTS; beyond, each tile's pre-activations are recomputed (the same numbers)
-        plan["keep"] = keep = R * sum(self.widths) * B <= FUSED_MASK_ELEMENTS
         for k in range(self.K):
             m = self.widths[k]
             WT = self.Ws[k].transpose(1, 2)                   # (R, d, m_k)
@@ -723,7 +713,7 @@ class _PackedMLP(_FlatMLP):
             tiles = []
             for r, s in self._fused_tiles(k, R, B):
                 shape = (r.stop - r.start, s.stop - s.start, m)
-                h = torch.empty(shape, dtype=dt, device=dev) if keep else self._work(f"h{shape}", shape)
+                h = self._work(f"h{shape}", shape)
                 first = s.start == 0
                 tiles.append((X[r, s], WT[r], plan["a"][k][r], plan["f"][k, r, s],
                               (plan["gXT"][r, k, :, s], gWT[r] if first else None, gWT[r]), h))
