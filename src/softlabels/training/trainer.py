@@ -17,7 +17,15 @@ evaluated for up to 32 epochs in one pass, and replicates processed in cache-siz
 
 ``train_mlp_segments`` packs every width of a theory-regime job into one network per replicate (the
 widths' hidden rows side by side, each "segment" with its own fixed second layer, logits and radius):
-one step's kernels cover all widths, instead of one set of kernels per width (``_PackedMLP``).
+one step's kernels cover all widths, instead of one set of kernels per width (``_PackedMLP``). Its step is
+fused (issue 29): cache-sized tiles per (replicates, width, sample block), the backward pass as one product
+with each tile's ReLU mask, no (R, Σm, n) activation tensor in memory; ``train_mlp``'s theory regime takes
+the same step with one width, and ``fused=False`` keeps the formulation it replaced as the reference
+(``tests/test_train.py`` compares their trajectories and records; ``python -m softlabels_bench`` times them).
+Pure PyTorch: nothing is compiled, so there is no fallback to choose.
+
+The practical regime holds the training inputs once, shared by the replicates: each minibatch, and each
+block of the per-epoch records' forward pass, gathers its own rows.
 """
 
 from __future__ import annotations
