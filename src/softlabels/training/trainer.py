@@ -165,7 +165,8 @@ def train_mlp(
     ``hp`` is a student setup (config ``students.<name>``): regime, epochs, lr, optimizer, momentum,
     weight_decay, batch_size (0 = full batch), radius (theory: rows stay within radius/√m of init),
     patience (0 = no early stopping; needs validation data), resampling, replicates. ``on_epoch`` is called
-    once per epoch, in order, but may lag training by up to 32 epochs (the records are evaluated in chunks).
+    once per epoch, in order, but may lag training by up to 32 epochs and about a second of work (the records
+    are evaluated in chunks, ``_Records``).
     ``watch_val``: record (and report to ``on_epoch``) the validation loss every epoch even without early
     stopping, where validation data are given; it selects nothing, so the trained numbers do not change.
     ``fused``: the theory regime's step, fused (default) or the reference formulation it is tested against
