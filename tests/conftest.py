@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEFILE = ROOT / "Snakefile"
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+#: the official MNIST files (gzipped), where the checkout has the project's shared data folder beside it
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+NO_SHARED_MNIST = f"the official MNIST files are not at {SHARED_MNIST} (only the project's own machines have them)"
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:

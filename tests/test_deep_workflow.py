@@ -12,18 +12,22 @@ from conftest import snakemake, write_config
 from realformats import cifar10_files, cifar100_files, write_tar
 
 from softlabels import io
+from softlabels.data.download import sha256_file
 
 pytestmark = pytest.mark.slow
 
 QUICK = {"epochs": 1, "batch_size": 16, "eval_batch_size": 64}
 
 
-def deep_config() -> dict:
+def deep_config(sha256: dict[str, str]) -> dict:
+    """The config; ``sha256``: the tiny tarballs' checksums, declared as for a mirror's copy (they are not the official files)."""
     return {
         "seed": 0,
         "datasets": {
-            "catdog-0.01": {"kind": "cifar10-catdog", "noise_variance": 0.01, "raw_dir": "raw10"},
-            "c100": {"kind": "cifar100", "raw_dir": "raw100", "val_fraction": 0.2},
+            "catdog-0.01": {"kind": "cifar10-catdog", "noise_variance": 0.01, "raw_dir": "raw10",
+                            "sha256": {"cifar-10-binary.tar.gz": sha256["cifar-10-binary.tar.gz"]}},
+            "c100": {"kind": "cifar100", "raw_dir": "raw100", "val_fraction": 0.2,
+                     "sha256": {"cifar-100-binary.tar.gz": sha256["cifar-100-binary.tar.gz"]}},
         },
         "teachers": {
             "vgg83": {"model": "vgg8+3", "lr": 0.001, "patience": 2, **QUICK},
@@ -55,7 +59,8 @@ def deep_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("deep")
     write_tar(work / "raw10" / "cifar-10-binary.tar.gz", cifar10_files(20), "cifar-10-batches-bin")
     write_tar(work / "raw100" / "cifar-100-binary.tar.gz", cifar100_files(100, 50), "cifar-100-binary")
-    write_config(work, deep_config())
+    sha = {p.name: sha256_file(p) for p in (work / "raw10/cifar-10-binary.tar.gz", work / "raw100/cifar-100-binary.tar.gz")}
+    write_config(work, deep_config(sha))
     snakemake(work, "--cores", "2", "--resources", "gpu=1", "--configfile", str(work / "config.yaml"))
     return work
 

@@ -110,11 +110,25 @@ def test_readme_results_block_is_generated_from_the_reference_tables(monkeypatch
         "README.md's results block differs from results/reference/: run `softlabels reference` after a default run")
 
 
+def test_readme_mnist_block_is_generated_from_the_mnist_reference(monkeypatch):
+    """The README's Table 1 on real MNIST is exactly what `softlabels reference --preset mnist` writes."""
+    from softlabels.cli import MNIST_BEGIN, MNIST_END, mnist_block
+
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(MNIST_BEGIN):text.index(MNIST_END) + len(MNIST_END)]
+    assert block == mnist_block("results/reference/mnist"), (
+        "README.md's MNIST block differs from results/reference/mnist/: run `softlabels reference --preset mnist "
+        "--tables <run>/results/tables` after a run of config/mnist.yaml")
+
+
 def test_results_readme_names_every_table_and_figure_and_the_reference_holds_the_tables():
     text = (ROOT / "results" / "README.md").read_text()
     rules = "".join(f.read_text() for f in (ROOT / "workflow" / "rules").glob("*.smk"))
     made = set(re.findall(r'"results/(?:tables|figures)/(\w+)\.(?:csv|png)"', rules))
     assert made and all(f"`{name}`" in text for name in made), made - set(re.findall(r"`(\w+)`", text))
-    reference = {p.name for p in (ROOT / "results" / "reference").iterdir()}
-    assert {"claims.csv", "claims.md"} <= reference and all(p.endswith((".csv", ".md")) for p in reference)
-    assert {n[:-4] for n in reference if n.endswith(".csv")} <= made  # only tables a rule makes
+    for folder in (ROOT / "results" / "reference", ROOT / "results" / "reference" / "mnist"):
+        reference = {p.name for p in folder.iterdir() if p.is_file()}
+        assert {"claims.csv", "claims.md"} <= reference and all(p.endswith((".csv", ".md")) for p in reference)
+        assert {n[:-4] for n in reference if n.endswith(".csv")} <= made  # only tables a rule makes
+    assert {p.name for p in (ROOT / "results" / "reference").iterdir() if p.is_dir()} == {"mnist"}

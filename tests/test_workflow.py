@@ -113,6 +113,9 @@ def test_wsl_and_paper_tables(tiny_run):
     assert list(t1.data) == ["reduced"] and list(t1.student_neurons) == [4]
     assert t1.paper_hard.iloc[0] == 93.04 and t1.paper_soft.iloc[0] == 95.83
     assert 50 < t1.hard_acc.iloc[0] <= 100 and 50 < t1.teacher_acc.iloc[0] <= 100
+    assert list(t1.soft_method) == ["kd"] and list(t1.kind) == ["digits"]
+    for arm in ("hard", "soft"):  # an interval over replicates and test points, around the mean, wider than zero
+        assert (t1[f"{arm}_lo"] < t1[f"{arm}_acc"]).all() and (t1[f"{arm}_acc"] < t1[f"{arm}_hi"]).all()
     assert (tiny_run / "results/tables/paperA_table1.md").read_text().count("|") > 20
 
 

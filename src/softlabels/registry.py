@@ -71,9 +71,12 @@ MODELS: dict[str, ModelKind] = {
 
 @dataclass(frozen=True)
 class RawSource:
-    """Raw files as their authors publish them: file name -> (SHA-256, size in bytes)."""
+    """Raw files as their authors publish them: file name -> (SHA-256, size in bytes); for gzipped files,
+    ``content`` gives the published SHA-256 and size of the uncompressed file (keyed by its name without
+    ``.gz``), so that a copy re-compressed or gunzipped by a mirror or a user is still checked."""
 
     files: dict[str, tuple[str, int]]
+    content: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 # MNIST's IDX files (as mirrored by https://ossci-datasets.s3.amazonaws.com/mnist/ and others) and the
@@ -86,6 +89,11 @@ SOURCES: dict[str, RawSource] = {
         "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
         "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
         "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+    }, content={  # the uncompressed IDX files, as published beside the gzipped ones
+        "train-images-idx3-ubyte": ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47040016),
+        "train-labels-idx1-ubyte": ("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60008),
+        "t10k-images-idx3-ubyte": ("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016),
+        "t10k-labels-idx1-ubyte": ("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008),
     }),
     "cifar-10": RawSource({
         "cifar-10-binary.tar.gz": ("c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from softlabels.analysis.biasvar import accuracy
+from softlabels.analysis.biasvar import accuracy, paired_mean_draws
 from softlabels.registry import METHODS, NO_TEACHER
 
 # Paper A, Table 1 (MNIST, digits > 4 vs rest; accuracies in %).
@@ -421,14 +421,31 @@ def regularization_table(p: dict[str, Any], replicates: list[Arrays], labels: li
 
 # --- methods side by side --------------------------------------------------------------------
 
-def accuracy_rows(cells: list[dict[str, Any]], test_logits: list[np.ndarray], labels: list[np.ndarray]
-                  ) -> pd.DataFrame:
-    """Per cell: test accuracy (%) mean and std over replicates, and the replicate count."""
+def accuracy_rows(cells: list[dict[str, Any]], test_logits: list[np.ndarray], labels: list[np.ndarray],
+                  interval: tuple[float, int] | None = None) -> pd.DataFrame:
+    """Per cell: test accuracy (%) mean and std over replicates, and the replicate count; with ``interval``
+    (level, n_boot) also the percentile bootstrap interval of the mean (``acc_lo``, ``acc_hi``) that resamples
+    replicates and test points (``accuracy_interval``)."""
     rows = []
     for cell, z, y in zip(cells, test_logits, labels):
         acc = accuracy(z, y) * 100
-        rows.append({**cell, "acc": float(acc.mean()), "acc_std": float(acc.std(ddof=1)), "replicates": len(acc)})
+        row = {**cell, "acc": float(acc.mean()), "acc_std": float(acc.std(ddof=1)), "replicates": len(acc)}
+        if interval is not None:
+            row["acc_lo"], row["acc_hi"] = accuracy_interval(z, y, *interval)
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def accuracy_interval(logits: np.ndarray, y: np.ndarray, level: float, n_boot: int, seed: int = 0
+                      ) -> tuple[float, float]:
+    """Percentile bootstrap interval (%) of a cell's mean test accuracy over its replicates (R, N, C)
+    logits: each draw resamples the replicates and, shared by them, the test points (the draws of the
+    accuracy claims, docs/science.md#b-intervals), so it carries both sources of variance; conservative,
+    since the replicates' own noise is counted by both resamplings."""
+    correct = (np.asarray(logits).argmax(-1) == y).astype(np.float64) * 100
+    draws = paired_mean_draws([correct], n_boot, seed)
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 
 def teacher_accuracy(p: dict[str, Any], teachers: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
@@ -463,23 +480,44 @@ def wsl_table(p: dict[str, Any], acc: pd.DataFrame) -> Table:
 
 
 def paper_a_table1(p: dict[str, Any], df: pd.DataFrame, teacher_acc: dict[tuple[str, str], float]) -> Table:
-    """Paper A's Table 1 beside ours; ``df``: ``accuracy_rows``, ``teacher_acc``: ``teacher_accuracy``."""
+    """Paper A's Table 1 beside ours, one row per (data set, width, teacher, soft-label method); ``df``:
+    ``accuracy_rows`` with intervals, ``teacher_acc``: ``teacher_accuracy``."""
     rows = []
     for (ds, st, w), g in df.groupby(["dataset", "student", "width"], sort=True):
         reduced = p["reduced"][ds]
+        paper = PAPER_A_TABLE1.get((reduced, int(w)), (math.nan,) * 3)
+        hard = _cell_of(g, p["hard"], NO_TEACHER)
         for t in sorted(set(g["teacher"]) - {NO_TEACHER}):
-            hard, hard_std, _ = _acc_of(g, p["hard"], NO_TEACHER)
-            soft, soft_std, _ = _acc_of(g, p["soft"], t)
-            paper = PAPER_A_TABLE1.get((reduced, int(w)), (math.nan,) * 3)
-            rows.append({"data": "reduced" if reduced else "all digits", "dataset": ds, "student": st,
-                         "student_neurons": int(w), "teacher": t, "teacher_acc": teacher_acc[(ds, t)],
-                         "hard_acc": hard, "hard_std": hard_std, "soft_acc": soft, "soft_std": soft_std,
-                         "paper_teacher": paper[0], "paper_hard": paper[1], "paper_soft": paper[2]})
-    out = pd.DataFrame(rows).sort_values(["data", "student_neurons"], ascending=[False, False])
+            for m in p["soft_methods"]:
+                soft = _cell_of(g, m, t)
+                if soft is None:
+                    continue
+                rows.append({"data": "reduced" if reduced else "all digits", "dataset": ds, "kind": p["kind"][ds],
+                             "student": st, "student_neurons": int(w), "teacher": t,
+                             "teacher_acc": teacher_acc[(ds, t)], **_arm("hard", hard), "soft_method": m,
+                             **_arm("soft", soft), "paper_teacher": paper[0], "paper_hard": paper[1],
+                             "paper_soft": paper[2]})
+    out = pd.DataFrame(rows).sort_values(["data", "dataset", "student_neurons", "soft_method"],
+                                         ascending=[False, True, False, True])
     return Table(out, "Paper A, Table 1: ours beside the paper's",
-                "Ours: mean ± std test accuracy (%) over replicates, at the epoch chosen on validation. "
-                "paper_*: paper A's Table 1 (MNIST); our data set kind is named in 'dataset' (digits = "
-                "scikit-learn's 8x8 digits, a small stand-in for MNIST).")
+                f"Ours: test accuracy (%) at the epoch chosen on validation, mean over the replicates, with its "
+                f"{p['level']:.0%} percentile bootstrap interval over replicates and test points (_lo, _hi) and "
+                f"the std over replicates. soft_method: the soft-label method of the row (a fixed temperature, or "
+                f"auto: the teacher's validation-NLL temperature). paper_*: paper A's Table 1, on MNIST; 'kind' "
+                f"names our data (mnist: MNIST itself; digits: scikit-learn's 8x8 digits and mnist1d: MNIST-1D, "
+                f"stand-ins).")
+
+
+def _cell_of(g: pd.DataFrame, method: str, teacher: str) -> pd.Series | None:
+    c = g[(g["method"] == method) & (g["teacher"] == teacher)]
+    return c.iloc[0] if len(c) else None
+
+
+def _arm(name: str, c: pd.Series | None) -> dict[str, float]:
+    """One arm's columns: mean, interval and std of its test accuracy (NaN where the cell is missing)."""
+    keys = ("acc", "acc_lo", "acc_hi", "acc_std")
+    cols = (name + "_acc", name + "_lo", name + "_hi", name + "_std")
+    return {col: (math.nan if c is None else float(c[k])) for col, k in zip(cols, keys)}
 
 
 # --- the papers' deep-network tables (paper A's Figure 1, paper B's CIFAR-100 pairs) -------------

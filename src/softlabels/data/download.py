@@ -165,4 +165,7 @@ def set_aside_bad_download(exc: InputError, files: Sequence[str | os.PathLike]) 
         log.warning("%s: unreadable cached download moved aside to %s", path, aside)
         return InputError(f"{exc}. It was a cached download: it is moved aside to {aside}, so running the same "
                           f"snakemake command again downloads it afresh (or fetch only it: snakemake --cores 1 {path})")
+    if any(str(exc).startswith(str(f)) for f in files):
+        return InputError(f"{exc}. It is a file of the data set's raw_dir, left where it is: replace it with a good "
+                          f"copy")
     return exc

@@ -1,13 +1,19 @@
 """Where a data set's raw files are: the download rule's outputs under ``results/raw/<source>/``, or
-the files in a data set's ``raw_dir``."""
+the files in a data set's ``raw_dir``; and the check of a ``raw_dir``'s files against the published
+checksums."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
+import zlib
 from pathlib import Path
+from typing import Sequence
 
 from softlabels.data.cifar import CIFAR
-from softlabels.registry import DATA_KINDS, raw_files
+from softlabels.errors import InputError
+from softlabels.registry import DATA_KINDS, SOURCES, raw_files
 
 
 def raw_paths(kind: str, raw_dir: str | None = None) -> list[str]:
@@ -35,3 +41,64 @@ def raw_paths(kind: str, raw_dir: str | None = None) -> list[str]:
         gunzipped = stem != name and (root / stem).is_file() and not (root / name).is_file()
         out.append(str(root / (stem if gunzipped else name)))
     return out
+
+
+def verify_own_files(kind: str, files: Sequence[str], declared: dict[str, str] | None = None) -> list[str]:
+    """Check the files of a data set's ``raw_dir`` as a download is checked; return what was not checkable.
+
+    A file passes when its SHA-256 is the published one for its name, or (gzipped or not) its
+    uncompressed content's SHA-256 is the published one for the uncompressed file, or its SHA-256 is
+    the one the user declared for that name in ``declared`` (the data set's ``sha256`` key, for a copy
+    whose bytes differ from the official ones, as a mirror's may). Anything else raises InputError
+    naming the file, both checksums and the key that would accept it. A file with no published
+    checksum and none declared (CIFAR's extracted record files) is returned by name, to be logged.
+    """
+    from softlabels.data.download import sha256_file
+
+    source = SOURCES[DATA_KINDS[kind].source]
+    declared = {k: v.lower() for k, v in (declared or {}).items()}
+    unchecked = []
+    for f in files:
+        path = Path(f)
+        name, stem = path.name, path.name.removesuffix(".gz")
+        published = source.files.get(name, (None, 0))[0]
+        content = source.content.get(stem, (None, 0))[0]
+        if published is None and content is None and name not in declared:
+            unchecked.append(str(path))
+            continue
+        got = sha256_file(path)
+        if got in (published, content, declared.get(name)):
+            continue
+        inner = None
+        if content is not None and _is_gzip(path):
+            inner = _gunzipped_sha256(path)
+            if inner == content:
+                continue
+        official = " or ".join(f"{what} {sha}" for what, sha in (("the published", published),
+                                                                    ("the uncompressed file's", content)) if sha)
+        seen = f"SHA-256 {got}" + (f" (gunzipped: {inner})" if inner else "")
+        declared_note = (f"; it is not the one declared in the data set's sha256.{name} either "
+                         f"({declared[name]})" if name in declared else "")
+        raise InputError(
+            f"{path}: {seen} is not the official checksum of {name} ({official}){declared_note}. The file in "
+            f"raw_dir is damaged or is not the official file: replace it with a good copy, or, if it is a copy "
+            f"you trust whose bytes differ (a mirror's), declare its checksum on the data set: sha256: "
+            f"{{{name}: {got}}}")
+    return unchecked
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _gunzipped_sha256(path: Path) -> str | None:
+    """SHA-256 of a gzip file's content, streamed; None where the gzip data is truncated or corrupt."""
+    h = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return h.hexdigest()

@@ -158,17 +158,16 @@ def method_kinds(cfg: dict[str, Any], records: list[Record] | None = None) -> di
 
 def role_methods(cfg: dict[str, Any], records: list[Record] | None, roles: tuple[str, ...]) -> dict[str, str]:
     """For each role a table compares (``softlabels.registry.METHODS``' ``roles``: 'hard', 'soft', 'kd',
-    'wsl'), the first method (by name, a fixed temperature before 'auto') among these cells' (None: the config's)
-    whose kind plays it, or ''."""
-    kinds = method_kinds(cfg, records)
+    'wsl'), the first of ``methods_in_role``, or ''."""
+    return {role: next(iter(methods_in_role(cfg, records, role)), "") for role in roles}
+
+
+def methods_in_role(cfg: dict[str, Any], records: list[Record] | None, role: str) -> list[str]:
+    """The methods among these cells' (None: the config's) whose kind plays ``role``, by name, those of a
+    fixed temperature before those whose τ is each teacher's own ('auto')."""
     variants = C.method_variants(cfg)
-    out = {}
-    for role in roles:
-        # a method with one fixed temperature before one whose τ is each teacher's own ('auto')
-        names = sorted((variants[m].get("temperature") == C.AUTO, m) for m, k in kinds.items()
-                       if role in REG.METHODS[k].roles)
-        out[role] = names[0][1] if names else ""
-    return out
+    return [m for _, m in sorted((variants[m].get("temperature") == C.AUTO, m)
+                                 for m, k in method_kinds(cfg, records).items() if role in REG.METHODS[k].roles)]
 
 
 def direct_method(cfg: dict[str, Any]) -> str:
@@ -282,11 +281,16 @@ def teacher_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def paper_a_params(cfg: dict[str, Any]) -> dict[str, Any]:
     recs = paper_a_records(cfg)
+    used = sorted({r["dataset"] for r in recs})
     return {
         "cells": recs,
         "teacher_cells": teacher_cells(recs),
-        "reduced": {d: cfg["datasets"][d].get("reduced", False) for d in datasets_used(cfg)},
-        **role_methods(cfg, recs, ("hard", "soft")),
+        "reduced": {d: cfg["datasets"][d].get("reduced", False) for d in used},
+        "kind": {d: cfg["datasets"][d]["kind"] for d in used},
+        **role_methods(cfg, recs, ("hard",)),
+        "soft_methods": methods_in_role(cfg, recs, "soft"),
+        "level": cfg["tables"]["interval"],
+        "n_boot": cfg["tables"]["n_boot"],
     }
 
 

@@ -75,6 +75,14 @@ def make_data(snk: Any) -> None:
     log.info("data set %s: kind %s, seed %s%s", name, p["kind"], p.get("seed"),
              f", built from {len(snk.input)} raw file(s)" if len(snk.input) else "")
     t0 = time.time()
+    if p.get("raw_dir"):  # the user's own files, checked as a download is (docs/real-data.md)
+        from softlabels.data.raw import verify_own_files
+
+        unchecked = verify_own_files(p["kind"], list(snk.input), p.get("sha256"))
+        log.info("raw_dir %s: %d file(s) match their published or declared SHA-256%s", p["raw_dir"],
+                 len(snk.input) - len(unchecked),
+                 f"; no published checksum for {', '.join(unchecked)}: read with the format checks only "
+                 f"(declare sha256 on the data set to check them)" if unchecked else "")
     try:
         arrays = build(p["kind"], p, *list(snk.input))
     except InputError as exc:  # a corrupt cached download is moved aside, to be fetched again

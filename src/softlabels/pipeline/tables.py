@@ -42,8 +42,10 @@ def _files(p: dict[str, Any], name: str) -> list[str]:
 
 
 def _accuracy(p: dict[str, Any], snk: Any) -> pd.DataFrame:
+    """Each cell's accuracy row; with intervals where the params give ``level`` and ``n_boot``."""
     logits = [io.read_npz(f, required=("test_logits",))["test_logits"] for f in _files(p, "replicates.npz")]
-    return T.accuracy_rows(p["cells"], logits, _labels(list(snk.input.data)))
+    interval = (p["level"], p["n_boot"]) if "level" in p else None
+    return T.accuracy_rows(p["cells"], logits, _labels(list(snk.input.data)), interval)
 
 
 def _teachers(p: dict[str, Any], snk: Any) -> dict[tuple[str, str], float]:

@@ -190,3 +190,23 @@ def print_summary(targets: list[str], kinds: dict[str, Any], stream: TextIO | No
     except Exception as exc:  # noqa: BLE001 - a summary must never fail a finished run
         text = f"softlabels run summary unavailable: {exc}"
     print(text, file=stream or sys.stdout, flush=True)
+
+
+def table1_markdown(t1: pd.DataFrame) -> str:
+    """Paper A's Table 1 (paperA_table1.csv) for the README: per task, width and soft-label method, the
+    teacher's, the hard-label and the soft-label students' test accuracy (%), ours (mean [interval]) beside
+    the paper's."""
+
+    def arm(r: pd.Series, name: str) -> str:
+        return f"{r[name + '_acc']:.2f} [{r[name + '_lo']:.2f}, {r[name + '_hi']:.2f}]"
+
+    def paper(v: float) -> str:
+        return "–" if pd.isna(v) else f"{v:.2f}"
+
+    lines = ["| task | neurons | soft labels | teacher: ours | paper | hard: ours [interval] | paper | "
+             "soft: ours [interval] | paper |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for _, r in t1.iterrows():
+        lines.append(f"| {r['data']} | {int(r['student_neurons'])} | {r['soft_method']} | {r['teacher_acc']:.2f} | "
+                     f"{paper(r['paper_teacher'])} | {arm(r, 'hard')} | {paper(r['paper_hard'])} | {arm(r, 'soft')} | "
+                     f"{paper(r['paper_soft'])} |")
+    return "\n".join(lines)
