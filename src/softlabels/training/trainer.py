@@ -325,11 +325,12 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
                                     TT.index_select(1, gb).view(-1, R, nb).transpose(0, 1), obj)
                 opt.step()
             del g
-            records.add(epoch, net.logits_of(Xt, idx))
         if watch_val:
             zv = net.logits(Xv)
             vl = -(torch.log_softmax(zv, dim=1) * Yv).sum(1).mean(-1)
             hist.val_loss.append(vl.cpu().numpy())
+        if not full_batch:  # after the validation loss, so that the epoch's progress line can show it
+            records.add(epoch, net.logits_of(Xt, idx))
         if use_val:
             # a replicate whose patience ran out is finished: later epochs cannot change its result
             better = (vl < best_val) & (waited <= hp["patience"])
