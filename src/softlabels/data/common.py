@@ -112,7 +112,7 @@ def read_raw(path: str | os.PathLike) -> bytes:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{path}: gzip data is truncated or corrupt ({exc}); download it again") from None
+            raise InputError(f"{path}: gzip data is truncated or corrupt ({exc})") from None
     return data
 
 
