@@ -766,8 +766,19 @@ def download_slice(cfg: dict[str, Any], source: str, file: str) -> dict[str, Any
                         "backoff": float(d["backoff"])})
 
 
+#: keys of a student setup that its regime does not read (softlabels.training): the theory regime is full-batch
+#: projected gradient descent (no optimizer, momentum, weight decay or batches); the practical regime and the
+#: CNNs project nothing (no radius)
+UNUSED_BY_REGIME = {"theory": ("optimizer", "momentum", "weight_decay", "batch_size"), "practical": ("radius",)}
+
+
 def teacher_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    return sorted_dict({**cfg["teachers"][name], "seed": cfg["seed"], "compute": cfg["compute"]})
+    """A teacher's keys, the seed and the compute settings; of the kernel-limit teacher (``model: kernel``,
+    which trains nothing and reads no key) only its model, so that editing keys it does not read re-runs nothing."""
+    t = cfg["teachers"][name]
+    if t["model"] == "kernel":
+        return {"model": "kernel"}
+    return sorted_dict({**t, "seed": cfg["seed"], "compute": cfg["compute"]})
 
 
 def method_slice(cfg: dict[str, Any], variant: str) -> dict[str, Any]:
@@ -780,9 +791,11 @@ def student_widths(cfg: dict[str, Any], name: str) -> list[int]:
 
 
 def student_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """A student setup. One MLP job trains every width of a setup, so its widths are part of its slice;
-    a CNN job trains one width (its wildcard), so there they are not (adding a width runs only it)."""
-    st = {k: v for k, v in cfg["students"][name].items() if k != "widths"}
+    """A student setup without the keys its regime does not read (``UNUSED_BY_REGIME``). One MLP job trains
+    every width of a setup, so its widths are part of its slice; a CNN job trains one width (its wildcard),
+    so there they are not (adding a width runs only it)."""
+    unused = ("widths", *UNUSED_BY_REGIME[cfg["students"][name]["regime"]])
+    st = {k: v for k, v in cfg["students"][name].items() if k not in unused}
     if not is_deep(st["model"]):
         st["widths"] = student_widths(cfg, name)
     if st.get("radius") == "auto":  # the rule reads the run's smallest target error
