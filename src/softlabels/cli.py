@@ -192,7 +192,8 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per ``cmd_*`` function."""
     ap = argparse.ArgumentParser(prog="softlabels", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check a config against the schema")
@@ -214,7 +215,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--readme", default="README.md", help="the README whose results block is rewritten (default: "
                                                          "README.md of the working directory)")
     f.set_defaults(fn=cmd_reference)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def commands() -> list[str]:
+    """The sub-commands' names (what the docs may name)."""
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         return int(args.fn(args))
     except SoftlabelsError as exc:
