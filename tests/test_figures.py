@@ -356,13 +356,14 @@ def test_claims_forest_plot_one_panel_per_claim_coloured_by_verdict():
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 2 and _points(axes[0]) >= 25  # 25 settings: a point each (and an interval line)
     labels = [t.get_text() for t in axes[0].get_yticklabels()]
-    assert len(labels) == 25 and max(len(x) for x in labels) <= F.FOREST_LABEL_CHARS
+    assert len(labels) == 25 and max(len(ln) for x in labels for ln in x.split("\n")) <= F.FOREST_LABEL_CHARS
+    assert not any("…" in x for x in labels)  # wrapped, never cut
     assert "d0, ε 0.1" in labels and not any("γ" in x or "bounds" in x or "teacher" in x for x in labels)
     colours = {tuple(np.round(matplotlib_rgb(line.get_color()), 3)) for line in axes[0].get_lines()}
     assert {tuple(np.round(matplotlib_rgb(c), 3)) for c in F.VERDICT_COLOURS.values()} <= colours
     assert any(line.get_linestyle() == "--" and list(line.get_xdata()) == [0, 0] for line in axes[0].get_lines())
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == list(F.VERDICT_COLOURS)
+    assert legend == list(F.VERDICT_COLOURS)  # the verdicts drawn (no row lacks an estimate here)
     buf = stdio.BytesIO()
     fig.savefig(buf, format="png", dpi=150)
     from PIL import Image
@@ -372,6 +373,40 @@ def test_claims_forest_plot_one_panel_per_claim_coloured_by_verdict():
     # a paper without claims: one panel that says so, not an error (the figure is planned before the run)
     empty = F.plot_claims_forest(claims, "B")
     assert "No claim of paper B" in empty.axes[0].texts[0].get_text()
+
+
+def test_claims_forest_draws_every_row_and_no_empty_panel_and_stays_within_the_page():
+    """A row without an estimate gets the legend's hollow marker; a claim without any number gets no panel (the
+    suptitle names it); a parenthesis of a setting is not cut; a figure taller than 2.5 screens goes to two
+    columns, and panel titles have at most four lines."""
+    one = _claims(25)
+    claims = pd.concat([one.iloc[:25].assign(claim=f"claim {k} of a long run, whose text wraps onto more than "
+                                                  f"one line of its panel's title") for k in range(4)]
+                       + [one.iloc[25:]], ignore_index=True)
+    claims.loc[3, ["estimate", "lo", "hi"]] = np.nan
+    claims.loc[len(claims) - 1, "setting"] = "hard, teacher wide (seeds 0, 1, 2), theory, ε 0.1"
+    nothing = {**claims.iloc[0].to_dict(), "claim": "a claim with no estimate", "estimate": np.nan, "lo": np.nan,
+               "hi": np.nan, "verdict": "not tested"}
+    claims = pd.concat([claims, pd.DataFrame([nothing])], ignore_index=True)
+    fig = F.plot_claims_forest(claims, "A")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 5  # the claim without numbers has no panel
+    assert "a claim with no estimate" in fig._suptitle.get_text()
+    big = axes[0]
+    hollow = [ln for ln in big.get_lines() if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"]
+    filled = [ln for ln in big.get_lines() if ln.get_marker() == "o" and ln.get_markerfacecolor() != "white"]
+    assert len(hollow) == 1 and len(filled) == 24  # every row has its marker
+    assert "no estimate (on the threshold)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    seeds = ["d1, teacher wide (seeds 0, 1, 2), kd vs hard, ε 0.1", "d1, teacher wide-ls (seeds 0, 1, 2), kd vs hard, ε 0.1"]
+    assert F.compact_labels(seeds, ["e", "e"]) == ["d1, wide", "d1, wide-ls"]  # a parenthesis is one part
+    for ax in axes:
+        assert ax.get_title(loc="left").count("\n") <= F.FOREST_TITLE_LINES - 1
+    buf = stdio.BytesIO()
+    fig.savefig(buf, format="png", dpi=150)
+    from PIL import Image
+
+    width, height = Image.open(stdio.BytesIO(buf.getvalue())).size
+    assert width <= 1400 and height <= 2.5 * 900, (width, height)
 
 
 def matplotlib_rgb(c):
