@@ -644,3 +644,23 @@ def test_regularization_panels_with_one_temperature_are_the_teacher_comparisons(
     recs += [{"experiment": "biasvar", "dataset": "noisy", "student": "practical", "width": 16, "teacher": t,
               "method": "kd", "temperature": 4.0} for t in ("wide-s0", "wide-s1", "wide-ls-s0", "wide-ls-s1")]
     assert figplan.temperature_sweeps(recs) == {("biasvar", "noisy", "practical", 16)}
+
+
+def test_a_panel_at_one_temperature_puts_the_methods_side_by_side(regularization):
+    """One τ in a panel: the methods stand side by side at that τ (not nudged as if at other τ), and the legend
+    promises no line over τ that is never drawn."""
+    one = regularization[(regularization["experiment"] == "biasvar") & (regularization["temperature"] == 4.0)]
+    fig = F.plot_regularization_temperature(one, KINDS)
+    ax = next(a for a in fig.axes if a.get_visible())
+    assert len(ax.get_xticklabels()) == 2  # kd at τ = 4 and wsl
+    assert "the only τ" in ax.get_xlabel()
+    xs = sorted({round(float(x), 6) for col in ax.collections for x in col.get_offsets()[:, 0]})
+    assert xs == [0.0, 1.0]
+    assert not any("KD over τ" in t.get_text() for t in fig.legends[0].get_texts())
+    assert not [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
+
+
+def test_neurons_needed_titles_have_at_most_four_lines():
+    notes = [f"method-{k}, teacher wide-ls: no fit (m* measured on 1 of 4 data sets)" for k in range(7)]
+    wrapped = F._wrap("; ".join(notes), F.NEEDED_TITLE_CHARS, F.NEEDED_TITLE_LINES - 1)
+    assert wrapped.count("\n") <= F.NEEDED_TITLE_LINES - 2

@@ -337,6 +337,11 @@ def needed_epsilons(needed: pd.DataFrame, neurons: pd.DataFrame, experiment: str
     return [max(reached, key=lambda k: (*reached[k], k))], False
 
 
+#: a neurons-needed panel's title: ε, then its fits' notes in at most three lines of this many characters
+NEEDED_TITLE_CHARS = 62
+NEEDED_TITLE_LINES = 4
+
+
 def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd.DataFrame, experiment: str,
                         methods: Methods | None = None, level: float | None = None) -> Figure:
     """One experiment's m*(ε) against the solved margin γ on log-log axes, one panel per ε where
@@ -414,7 +419,10 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
         ax.yaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(GAMMA_AXIS)
         ax.set_ylabel("m*(ε): neurons needed")
-        ax.set_title(f"ε = {eps:g}\n" + "\n".join(notes), fontsize=8)
+        fits = (len(notes) < NEEDED_TITLE_LINES and all(len(n) <= NEEDED_TITLE_CHARS for n in notes))
+        ax.set_title(f"ε = {eps:g}\n" + ("\n".join(notes) if fits else
+                                         _wrap("; ".join(notes), NEEDED_TITLE_CHARS, NEEDED_TITLE_LINES - 1)),
+                     fontsize=8)
     why = "" if fittable else ("\nnothing to fit: no ε has m* measured above the narrowest width\non two data sets; "
                                "the ε with the most measured values")
     fig.suptitle(f"Neurons needed m*(ε) against the margin γ, experiment {experiment}\nfitted slopes of log m* on "
@@ -502,28 +510,38 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
     nudge = {k: 1.0 + 0.04 * (i + 1) for i, k in enumerate(others)}
     _theme()
     fig, axes = _grid(len(groups), 3, w=6.0 if len(groups) == 1 else 5.0, h=3.4)
+    sweeps = False  # whether any panel has more than one τ (else no line over τ is drawn)
     for ax, grp in zip(axes, groups):
         g = df[(df["experiment"] == grp[0]) & (df["dataset"] == grp[1]) & (df["student"] == grp[2])
                & (df["width"] == grp[3])]
+        one_tau = g["temperature"].nunique() == 1  # no τ axis: the methods side by side at that τ
+        order = sorted(g["method"].unique(), key=methods.base)
         for name, c in g.groupby("teacher_name", sort=True):
             kd = c[c["kind"] == "kd"].groupby("temperature")["fraction_final"].mean()
-            if len(kd):
+            if len(kd) > 1:
+                sweeps = True
                 ax.plot(kd.index, 100 * kd.to_numpy(), color="0.55", ls=tline[name], lw=1, zorder=2,
                         label=f"_KD over τ, {name}")
             for m, o in c.groupby("method"):
-                x = o["temperature"] * nudge.get(kinds.get(m, m), 1.0)
+                x = ([order.index(m)] * len(o) if one_tau else o["temperature"] * nudge.get(kinds.get(m, m), 1.0))
                 ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.base_color(m), s=36,
                            zorder=3, label="_")
-        _log2_axis(ax, g["temperature"])
-        ax.set_xlabel("temperature τ")
+        if one_tau:
+            ax.set_xticks(range(len(order)), [methods.base(m) for m in order], fontsize=8)
+            ax.set_xlim(-0.6, len(order) - 0.4)
+            ax.set_xlabel(f"method, at τ = {float(g['temperature'].iloc[0]):g} (the only τ)")
+        else:
+            _log2_axis(ax, g["temperature"])
+            ax.set_xlabel("temperature τ")
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{grp[1]}, {grp[2]} m={grp[3]}" + (f" ({grp[0]})" if len({k[0] for k in groups}) > 1 else ""))
     rule = df["rule"].iloc[0] if "rule" in df else "gt"
     fig.suptitle(f"Regularization samples at the end of training\nagainst τ (rule '{rule}')")
     extra = {methods.base(m): Line2D([], [], color=methods.base_color(m), marker="o", ls="none")
              for m in sorted(df["method"].unique(), key=methods.base)}
-    extra.update({f"teacher {n}; KD over τ": Line2D([], [], color="0.55", ls=tline[n], marker=tmark[n], mfc="0.3",
-                                                   mec="0.3") for n in names})
+    extra.update({f"teacher {n}" + ("; KD over τ" if sweeps else ""):
+                  Line2D([], [], color="0.55", ls=tline[n] if sweeps else "none", marker=tmark[n], mfc="0.3", mec="0.3")
+                  for n in names})
     _legend(fig, axes, ncol=2, extra=extra)
     return fig
 
