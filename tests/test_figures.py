@@ -664,3 +664,11 @@ def test_neurons_needed_titles_have_at_most_four_lines():
     notes = [f"method-{k}, teacher wide-ls: no fit (m* measured on 1 of 4 data sets)" for k in range(7)]
     wrapped = F._wrap("; ".join(notes), F.NEEDED_TITLE_CHARS, F.NEEDED_TITLE_LINES - 1)
     assert wrapped.count("\n") <= F.NEEDED_TITLE_LINES - 2
+
+
+def test_a_neurons_needed_figure_of_ceilings_only_says_so(needed, scaling, neurons):
+    """No m* reached anywhere (every point would be a ceiling arrow): one panel that says so, not arrows."""
+    none = needed.assign(m_star=np.nan)
+    fig = F.plot_neurons_needed(none, scaling, neurons, "neurons")
+    assert len(fig.axes) == 1 and "reaches any ε" in fig.axes[0].texts[0].get_text()
+    assert not fig.axes[0].collections

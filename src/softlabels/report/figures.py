@@ -364,6 +364,17 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
     df["label"] = _labels(df, methods)
     narrowest, widest = _bounds_of_cells(neurons)
     epsilons, fittable = needed_epsilons(df, neurons, experiment)
+    if not np.isfinite(df["m_star"].to_numpy(float)).any():  # only ceilings: a figure of arrows carries nothing
+        _theme()
+        fig, ax = plt.subplots(figsize=(9, 2), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, _wrap(f"No student of experiment {experiment} reaches any ε = "
+                                f"{', '.join(f'{e:g}' for e in sorted(df['epsilon'].unique(), reverse=True))} within "
+                                "the widths trained: every m* lies above the widest width, so there is nothing to "
+                                "draw against γ (table neurons_needed; train wider students or raise ε).", 110),
+                ha="center", va="center", fontsize=10)
+        fig.suptitle(f"Neurons needed m*(ε) against the margin γ, experiment {experiment}")
+        return fig
     marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
     arms = sorted(df[["teacher", "method", "student"]].drop_duplicates().itertuples(index=False, name=None),
                   key=lambda a: (a[0] != NO_TEACHER, a))
