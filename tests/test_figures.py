@@ -672,3 +672,14 @@ def test_a_neurons_needed_figure_of_ceilings_only_says_so(needed, scaling, neuro
     fig = F.plot_neurons_needed(none, scaling, neurons, "neurons")
     assert len(fig.axes) == 1 and "reaches any ε" in fig.axes[0].texts[0].get_text()
     assert not fig.axes[0].collections
+
+
+def test_a_legend_gets_no_more_columns_than_the_figure_is_wide():
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(4, 3), layout="constrained")
+    extra = {f"a rather long legend entry number {k}": Line2D([], [], color="k") for k in range(8)}
+    F._legend(fig, [ax], ncol=6, extra=extra, from_axes=False)
+    assert len(fig.legends) == 1
+    assert fig.legends[0].get_window_extent(fig.canvas.get_renderer()).width <= 4 * fig.dpi

@@ -202,9 +202,16 @@ def _legend(fig: Figure, axes: list[Any], ncol: int = 4, extra: dict[str, Any] |
             if not lab.startswith("_"):
                 seen.setdefault(lab, h)
     seen.update(extra or {})
-    if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(ncol, len(seen)),
-                   frameon=False)
+    if not seen:
+        return
+    ncol = min(ncol, len(seen))
+    while True:  # as many columns as fit the figure's width (a wider legend is clipped at the edges)
+        legend = fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, frameon=False)
+        width = legend.get_window_extent(fig.canvas.get_renderer()).width
+        if ncol == 1 or width <= fig.get_figwidth() * fig.dpi:
+            return
+        legend.remove()
+        ncol -= 1
 
 
 def _log2_axis(ax: Any, values: Iterable[float]) -> None:
