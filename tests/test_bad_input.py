@@ -252,6 +252,10 @@ def test_a_download_larger_than_expected_is_stopped(big_server, tmp_path, monkey
 
 
 def test_a_corrupt_cached_download_is_moved_aside_with_the_command(tmp_path, monkeypatch):
+    """A cached download is moved aside and fetched again; a damaged file of the user's own raw_dir is left
+    where it is, and the message says to replace it (not to download it: nothing would)."""
+    from softlabels.data.common import read_raw
+
     monkeypatch.chdir(tmp_path)
     files = [Path(p) for p in _raw_paths("mnist")]
     for f in files:
@@ -267,9 +271,12 @@ def test_a_corrupt_cached_download_is_moved_aside_with_the_command(tmp_path, mon
     assert "moved aside to" in msg and f"snakemake --cores 1 {bad[0]}" in msg
     own = tmp_path / "mine" / "train-images-idx3-ubyte.gz"  # a raw_dir file is the user's: left in place
     own.parent.mkdir()
-    own.write_bytes(b"junk")
-    kept = D.set_aside_bad_download(InputError(f"{own}: corrupt"), [str(own)]).args[0]
-    assert kept.startswith(f"{own}: corrupt") and "raw_dir" in kept and "download" not in kept[len(str(own)):]
+    own.write_bytes(gzip.compress(b"x" * 100)[:12])  # gzip magic, truncated
+    with pytest.raises(InputError) as err:
+        read_raw(own)
+    msg = str(D.set_aside_bad_download(err.value, [str(own)]))
+    assert msg.startswith(f"{own}: gzip data is truncated or corrupt") and "replace it with a good copy" in msg
+    assert "download it again" not in msg and "moved aside" not in msg
     assert own.exists()
 
 

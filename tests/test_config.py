@@ -162,3 +162,25 @@ def test_a_distilling_auto_radius_group_waits_for_its_b1_sibling():
     assert P.auto_radius_sibling(full, "theory-B4", "kernel") is None
     cfg["students"]["theory"]["radius"] = [4, "auto"]
     assert P.auto_radius_sibling(C.validate(copy.deepcopy(cfg), SCHEMA), "theory-Bauto", "kernel") is None
+
+
+def test_slices_leave_out_the_keys_a_cell_does_not_read():
+    """A kernel-limit teacher reads no key; the practical regime no radius; the theory regime (full-batch projected
+    gradient descent) no optimizer, momentum, weight decay or batch size; an auto radius reads the smallest ε,
+    not the others (docs/development.md's re-run table)."""
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["teachers"]["kern"] = {"model": "kernel"}
+    cfg["students"]["auto"] = {"regime": "theory", "widths": [2], "radius": "auto"}
+    before = C.validate(copy.deepcopy(cfg), SCHEMA)
+    cfg["teachers"]["kern"].update(epochs=7, lr=0.5, label_smoothing=0.1)
+    cfg["students"]["practical"]["radius"] = 2.0
+    cfg["students"]["theory"].update(optimizer="sgd", momentum=0.5, weight_decay=0.1, batch_size=4)
+    cfg["tables"]["epsilons"] = [0.1]  # the smallest kept
+    after = C.validate(copy.deepcopy(cfg), SCHEMA)
+    assert C.teacher_slice(after, "kern") == C.teacher_slice(before, "kern") == {"model": "kernel"}
+    for st in ("practical", "theory", "auto"):
+        assert C.student_slice(after, st) == C.student_slice(before, st), st
+    cfg["tables"]["epsilons"] = [0.3]  # the smallest changed: the auto radius's target error
+    assert C.student_slice(C.validate(cfg, SCHEMA), "auto")["radius_epsilon"] == 0.3
+    assert C.student_slice(before, "auto")["radius_epsilon"] == 0.1
+    assert C.student_slice(after, "theory")["lr"] == 4.0 and "batch_size" in C.student_slice(after, "practical")

@@ -9,7 +9,8 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT
+import pytest
+from conftest import ROOT, snakemake
 
 DOCS = [ROOT / "README.md", ROOT / "results" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TOP = {p.name for p in ROOT.iterdir() if not p.name.startswith(".git")} - {"logs", ".snakemake"}
@@ -132,3 +133,105 @@ def test_results_readme_names_every_table_and_figure_and_the_reference_holds_the
         assert {"claims.csv", "claims.md"} <= reference and all(p.endswith((".csv", ".md")) for p in reference)
         assert {n[:-4] for n in reference if n.endswith(".csv")} <= made  # only tables a rule makes
     assert {p.name for p in (ROOT / "results" / "reference").iterdir() if p.is_dir()} == {"mnist"}
+
+
+# --- words that stay true: the commands and job counts the docs name ---------------------------------------
+
+PAGES = [*DOCS, ROOT / "profiles" / "default" / "config.yaml", ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"]
+
+
+def named_commands(text: str) -> set[str]:
+    """The `softlabels` sub-commands a page names: `softlabels X` in backticks or at the start of a line of a
+    code block, and each entry of a list "the `softlabels` command: `a ...`, `b ...`"."""
+    names = set(re.findall(r"`softlabels ([a-z][a-z-]*)", text))
+    names |= set(re.findall(r"^\s*(?:\$ )?softlabels ([a-z][a-z-]*)", text, flags=re.M))
+    for listed in re.findall(r"the `softlabels` command: ((?:`[^`]+`[, and]*)+)", text):
+        names |= {n.split()[0] for n in re.findall(r"`([^`]+)`", listed)}
+    return names
+
+
+def test_every_softlabels_command_the_docs_name_exists():
+    from softlabels.cli import commands
+
+    bad = [f"{p.relative_to(ROOT)}: softlabels {n}" for p in PAGES for n in sorted(named_commands(p.read_text()))
+           if n not in commands()]
+    assert not bad, f"commands named in the docs that `softlabels` does not have ({commands()}):\n" + "\n".join(bad)
+    assert named_commands("the `softlabels` command: `validate CONFIG`, `readme`; run `softlabels nope`") == {
+        "validate", "readme", "nope"}  # the check sees both forms
+
+
+#: a job count is historical (a measurement of an earlier design) when its sentence says so
+HISTORICAL = re.compile(r"\bthen\b|\bprevious\b|\bbefore\b|\bat `[0-9a-f]{7,}`|\bwas\b|\bwere\b", re.I)
+
+
+def job_counts(text: str) -> list[tuple[str, int]]:
+    """(sentence, N) for every "N jobs" of a page that is not historical (``HISTORICAL``)."""
+    text = re.sub(r"\s+", " ", text)
+    out = []
+    for m in re.finditer(r"\b(\d+) jobs\b", text):
+        start = max(text.rfind(". ", 0, m.start()), text.rfind("| ", 0, m.start()), text.rfind("# ", 0, m.start()))
+        sentence = text[start + 2:m.end()]
+        if not HISTORICAL.search(sentence):
+            out.append((sentence, int(m.group(1))))
+    return out
+
+
+def _prose(page) -> str:
+    """A page's text; of a YAML file, its comments without their '#'."""
+    text = page.read_text()
+    return re.sub(r"^\s*# ?", "", text, flags=re.M) if page.suffix == ".yaml" else text
+
+
+def _config_of(sentence: str) -> str | None:
+    named = re.findall(r"config/[\w.-]+\.yaml", sentence)
+    if named:
+        return named[-1]
+    if re.search(r"\btiny\b", sentence):
+        return "tests/configs/tiny.yaml"
+    if re.search(r"\bdefault (run|config)\b", sentence):
+        return "config.yaml"
+    return None
+
+
+@pytest.mark.slow
+def test_every_job_count_the_docs_give_is_a_dry_runs(tmp_path):
+    """Each "N jobs" of the docs and profiles names its config (the default run, the tiny config, a preset)
+    and equals the jobs Snakemake's dry run plans for it (with the SLURM profile where the sentence names it),
+    unless its sentence marks it as an earlier measurement ("then", "previous", "at `<commit>`")."""
+    claims = [(p, s, n) for p in PAGES for s, n in job_counts(_prose(p))]
+    assert claims
+    plans: dict[tuple[str, bool], int] = {}
+    wrong = []
+    for page, sentence, n in claims:
+        config = _config_of(sentence)
+        if config is None:
+            wrong.append(f"{page.relative_to(ROOT)}: names no config: …{sentence[-150:]}")
+            continue
+        slurm = "workflow/profiles/slurm" in sentence
+        if (config, slurm) not in plans:
+            work = tmp_path / f"{config.replace('/', '_')}-{slurm}"
+            work.mkdir()
+            args = ("--workflow-profile", str(ROOT / "workflow/profiles/slurm")) if slurm else ()
+            proc = snakemake(work, "--dry-run", "--configfile", str(ROOT / config), *args)
+            total = re.search(r"^total\s+(\d+)", proc.stdout, re.M)
+            plans[config, slurm] = int(total.group(1)) if total else 0
+        if plans[config, slurm] != n:
+            wrong.append(f"{page.relative_to(ROOT)}: {n} jobs, the dry run of {config} plans {plans[config, slurm]}: "
+                         f"…{sentence[-150:]}")
+    assert not wrong, "job counts that are not the dry run's:\n" + "\n".join(wrong)
+
+
+def test_the_configuration_page_lists_every_preset():
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [p.name for p in sorted((ROOT / "config").glob("*.yaml")) if f"config/{p.name}" not in page]
+    assert not missing, f"docs/configuration.md's list of ready-made configs lacks {missing}"
+
+
+def test_no_development_history_in_what_readers_see():
+    """Code comments, report captions, rule files and docs say what is, not which issue made it so."""
+    pattern = re.compile(r"\b[Ii]ssues? \d+")  # this project's issues; another project's "issue #469" may stay
+    files = [*PAGES, *(ROOT / "workflow").rglob("*.smk"), *(ROOT / "workflow").rglob("*.rst"),
+             *(ROOT / "workflow" / "scripts").glob("*.py"), *(ROOT / "src").rglob("*.py"), ROOT / "Snakefile"]
+    hits = [f"{f.relative_to(ROOT)}:{i}: {line.strip()[:100]}" for f in files
+            for i, line in enumerate(f.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not hits, "development history in the text:\n" + "\n".join(hits)

@@ -356,13 +356,14 @@ def test_claims_forest_plot_one_panel_per_claim_coloured_by_verdict():
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 2 and _points(axes[0]) >= 25  # 25 settings: a point each (and an interval line)
     labels = [t.get_text() for t in axes[0].get_yticklabels()]
-    assert len(labels) == 25 and max(len(x) for x in labels) <= F.FOREST_LABEL_CHARS
+    assert len(labels) == 25 and max(len(ln) for x in labels for ln in x.split("\n")) <= F.FOREST_LABEL_CHARS
+    assert not any("…" in x for x in labels)  # wrapped, never cut
     assert "d0, ε 0.1" in labels and not any("γ" in x or "bounds" in x or "teacher" in x for x in labels)
     colours = {tuple(np.round(matplotlib_rgb(line.get_color()), 3)) for line in axes[0].get_lines()}
     assert {tuple(np.round(matplotlib_rgb(c), 3)) for c in F.VERDICT_COLOURS.values()} <= colours
     assert any(line.get_linestyle() == "--" and list(line.get_xdata()) == [0, 0] for line in axes[0].get_lines())
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == list(F.VERDICT_COLOURS)
+    assert legend == list(F.VERDICT_COLOURS)  # the verdicts drawn (no row lacks an estimate here)
     buf = stdio.BytesIO()
     fig.savefig(buf, format="png", dpi=150)
     from PIL import Image
@@ -372,6 +373,40 @@ def test_claims_forest_plot_one_panel_per_claim_coloured_by_verdict():
     # a paper without claims: one panel that says so, not an error (the figure is planned before the run)
     empty = F.plot_claims_forest(claims, "B")
     assert "No claim of paper B" in empty.axes[0].texts[0].get_text()
+
+
+def test_claims_forest_draws_every_row_and_no_empty_panel_and_stays_within_the_page():
+    """A row without an estimate gets the legend's hollow marker; a claim without any number gets no panel (the
+    suptitle names it); a parenthesis of a setting is not cut; a figure taller than 2.5 screens goes to two
+    columns, and panel titles have at most four lines."""
+    one = _claims(25)
+    claims = pd.concat([one.iloc[:25].assign(claim=f"claim {k} of a long run, whose text wraps onto more than "
+                                                  f"one line of its panel's title") for k in range(4)]
+                       + [one.iloc[25:]], ignore_index=True)
+    claims.loc[3, ["estimate", "lo", "hi"]] = np.nan
+    claims.loc[len(claims) - 1, "setting"] = "hard, teacher wide (seeds 0, 1, 2), theory, ε 0.1"
+    nothing = {**claims.iloc[0].to_dict(), "claim": "a claim with no estimate", "estimate": np.nan, "lo": np.nan,
+               "hi": np.nan, "verdict": "not tested"}
+    claims = pd.concat([claims, pd.DataFrame([nothing])], ignore_index=True)
+    fig = F.plot_claims_forest(claims, "A")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 5  # the claim without numbers has no panel
+    assert "a claim with no estimate" in fig._suptitle.get_text()
+    big = axes[0]
+    hollow = [ln for ln in big.get_lines() if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"]
+    filled = [ln for ln in big.get_lines() if ln.get_marker() == "o" and ln.get_markerfacecolor() != "white"]
+    assert len(hollow) == 1 and len(filled) == 24  # every row has its marker
+    assert "no estimate (on the threshold)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    seeds = ["d1, teacher wide (seeds 0, 1, 2), kd vs hard, ε 0.1", "d1, teacher wide-ls (seeds 0, 1, 2), kd vs hard, ε 0.1"]
+    assert F.compact_labels(seeds, ["e", "e"]) == ["d1, wide", "d1, wide-ls"]  # a parenthesis is one part
+    for ax in axes:
+        assert ax.get_title(loc="left").count("\n") <= F.FOREST_TITLE_LINES - 1
+    buf = stdio.BytesIO()
+    fig.savefig(buf, format="png", dpi=150)
+    from PIL import Image
+
+    width, height = Image.open(stdio.BytesIO(buf.getvalue())).size
+    assert width <= 1400 and height <= 2.5 * 900, (width, height)
 
 
 def matplotlib_rgb(c):
@@ -609,3 +644,42 @@ def test_regularization_panels_with_one_temperature_are_the_teacher_comparisons(
     recs += [{"experiment": "biasvar", "dataset": "noisy", "student": "practical", "width": 16, "teacher": t,
               "method": "kd", "temperature": 4.0} for t in ("wide-s0", "wide-s1", "wide-ls-s0", "wide-ls-s1")]
     assert figplan.temperature_sweeps(recs) == {("biasvar", "noisy", "practical", 16)}
+
+
+def test_a_panel_at_one_temperature_puts_the_methods_side_by_side(regularization):
+    """One τ in a panel: the methods stand side by side at that τ (not nudged as if at other τ), and the legend
+    promises no line over τ that is never drawn."""
+    one = regularization[(regularization["experiment"] == "biasvar") & (regularization["temperature"] == 4.0)]
+    fig = F.plot_regularization_temperature(one, KINDS)
+    ax = next(a for a in fig.axes if a.get_visible())
+    assert len(ax.get_xticklabels()) == 2  # kd at τ = 4 and wsl
+    assert "the only τ" in ax.get_xlabel()
+    xs = sorted({round(float(x), 6) for col in ax.collections for x in col.get_offsets()[:, 0]})
+    assert xs == [0.0, 1.0]
+    assert not any("KD over τ" in t.get_text() for t in fig.legends[0].get_texts())
+    assert not [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
+
+
+def test_neurons_needed_titles_have_at_most_four_lines():
+    notes = [f"method-{k}, teacher wide-ls: no fit (m* measured on 1 of 4 data sets)" for k in range(7)]
+    wrapped = F._wrap("; ".join(notes), F.NEEDED_TITLE_CHARS, F.NEEDED_TITLE_LINES - 1)
+    assert wrapped.count("\n") <= F.NEEDED_TITLE_LINES - 2
+
+
+def test_a_neurons_needed_figure_of_ceilings_only_says_so(needed, scaling, neurons):
+    """No m* reached anywhere (every point would be a ceiling arrow): one panel that says so, not arrows."""
+    none = needed.assign(m_star=np.nan)
+    fig = F.plot_neurons_needed(none, scaling, neurons, "neurons")
+    assert len(fig.axes) == 1 and "reaches any ε" in fig.axes[0].texts[0].get_text()
+    assert not fig.axes[0].collections
+
+
+def test_a_legend_gets_no_more_columns_than_the_figure_is_wide():
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(4, 3), layout="constrained")
+    extra = {f"a rather long legend entry number {k}": Line2D([], [], color="k") for k in range(8)}
+    F._legend(fig, [ax], ncol=6, extra=extra, from_axes=False)
+    assert len(fig.legends) == 1
+    assert fig.legends[0].get_window_extent(fig.canvas.get_renderer()).width <= 4 * fig.dpi

@@ -31,6 +31,8 @@ def _table() -> T.Table:
 
 def test_table_html_is_a_readable_page():
     page = T.html(_table())
+    assert "<th>bias_<wbr>shift_<wbr>vs_<wbr>direct [lo, hi]</th>" in page  # a header may wrap at an underscore
+    page = page.replace("<wbr>", "")
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page and "<table>" in page
     assert "<h1>Bias &amp; variance</h1>" in page and "Intervals: 95% over resampled test points." in page
     assert "kd &lt;τ&gt;" in page  # escaped
@@ -48,7 +50,7 @@ def test_table_html_groups_rows_and_puts_columns_first(tmp_path):
     df = pd.DataFrame({"claim": ["c1", "c2", "c1"], "setting": ["s1", "s2", "s3"], "note": ["", "", ""],
                        "verdict": ["supported", "inconclusive", "contradicted"]})
     t = T.Table(df, "claims", group_by="claim", first=("setting", "verdict"))
-    page = T.html(t)
+    page = T.html(t).replace("<wbr>", "")
     assert "<thead><tr><th>setting</th><th>verdict</th><th>note</th></tr></thead>" in page  # no claim column
     body = page.split("<tbody>")[1]
     assert body.count('<tr class="group">') == 2 and body.index(">c1<") < body.index(">s3<") < body.index(">c2<")
@@ -68,10 +70,30 @@ def test_write_table_keeps_the_csv_and_adds_the_html(tmp_path):
     assert (tmp_path / "t.md").read_text().startswith("# Bias & variance")
 
 
+#: the window the report is read in (and screenshot at)
+WINDOW = (1400, 900)
+
+
+def _measure(page: Path, expression: str, tmp: Path) -> str:
+    """The value of a JavaScript ``expression`` in ``page`` as headless Chromium lays it out in WINDOW, a second
+    after it loads (read back from the dumped DOM)."""
+    probe = tmp / f"probe-{page.name}"
+    html = page.read_text()
+    script = (f"<script>setTimeout(function () {{ document.body.setAttribute('data-probe', String({expression})); }},"
+              f" 1000);</script>")
+    probe.write_text(html[:html.rindex("</body>")] + script + html[html.rindex("</body>"):])
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tempfile.mkdtemp()}",
+           "--virtual-time-budget=5000", f"--window-size={WINDOW[0]},{WINDOW[1]}", "--dump-dom", probe.as_uri()]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
+    m = re.search(r'data-probe="([^"]*)"', out)
+    assert m, out[-2000:]
+    return m.group(1)
+
+
 def _screenshot(page: Path, png: Path) -> None:
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={tempfile.mkdtemp()}",
-           "--virtual-time-budget=5000", f"--screenshot={png}", "--window-size=1400,1000", page.as_uri()]
+           "--virtual-time-budget=5000", f"--screenshot={png}", f"--window-size={WINDOW[0]},{WINDOW[1]}", page.as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0 and png.exists(), proc.stderr[-2000:]
 
@@ -80,7 +102,7 @@ def _non_trivial_png(png: Path) -> None:
     from matplotlib.image import imread
 
     img = imread(png)
-    assert img.shape[:2] == (1000, 1400), img.shape
+    assert img.shape[:2] == (WINDOW[1], WINDOW[0]), img.shape
     assert len(np.unique(img.reshape(-1, img.shape[-1])[::97], axis=0)) > 20, f"{png}: a blank page"
 
 
@@ -112,12 +134,25 @@ def test_report_shows_the_tables_in_a_browser(tiny_copy, tmp_path):
         page = (tiny_copy / "results" / "tables" / f"{name}.html").read_text()
         assert "<table>" in page and "<h1>" in page
         assert f"filename={name}.html" in html  # embedded in the report, shown inline
-    biasvar = (tiny_copy / "results" / "tables" / "biasvar.html").read_text()
+    biasvar = (tiny_copy / "results" / "tables" / "biasvar.html").read_text().replace("<wbr>", "")
     assert "Bias-variance decomposition" in biasvar and "ce_bias [lo, hi]" in biasvar
     assert re.search(r"<td class=\"num\">0\.\d{1,4} \[0\.\d{1,3}, 0\.\d{1,3}\]</td>", biasvar), biasvar[:3000]
 
     _screenshot(report, tmp_path / "landing.png")
     _non_trivial_png(tmp_path / "landing.png")
+    # the landing text starts on screen, its first line at the top (the content box used to centre it, so
+    # that its top sat above the window, where it could not be scrolled to)
+    first = ("[...document.querySelectorAll('p')].find(function (p) { return p.textContent.indexOf("
+             "'reproduces two papers') >= 0; }).getBoundingClientRect().top")
+    assert 0 <= float(_measure(report, first, tmp_path)) < 100
+    # the claims summary fits the window's width (its text columns wrap)
+    summary = tiny_copy / "results" / "tables" / "claims_summary.html"
+    assert int(_measure(summary, "document.documentElement.scrollWidth", tmp_path)) <= WINDOW[0]
+    # no figure is taller than 2.5 screens
+    for png in (tiny_copy / "results" / "figures").glob("*.png"):
+        from PIL import Image
+
+        assert Image.open(png).size[1] <= 2.5 * WINDOW[1], png.name
     # the page a click on a table opens: the report's own view of that result
     path = "results/tables/biasvar.html"
     show = (f'<script>setTimeout(function () {{ app.setView({{navbarMode: "resultinfo", content: "html", '

@@ -1,5 +1,6 @@
-"""The store of trained cells (issue 22, ``softlabels.pipeline.store``): adding a width or replicates trains only
-what is new, with earlier results byte-identical; a changed learning rate, data set or trainer version is a miss."""
+"""The store of trained cells (``softlabels.pipeline.store``): adding a width or replicates trains only what is new,
+with earlier results byte-identical; a changed learning rate, data set, package source or library version is a
+miss; entries and outputs share no bytes, and a damaged entry is replaced."""
 
 import json
 import re
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import micro_config, snakemake, write_config
+from conftest import micro_config, planned_jobs, snakemake, write_config
 
 from softlabels.io import atomic_path as write_atomic
 from softlabels.io import read_npz
@@ -143,22 +144,49 @@ def test_a_distilling_auto_radius_that_resolves_to_1_reuses_its_b1_sibling(tmp_p
     assert json.loads((b1 / "meta.json").read_text())["cell"]["student"] == "theory-B1"  # the entry is untouched
 
 
+@pytest.mark.slow
+def test_a_truncated_entry_leaves_the_outputs_and_a_forced_run_replaces_it(micro_copy):
+    """Truncating every store file leaves the finished outputs whole (nothing to do); a forced re-run finds
+    the entries damaged, trains, and keeps good entries in their place."""
+    run = micro_copy
+    store = S.Store(run / "results/store")
+    outputs = {c: (run / f"results/students/{c}/m4/replicates.npz").read_bytes() for c in CELLS}
+    entries = sorted(store.root.glob("*/*/R2"))
+    assert len(entries) == len(CELLS)
+    for e in entries:
+        f = e / "replicates.npz"
+        f.chmod(0o644)
+        with open(f, "w"):
+            pass
+    assert {c: (run / f"results/students/{c}/m4/replicates.npz").read_bytes() for c in CELLS} == outputs
+    assert planned_jobs(run) == []
+    _run(run, "--forcerun", "train_students")
+    for log in LOGS:
+        text = (run / log).read_text()
+        assert "fails its checksums" in text and "removed the damaged entry" in text
+        assert _trained(text)[1] == [4]
+    assert all(store.verify(e) for e in entries)
+    assert {c: (run / f"results/students/{c}/m4/replicates.npz").read_bytes() for c in CELLS} == outputs
+
+
 # --- the store on its own --------------------------------------------------------------------------
 
 STUDENT = {"regime": "theory", "widths": [4, 8], "replicates": 2, "epochs": 20, "lr": 4.0, "resampling": "bootstrap",
            "seed": 0, "compute": {"device": "auto"}}
 
 
+ENV = {"torch": "2.13.0+cpu", "numpy": "2.4.6", "machine": "x86_64", "cpu_capability": "AVX2", "device": "cpu"}
+
+
 def _key(**change):
     args = dict(data_fingerprint="d" * 16, teacher_fingerprint=None, method_p={"kind": "hard"}, student_p=STUDENT,
-                width=4, radius=8.0, used={}, code="c" * 16)
+                width=4, radius=8.0, used={}, code="c" * 16, env=ENV)
     args.update(change)
     return S.cell_key(**args)
 
 
 def _files(tmp_path, tag="x"):
-    """A cell's files, each written as the pipeline writes results: a new file renamed into place (an entry
-    may share the old file's bytes through a hard link)."""
+    """A cell's files, each written as the pipeline writes results: a new file renamed into place."""
     out = {}
     for name, f in S.FILES.items():
         with write_atomic(tmp_path / f) as tmp:
@@ -167,13 +195,47 @@ def _files(tmp_path, tag="x"):
     return out
 
 
-def test_an_entry_shares_the_outputs_bytes_and_survives_their_replacement(tmp_path):
+def test_a_write_to_an_output_leaves_the_entry_whole(tmp_path):
+    """Outputs and entries are copies: truncating an output in place (not a rename) leaves the entry's bytes."""
     st = S.Store(tmp_path / "store")
     files = _files(tmp_path)
     entry = st.put(_key(), 2, files)
-    assert (entry / "meta.json").stat().st_ino == Path(files["meta"]).stat().st_ino  # no second copy on disk
-    _files(tmp_path, "new")  # the outputs replaced, as a re-run replaces them
+    for name, path in files.items():
+        assert (entry / S.FILES[name]).stat().st_ino != Path(path).stat().st_ino
+        assert not (entry / S.FILES[name]).stat().st_mode & 0o222  # the entry's files are read-only
+        with open(path, "w"):  # truncated in place
+            pass
     assert (entry / "meta.json").read_text() == "x meta" and st.verify(entry)
+    assert st.find(_key(), 2) == ("hit", 2, entry)
+    out = tmp_path / "out"
+    st.copy_out(entry, {name: str(out / f) for name, f in S.FILES.items()})
+    assert (out / "meta.json").read_text() == "x meta"
+    with open(out / "meta.json", "a") as f:  # the copied-out outputs are writable, and still not the entry
+        f.write(" more")
+    assert st.verify(entry)
+
+
+def test_a_damaged_entry_is_a_miss_and_is_replaced(tmp_path):
+    """Truncating an entry's file leaves the outputs whole; the look-up fails its checksums, removes it, and
+    the job's new result is kept in its place."""
+    st = S.Store(tmp_path / "store")
+    files = _files(tmp_path)
+    entry = st.put(_key(), 2, files)
+    target = entry / "replicates.npz"
+    target.chmod(0o644)
+    with open(target, "w"):
+        pass
+    assert Path(files["replicates"]).read_text() == "x replicates"  # the output is untouched
+    assert st.find(_key(), 2) == ("miss", 0, None)
+    assert not entry.exists()  # removed by the look-up
+    new = st.put(_key(), 2, _files(tmp_path, "new"))
+    assert new == entry and st.verify(new) and (new / "replicates.npz").read_text() == "new replicates"
+    # put alone also replaces a damaged entry (another job may have found it first)
+    (new / "meta.json").chmod(0o644)
+    (new / "meta.json").write_text("tampered")
+    assert st.put(_key(), 2, _files(tmp_path, "again")) == entry
+    assert (entry / "meta.json").read_text() == "again meta" and st.verify(entry)
+    assert not list(entry.parent.glob(".bad-*")) and not list(entry.parent.glob(".tmp-*"))
 
 
 def test_a_key_change_is_a_miss_and_entries_are_never_overwritten(tmp_path):
@@ -183,7 +245,8 @@ def test_a_key_change_is_a_miss_and_entries_are_never_overwritten(tmp_path):
     assert st.find(_key(), 3) == ("extend", 2, entry)  # bootstrap: replicates 0, 1 of any larger run
     for change in ({"data_fingerprint": "e" * 16}, {"code": "0" * 16},
                    {"student_p": {**STUDENT, "lr": 2.0}}, {"width": 8}, {"radius": 4.0},
-                   {"teacher_fingerprint": "t" * 16}, {"used": {"temperature_used": 2.0}}):
+                   {"teacher_fingerprint": "t" * 16}, {"used": {"temperature_used": 2.0}},
+                   {"env": {**ENV, "torch": "2.14.0"}}, {"env": {**ENV, "cpu_capability": "AVX512"}}):
         assert st.find(_key(**change), 2)[0] == "miss", change
     # widths and (per-replicate resampling) replicates are not part of the key
     assert st.find(_key(student_p={**STUDENT, "widths": [4], "replicates": 5}), 2)[0] == "hit"
@@ -202,6 +265,7 @@ def test_disjoint_replicates_never_extend(tmp_path):
 def test_an_entry_failing_its_checksum_is_a_miss(tmp_path):
     st = S.Store(tmp_path / "store")
     entry = st.put(_key(), 2, _files(tmp_path))
+    (entry / "replicates.npz").chmod(0o644)
     (entry / "replicates.npz").write_text("tampered")
     assert st.find(_key(), 2)[0] == "miss"
 
@@ -214,10 +278,43 @@ def test_the_switch(monkeypatch):
         assert not S.enabled()
 
 
-def test_the_code_version_covers_the_trainer():
-    from softlabels.pipeline import rules
+@pytest.mark.parametrize("edit", [
+    ("registry.py", '"hard_weight": None', '"hard_weight": 0.5'),  # a registry default
+    ("theory/radius.py", "teacher_margin <= 0.5", "teacher_margin <= 0.6"),  # the radius rule
+    ("data/synthetic.py", None, "# a comment\n"),  # a data module, imported by name at run time
+    ("pipeline/config.py", None, "# a comment\n"),  # the config slicing
+    ("analysis/extra.py", None, None),  # a new file in the package
+])
+def test_an_edit_anywhere_in_the_package_is_a_new_code_version(tmp_path, edit):
+    """The code version hashes the whole package's source, not a list kept by hand: a copy of the package
+    with one file edited (or one file added) has another version."""
+    pkg = tmp_path / "softlabels"
+    shutil.copytree(S.PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    before = S.code_version(pkg)
+    assert before == S.code_version(S.PACKAGE)  # the same bytes, the same version, wherever the package lies
+    rel, old, new = edit
+    f = pkg / rel
+    if new is None:
+        f.write_text("X = 1\n")
+    elif old is None:
+        f.write_text(f.read_text() + new)
+    else:
+        assert old in f.read_text()
+        f.write_text(f.read_text().replace(old, new, 1))
+    S.code_version.cache_clear()
+    assert S.code_version(pkg) != before, rel
 
-    v = S.code_version(rules)
-    assert re.fullmatch(r"[0-9a-f]{16}", v)
-    assert "softlabels.training.trainer" in S.CODE_MODULES
-    assert all(hasattr(rules, f) for f in S.CODE_FUNCTIONS)
+
+def test_the_environment_is_in_the_key(monkeypatch):
+    """The torch and numpy versions and the CPU capability enter the key (a library version stand-in: the
+    same key with another torch version is another entry)."""
+    import numpy
+    import torch
+
+    env = S.environment("cpu")
+    assert env["torch"] == torch.__version__ and env["numpy"] == numpy.__version__
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    monkeypatch.setattr(torch, "__version__", "0.0.0-stand-in")
+    other = S.environment("cpu")
+    assert other["torch"] == "0.0.0-stand-in"
+    assert S.key_hash(_key(env=other)) != S.key_hash(_key(env=env))

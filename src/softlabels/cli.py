@@ -1,6 +1,7 @@
 """The ``softlabels`` command: what a researcher wants outside a Snakemake run.
 
-- ``softlabels validate CONFIG``: check a config against the schema, with the messages a run gives;
+- ``softlabels validate CONFIG``: check a config as a run does before any job (the schema, the plan's
+  outputs, the raw_dir folders), print its warnings, and count the jobs of Snakemake's dry run;
 - ``softlabels margin DATA``: the kernel margin γ of your own binary data set (an ``.npz`` with ``X`` and
   ``y``, or ``X_train`` and ``y_train``; or a ``.csv`` whose last column is the 0/1 label);
 - ``softlabels summary``: the end-of-run summary of the tables under ``results/`` of this directory;
@@ -33,12 +34,43 @@ def _schema(path: str | None) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """The checks a run makes before any job, on the same plan: the schema and the cross-references
+    (``config.validate``), planned outputs that would be one file (``plan.check_targets``), the raw_dir
+    folders (``config.check_raw_dirs``), the warnings (``config.advisories``), then Snakemake's own dry run of the
+    workflow with this config in this directory (unless ``--no-dag``), which builds every job and its inputs."""
     from softlabels.pipeline import config as C
+    from softlabels.pipeline import plan
 
     cfg = C.load(args.config, _schema(args.schema))
+    plan.check_targets(cfg)
+    C.check_raw_dirs(cfg)
+    for warning in C.advisories(cfg):
+        print(f"softlabels: warning: {warning}", file=sys.stderr)
     cells = C.all_cells(cfg)
-    print(f"{args.config}: valid; {len(cfg['experiments'])} experiments, {len(cells)} student cells")
+    jobs = "" if args.no_dag else f"; {dry_run(args.config)}"
+    print(f"{args.config}: valid; {len(cfg['experiments'])} experiments, {len(cells)} student cells{jobs}")
     return 0
+
+
+def dry_run(config: str) -> str:
+    """Snakemake's dry run of this checkout's workflow with ``config``, in the working directory (what
+    ``snakemake --cores all --configfile CONFIG`` would plan here): how many jobs it plans; an InputError
+    with Snakemake's message when it cannot build the plan."""
+    import re
+    import subprocess
+
+    snakefile = CHECKOUT / "Snakefile"
+    if not snakefile.is_file():
+        return "no workflow checkout beside this package, so no dry run (pass --no-dag to skip it)"
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--configfile",
+           str(Path(config).resolve()), "--dry-run", "--nolock", "--cores", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        lines = [ln for ln in out.splitlines() if ln.strip() and not ln.startswith(("Building DAG", "Using "))]
+        raise InputError("Snakemake cannot plan this config: " + " ".join(lines[-8:]).strip())
+    m = re.search(r"^total\s+(\d+)", out, re.M)
+    return f"Snakemake plans {m.group(1) if m else 0} jobs here (a dry run)"
 
 
 def load_xy(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -192,12 +224,14 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per ``cmd_*`` function."""
     ap = argparse.ArgumentParser(prog="softlabels", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check a config against the schema")
     v.add_argument("config")
     v.add_argument("--schema", help="the schema (default: this checkout's workflow/schemas/config.schema.yaml)")
+    v.add_argument("--no-dag", action="store_true", help="skip Snakemake's dry run (the schema and plan checks only)")
     v.set_defaults(fn=cmd_validate)
     m = sub.add_parser("margin", help="the kernel margin of a binary data set (.npz with X, y; or .csv, label last)")
     m.add_argument("data")
@@ -215,7 +249,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="whose run it is: default (config.yaml, results/reference/ and the results block) or mnist "
                         "(config/mnist.yaml, results/reference/mnist/ and the MNIST Table 1 block)")
     f.set_defaults(fn=cmd_reference)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def commands() -> list[str]:
+    """The sub-commands' names (what the docs may name)."""
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         return int(args.fn(args))
     except SoftlabelsError as exc:

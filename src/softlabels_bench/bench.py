@@ -376,7 +376,7 @@ THEORY_STUDENT = dict(regime="theory", lr=4.0, radius=8.0, resampling="none", ba
 def theory_step_flops(R: int, n: int, dim: int, widths: tuple[int, ...], epochs: int) -> float:
     """The FLOPs a theory-regime step must do, in a fused form, per (replicate, sample, hidden unit): the
     pre-activation w·x (2d), the ReLU (1), f += a·h (2), the gradient's mask·g (1) and ∂W += (·)x (2d):
-    4d + 4 (16 at d = 3: the 100 MFLOP per step of the default's hardest job, issue 29)."""
+    4d + 4 (16 at d = 3: the 100 MFLOP per step of the default's hardest job)."""
     return float(R) * epochs * n * sum(widths) * (4 * dim + 4)
 
 

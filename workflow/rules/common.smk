@@ -33,8 +33,14 @@ try:
         _config = C.read_yaml(_default)
         update_config(_config, config)
     _validated = C.validate(_config, SCHEMA)
+    P.check_targets(_validated)  # two planned outputs that are one file, named by their config keys
+    if workflow.is_main_process:
+        C.check_raw_dirs(_validated)  # each raw_dir holds its kind's files
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
+if workflow.is_main_process:  # once per run, not in every job's own parse of the Snakefile
+    for _warning in C.advisories(_validated):
+        print(f"softlabels: warning: {_warning}", file=sys.stderr)
 config.clear()
 config.update(_validated)
 

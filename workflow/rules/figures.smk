@@ -76,7 +76,7 @@ rule figure_claims_forest:
         "../scripts/figure_claims_forest.py"
 
 
-# Issue 23: each claim's effect and verdict under the default design and every declared variant (figplan.planned
+# Each claim's effect and verdict under the default design and every declared variant (figplan.planned
 # plans it with the sensitivity table, only for a config with design variants).
 rule figure_sensitivity:
     input:
@@ -97,7 +97,7 @@ rule figure_sensitivity:
         "../scripts/figure_sensitivity.py"
 
 
-# Paper A's crossover over the radius B (issue 19): one pair of figures per experiment that trains a student
+# Paper A's crossover over the radius B: one pair of figures per experiment that trains a student
 # setup at two or more radii (figplan.crossover_experiments); they check the claim table's "soft labels need
 # fewer neurons than hard labels", per regime, so they sit in the report's Claims category.
 rule figure_crossover:

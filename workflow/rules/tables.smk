@@ -252,7 +252,7 @@ rule claims_table:
         "../scripts/claims_table.py"
 
 
-# Issue 23: each claim re-tested under the config's declared design variants (experiments with variant_of);
+# Each claim re-tested under the config's declared design variants (experiments with variant_of);
 # planned by softlabels.pipeline.plan.all_tables only when the config has one. It reads the claims summary
 # alone, so it costs no training beyond the variants' own cells.
 rule sensitivity_table:

@@ -125,7 +125,9 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; mar
 h1 { font-size: 1.2em; margin: 0 0 .4em 0; }
 p.note { max-width: 70em; color: #444; font-size: .9em; margin: .3em 0 .8em 0; }
 table { border-collapse: collapse; font-size: .85em; }
-th, td { padding: .25em .6em; border-bottom: 1px solid #ddd; white-space: nowrap; }
+th, td { padding: .25em .6em; border-bottom: 1px solid #ddd; }
+td { max-width: 12em; overflow-wrap: break-word; }
+td.num { white-space: nowrap; }
 th { background: #f0f0f0; border-bottom: 2px solid #999; text-align: left; position: sticky; top: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fafafa; }
@@ -161,7 +163,8 @@ def html(table: Table, max_rows: int = HTML_MAX_ROWS) -> str:
             return text
         return _people(row[c])
 
-    head = "".join(f"<th>{escape(c + (' [lo, hi]' if c in ivals else ''))}</th>" for c in shown)
+    # a column name may break after an underscore (<wbr>), so that a narrow column's header wraps there
+    head = "".join(f"<th>{escape(c + (' [lo, hi]' if c in ivals else '')).replace('_', '_<wbr>')}</th>" for c in shown)
     body = []
     records = df.iloc[:max_rows].to_dict("records")
     current: Any = object()

@@ -155,17 +155,19 @@ def _too_big(url: str, what: str, size: int | None, cap: int) -> str:
 def set_aside_bad_download(exc: InputError, files: Sequence[str | os.PathLike]) -> InputError:
     """``exc`` (a raw file that cannot be read), and when that file is one the download rule cached under
     results/raw/, move it aside to ``<file>.corrupt`` so that the next run downloads it again, and say so;
-    a file of a data set's raw_dir is the user's and stays where it is."""
+    a file of a data set's raw_dir is the user's: it stays where it is, and the message says to replace it
+    (nothing downloads it)."""
     for f in files:
         path = Path(f)
-        if not (str(exc).startswith(str(f)) and path.parent.parent == CACHE and path.is_file()):
+        if not str(exc).startswith(str(f)) or not path.is_file():
             continue
+        if path.parent.parent != CACHE:
+            return InputError(f"{exc}. It is a file of the data set's raw_dir (your copy, left as it is): replace it "
+                              f"with a good copy, or remove raw_dir from the data set so that the workflow downloads "
+                              f"and checks the official file")
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
         log.warning("%s: unreadable cached download moved aside to %s", path, aside)
         return InputError(f"{exc}. It was a cached download: it is moved aside to {aside}, so running the same "
                           f"snakemake command again downloads it afresh (or fetch only it: snakemake --cores 1 {path})")
-    if any(str(exc).startswith(str(f)) for f in files):
-        return InputError(f"{exc}. It is a file of the data set's raw_dir, left where it is: replace it with a good "
-                          f"copy")
     return exc

@@ -336,6 +336,82 @@ def _check_values(cfg: dict[str, Any]) -> None:
                                   f"give it at least 2 points (0 keeps them all)")
 
 
+def check_raw_dirs(cfg: dict[str, Any]) -> None:
+    """Each data set's ``raw_dir`` (relative: from the working directory) is a folder that holds the files its
+    kind reads (``softlabels.data.raw``), so that a wrong folder is refused before any job, naming the key,
+    not by Snakemake as a missing input. Apart from ``validate``: it looks at this machine's files, not at the
+    config alone (the workflow and ``softlabels validate`` run both)."""
+    for name in sorted({c.dataset for c in all_cells(cfg)}):
+        _check_raw_dir(name, cfg["datasets"][name])
+
+
+def _check_raw_dir(name: str, d: dict[str, Any]) -> None:
+    from softlabels.data.raw import raw_paths
+    from softlabels.registry import DATA_KINDS, raw_files
+
+    if d.get("raw_dir") is None or DATA_KINDS[d["kind"]].source is None:
+        return
+    folder = Path(d["raw_dir"]).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"config key datasets.{name}.raw_dir: {str(folder)!r} is not a folder (relative paths are "
+                          f"from the working directory); give the folder holding the raw files of kind "
+                          f"{d['kind']!r}, or remove raw_dir to download them")
+    missing = [Path(f).name for f in raw_paths(d["kind"], d["raw_dir"]) if not Path(f).is_file()]
+    if missing:
+        raise ConfigError(f"config key datasets.{name}.raw_dir: {str(folder)!r} lacks {missing}; a data set of kind "
+                          f"{d['kind']!r} reads {list(raw_files(DATA_KINDS[d['kind']].source))} (gzipped files may "
+                          f"be gunzipped; docs/real-data.md), or remove raw_dir to download them")
+
+
+#: below this radius B, a theory student's logits stay within B of 0 (rows move at most B/sqrt(m), and
+#: ||x|| <= 1): its probabilities stay at 1/2 within B, so it cannot learn anything its losses would show
+TINY_RADIUS = 1e-3
+
+
+def advisories(cfg: dict[str, Any]) -> list[str]:
+    """Warnings, not refusals, for a validated config's settings that run but cannot mean anything: label
+    noise at or above the chance level, a batch larger than the training set, a radius so small that the
+    network cannot move, names that differ only in case. Each names its key."""
+    out = []
+    for name, d in cfg["datasets"].items():
+        if d["kind"] == "synthetic" and d.get("label_noise", 0) >= 0.5:
+            out.append(f"config key datasets.{name}.label_noise: {d['label_noise']:g} flips each label of a "
+                       f"two-class task with probability at or above the chance level 1/2: the labels carry no "
+                       f"signal, and every method trains and tests at chance")
+    for exp, e in sorted(cfg["experiments"].items()):
+        for ds in e["datasets"]:
+            n = training_size(cfg["datasets"][ds])
+            for section in ("teachers", "students"):
+                for t in e[section]:
+                    b = cfg[section][t].get("batch_size", 0)
+                    if n is not None and b > n and cfg[section][t].get("model") != "kernel":
+                        out.append(f"config key {section}.{t}.batch_size: {b} is larger than the {n} training "
+                                   f"points of data set {ds!r} (experiments.{exp}): every batch is the whole set, "
+                                   f"as with batch_size 0 (full batch)")
+    for name, st in cfg["students"].items():
+        r = st.get("radius")
+        if st.get("regime") == "theory" and isinstance(r, (int, float)) and r < TINY_RADIUS:
+            out.append(f"config key students.{st.get('variant_of', name)}.radius: B = {r:g} keeps the student's "
+                       f"logits within {r:g} of 0 (its rows move at most B/sqrt(m) from their initialisation): "
+                       f"its probabilities stay at 1/2, and it cannot learn what its losses would show")
+    for section in ("datasets", "teachers", "methods", "students", "experiments"):
+        seen: dict[str, str] = {}
+        for name in sorted(cfg[section]):
+            other = seen.setdefault(name.casefold(), name)
+            if other != name:
+                out.append(f"config key {section}.{name}: differs from {section}.{other} only in case; on a "
+                           f"case-insensitive file system (macOS, Windows) their result folders are one folder")
+    return list(dict.fromkeys(out))
+
+
+def training_size(d: dict[str, Any]) -> int | None:
+    """The training split's size where the config alone says it (a synthetic data set's n_train, a
+    max_train cap); None where it depends on the files."""
+    if d["kind"] == "synthetic":
+        return int(d["n_train"])
+    return int(d["max_train"]) if d.get("max_train") else None
+
+
 #: the most memory a synthetic data set may take to build (a config asking for more is refused, not killed)
 MAX_DATA_BYTES = 16 * 2**30
 
@@ -690,8 +766,19 @@ def download_slice(cfg: dict[str, Any], source: str, file: str) -> dict[str, Any
                         "backoff": float(d["backoff"])})
 
 
+#: keys of a student setup that its regime does not read (softlabels.training): the theory regime is full-batch
+#: projected gradient descent (no optimizer, momentum, weight decay or batches); the practical regime and the
+#: CNNs project nothing (no radius)
+UNUSED_BY_REGIME = {"theory": ("optimizer", "momentum", "weight_decay", "batch_size"), "practical": ("radius",)}
+
+
 def teacher_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    return sorted_dict({**cfg["teachers"][name], "seed": cfg["seed"], "compute": cfg["compute"]})
+    """A teacher's keys, the seed and the compute settings; of the kernel-limit teacher (``model: kernel``,
+    which trains nothing and reads no key) only its model, so that editing keys it does not read re-runs nothing."""
+    t = cfg["teachers"][name]
+    if t["model"] == "kernel":
+        return {"model": "kernel"}
+    return sorted_dict({**t, "seed": cfg["seed"], "compute": cfg["compute"]})
 
 
 def method_slice(cfg: dict[str, Any], variant: str) -> dict[str, Any]:
@@ -704,9 +791,11 @@ def student_widths(cfg: dict[str, Any], name: str) -> list[int]:
 
 
 def student_slice(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """A student setup. One MLP job trains every width of a setup, so its widths are part of its slice;
-    a CNN job trains one width (its wildcard), so there they are not (adding a width runs only it)."""
-    st = {k: v for k, v in cfg["students"][name].items() if k != "widths"}
+    """A student setup without the keys its regime does not read (``UNUSED_BY_REGIME``). One MLP job trains
+    every width of a setup, so its widths are part of its slice; a CNN job trains one width (its wildcard),
+    so there they are not (adding a width runs only it)."""
+    unused = ("widths", *UNUSED_BY_REGIME[cfg["students"][name]["regime"]])
+    st = {k: v for k, v in cfg["students"][name].items() if k not in unused}
     if not is_deep(st["model"]):
         st["widths"] = student_widths(cfg, name)
     if st.get("radius") == "auto":  # the rule reads the run's smallest target error

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from softlabels import registry as REG
+from softlabels.errors import ConfigError
 from softlabels.pipeline import config as C
 
 Record = dict[str, Any]
@@ -346,6 +347,31 @@ def figure_names(cfg: dict[str, Any]) -> list[str]:
 
 def all_figures(cfg: dict[str, Any]) -> list[str]:
     return [f"results/figures/{name}.{ext}" for name in figure_names(cfg) for ext in ("png", "svg")]
+
+
+def check_targets(cfg: dict[str, Any]) -> None:
+    """Refuse a config two of whose planned outputs are one file, naming the keys: the figures named after an
+    experiment (``neurons_needed_<e>``, ``crossover_<e>``, ``crossover_needed_<e>``) of two experiments can
+    coincide (experiments ``neurons`` and ``needed_neurons`` both give ``crossover_needed_neurons``), which
+    Snakemake reports as an ambiguous rule without naming any key. Run by the workflow and by ``softlabels
+    validate``, on the same plan."""
+    from softlabels.report import figplan as FP
+
+    made: dict[str, list[tuple[str, str]]] = {}  # figure -> (what makes it, its config key)
+    for prefix, experiments in ((FP.NEURONS_NEEDED, neurons_needed_experiments(cfg)),
+                                (FP.CROSSOVER, crossover_experiments(cfg)),
+                                (FP.CROSSOVER_NEEDED, crossover_experiments(cfg))):
+        for e in experiments:
+            made.setdefault(FP.figure_file(prefix, e), []).append((f"the {prefix} figure", f"experiments.{e}"))
+    for name, makers in made.items():
+        if len(makers) > 1:
+            (what0, key0), (what1, key1) = makers[:2]
+            raise ConfigError(f"config key {key1}: results/figures/{name}.png would be both {what0} of {key0} and "
+                              f"{what1} of {key1}, which Snakemake cannot tell apart; rename one of the experiments")
+    targets = all_targets(cfg)
+    twice = sorted({t for t in targets if targets.count(t) > 1})
+    if twice:
+        raise ConfigError(f"config: the outputs {twice} are planned twice; rename the entries they are named after")
 
 
 def all_targets(cfg: dict[str, Any]) -> list[str]:

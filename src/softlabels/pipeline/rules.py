@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -427,7 +426,7 @@ def train_students(snk: Any) -> None:
             continue
         try:
             key = S.cell_key(S.data_fingerprint(d), None if teacher is None else S.array_fingerprint(teacher), method_p,
-                             student_p, width, hp.get("radius"), used, S.code_version(sys.modules[__name__]))
+                             student_p, width, hp.get("radius"), used, S.code_version(), S.environment(device))
             S.key_hash(key)
         except Exception as exc:  # noqa: BLE001 - a key that cannot be made is a miss, never an error
             log.warning("store: no key for width %d (%s): a miss", width, exc)

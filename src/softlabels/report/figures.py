@@ -202,9 +202,16 @@ def _legend(fig: Figure, axes: list[Any], ncol: int = 4, extra: dict[str, Any] |
             if not lab.startswith("_"):
                 seen.setdefault(lab, h)
     seen.update(extra or {})
-    if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(ncol, len(seen)),
-                   frameon=False)
+    if not seen:
+        return
+    ncol = min(ncol, len(seen))
+    while True:  # as many columns as fit the figure's width (a wider legend is clipped at the edges)
+        legend = fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, frameon=False)
+        width = legend.get_window_extent(fig.canvas.get_renderer()).width
+        if ncol == 1 or width <= fig.get_figwidth() * fig.dpi:
+            return
+        legend.remove()
+        ncol -= 1
 
 
 def _log2_axis(ax: Any, values: Iterable[float]) -> None:
@@ -337,6 +344,11 @@ def needed_epsilons(needed: pd.DataFrame, neurons: pd.DataFrame, experiment: str
     return [max(reached, key=lambda k: (*reached[k], k))], False
 
 
+#: a neurons-needed panel's title: ε, then its fits' notes in at most three lines of this many characters
+NEEDED_TITLE_CHARS = 62
+NEEDED_TITLE_LINES = 4
+
+
 def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd.DataFrame, experiment: str,
                         methods: Methods | None = None, level: float | None = None) -> Figure:
     """One experiment's m*(ε) against the solved margin γ on log-log axes, one panel per ε where
@@ -359,6 +371,17 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
     df["label"] = _labels(df, methods)
     narrowest, widest = _bounds_of_cells(neurons)
     epsilons, fittable = needed_epsilons(df, neurons, experiment)
+    if not np.isfinite(df["m_star"].to_numpy(float)).any():  # only ceilings: a figure of arrows carries nothing
+        _theme()
+        fig, ax = plt.subplots(figsize=(9, 2), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, _wrap(f"No student of experiment {experiment} reaches any ε = "
+                                f"{', '.join(f'{e:g}' for e in sorted(df['epsilon'].unique(), reverse=True))} within "
+                                "the widths trained: every m* lies above the widest width, so there is nothing to "
+                                "draw against γ (table neurons_needed; train wider students or raise ε).", 110),
+                ha="center", va="center", fontsize=10)
+        fig.suptitle(f"Neurons needed m*(ε) against the margin γ, experiment {experiment}")
+        return fig
     marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
     arms = sorted(df[["teacher", "method", "student"]].drop_duplicates().itertuples(index=False, name=None),
                   key=lambda a: (a[0] != NO_TEACHER, a))
@@ -414,7 +437,10 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
         ax.yaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(GAMMA_AXIS)
         ax.set_ylabel("m*(ε): neurons needed")
-        ax.set_title(f"ε = {eps:g}\n" + "\n".join(notes), fontsize=8)
+        fits = (len(notes) < NEEDED_TITLE_LINES and all(len(n) <= NEEDED_TITLE_CHARS for n in notes))
+        ax.set_title(f"ε = {eps:g}\n" + ("\n".join(notes) if fits else
+                                         _wrap("; ".join(notes), NEEDED_TITLE_CHARS, NEEDED_TITLE_LINES - 1)),
+                     fontsize=8)
     why = "" if fittable else ("\nnothing to fit: no ε has m* measured above the narrowest width\non two data sets; "
                                "the ε with the most measured values")
     fig.suptitle(f"Neurons needed m*(ε) against the margin γ, experiment {experiment}\nfitted slopes of log m* on "
@@ -502,28 +528,38 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
     nudge = {k: 1.0 + 0.04 * (i + 1) for i, k in enumerate(others)}
     _theme()
     fig, axes = _grid(len(groups), 3, w=6.0 if len(groups) == 1 else 5.0, h=3.4)
+    sweeps = False  # whether any panel has more than one τ (else no line over τ is drawn)
     for ax, grp in zip(axes, groups):
         g = df[(df["experiment"] == grp[0]) & (df["dataset"] == grp[1]) & (df["student"] == grp[2])
                & (df["width"] == grp[3])]
+        one_tau = g["temperature"].nunique() == 1  # no τ axis: the methods side by side at that τ
+        order = sorted(g["method"].unique(), key=methods.base)
         for name, c in g.groupby("teacher_name", sort=True):
             kd = c[c["kind"] == "kd"].groupby("temperature")["fraction_final"].mean()
-            if len(kd):
+            if len(kd) > 1:
+                sweeps = True
                 ax.plot(kd.index, 100 * kd.to_numpy(), color="0.55", ls=tline[name], lw=1, zorder=2,
                         label=f"_KD over τ, {name}")
             for m, o in c.groupby("method"):
-                x = o["temperature"] * nudge.get(kinds.get(m, m), 1.0)
+                x = ([order.index(m)] * len(o) if one_tau else o["temperature"] * nudge.get(kinds.get(m, m), 1.0))
                 ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.base_color(m), s=36,
                            zorder=3, label="_")
-        _log2_axis(ax, g["temperature"])
-        ax.set_xlabel("temperature τ")
+        if one_tau:
+            ax.set_xticks(range(len(order)), [methods.base(m) for m in order], fontsize=8)
+            ax.set_xlim(-0.6, len(order) - 0.4)
+            ax.set_xlabel(f"method, at τ = {float(g['temperature'].iloc[0]):g} (the only τ)")
+        else:
+            _log2_axis(ax, g["temperature"])
+            ax.set_xlabel("temperature τ")
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{grp[1]}, {grp[2]} m={grp[3]}" + (f" ({grp[0]})" if len({k[0] for k in groups}) > 1 else ""))
     rule = df["rule"].iloc[0] if "rule" in df else "gt"
     fig.suptitle(f"Regularization samples at the end of training\nagainst τ (rule '{rule}')")
     extra = {methods.base(m): Line2D([], [], color=methods.base_color(m), marker="o", ls="none")
              for m in sorted(df["method"].unique(), key=methods.base)}
-    extra.update({f"teacher {n}; KD over τ": Line2D([], [], color="0.55", ls=tline[n], marker=tmark[n], mfc="0.3",
-                                                   mec="0.3") for n in names})
+    extra.update({f"teacher {n}" + ("; KD over τ" if sweeps else ""):
+                  Line2D([], [], color="0.55", ls=tline[n] if sweeps else "none", marker=tmark[n], mfc="0.3", mec="0.3")
+                  for n in names})
     _legend(fig, axes, ncol=2, extra=extra)
     return fig
 
@@ -852,7 +888,15 @@ VERDICT_COLOURS = {"supported": "#1a9641", "contradicted": "#d7191c", "inconclus
                    "not tested": "#b8b8b8"}
 CLAIMS_COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict"]
 FOREST_ROW_IN = 0.16   # inches per setting: at 150 dpi about 24 px, room for a 7-point label
-FOREST_LABEL_CHARS = 52
+FOREST_LABEL_CHARS = 44  # per line of a row label; a longer label wraps onto a second line, never cut
+FOREST_TITLE_CHARS = 100  # per line of a panel title (at most FOREST_TITLE_LINES lines)
+FOREST_TITLE_LINES = 4
+FOREST_MAX_IN = 15  # a taller single column of panels (2250 px, 2.5 screens of 900 px) becomes two columns
+
+
+def _parts(setting: str) -> list[str]:
+    """A setting's comma-separated parts, a parenthesis kept whole ('teacher wide (seeds 0, 1, 2)' is one)."""
+    return [p.strip() for p in re.split(r",\s*(?![^()]*\))", setting)]
 
 
 def _short(token: str) -> str:
@@ -862,14 +906,14 @@ def _short(token: str) -> str:
     token = re.sub(r"^teacher ", "", token)
     token = re.sub(r" vs .*$", "", token)
     token = re.sub(r" resamples$", "", token)
-    return token if len(token) <= 18 else token[:17] + "…"
+    return token
 
 
-def compact_labels(settings: list[str], experiments: list[str]) -> list[str]:
+def compact_labels(settings: list[str], experiments: list[str], chars: int = FOREST_LABEL_CHARS) -> list[str]:
     """Short row labels for the settings of one claim: the first part of the setting (the data set, or the
     method of a slope claim) and only the parts that differ between the settings (ε, width, teacher, ...),
     with the experiment in front when there are several; the full setting text is in the claims table."""
-    tokens = [s.split(", ") for s in settings]
+    tokens = [_parts(s) for s in settings]
     shared = set.intersection(*(set(t) for t in tokens)) if tokens else set()
     several = len(set(experiments)) > 1
     out = []
@@ -877,7 +921,7 @@ def compact_labels(settings: list[str], experiments: list[str]) -> list[str]:
         keep = [_short(toks[0])] + [_short(t) for t in toks[1:] if t not in shared and not t.startswith("bounds'")
                                     and not t.startswith("ratio")]
         label = (f"{exp}: " if several else "") + ", ".join(keep)
-        out.append(label if len(label) <= FOREST_LABEL_CHARS else label[:FOREST_LABEL_CHARS - 1] + "…")
+        out.append(_wrap(label, chars))
     seen: dict[str, int] = {}
     for i, lab in enumerate(out):  # two settings that differ only in dropped text: number them
         seen[lab] = seen.get(lab, 0) + 1
@@ -886,60 +930,102 @@ def compact_labels(settings: list[str], experiments: list[str]) -> list[str]:
     return out
 
 
-def _wrap(text: str, width: int = 105) -> str:
+def _wrap(text: str, width: int = 105, lines: int | None = None) -> str:
+    """``text`` wrapped at ``width`` characters, in at most ``lines`` lines (the last one ending in '…' if
+    cut; None: as many as it takes)."""
     import textwrap
 
-    return "\n".join(textwrap.wrap(text, width))
+    return "\n".join(textwrap.wrap(text, width, max_lines=lines, placeholder=" …"))
 
 
 def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
     """One panel per claim of ``paper`` (pooled over experiments), one row per setting: the estimate as a
     point and its interval as a horizontal line, coloured by the setting's verdict, the claim's threshold as
-    a vertical line. A paper without a tested claim gets one panel that says so (the figures are planned from
-    the config, before the claims are known)."""
+    a vertical line. A setting without an estimate is drawn as a hollow marker on the threshold (the
+    legend's "no estimate"); a claim none of whose settings has an estimate or an interval gets no panel,
+    only a line under the figure naming it. A paper without a tested claim gets one panel that says so (the
+    figures are planned from the config, before the claims are known)."""
     _theme()
     df = claims[claims["paper"] == paper]
-    handles = {v: Line2D([], [], color=c, marker="o" if v != "not tested" else "o", linestyle="-",
-                         markerfacecolor=c if v != "not tested" else "white", label=v)
+    handles = {v: Line2D([], [], color=c, marker="o", linestyle="-", markerfacecolor=c, label=v)
                for v, c in VERDICT_COLOURS.items()}
-    if df.empty:
+    handles["no estimate"] = Line2D([], [], color="#222222", marker="o", linestyle="", markerfacecolor="white",
+                                    label="no estimate (on the threshold)")
+    empty_claims = []
+    groups = []
+    for claim in pd.unique(df["claim"]):
+        g = df[df["claim"] == claim]
+        numbers = pd.concat([pd.to_numeric(g[c], errors="coerce") for c in ("estimate", "lo", "hi")])
+        (groups if numbers.notna().any() else empty_claims).append(claim)
+    if not groups:
         fig, ax = plt.subplots(figsize=(9, 2), layout="constrained")
         ax.axis("off")
-        ax.text(0.5, 0.5, f"No claim of paper {paper} is tested by this run's configuration.", ha="center",
-                va="center", fontsize=10)
+        what = (f"No claim of paper {paper} is tested by this run's configuration." if df.empty else
+                f"No setting of paper {paper}'s claims has an estimate (claims table: the verdicts and notes).")
+        ax.text(0.5, 0.5, what, ha="center", va="center", fontsize=10)
         fig.suptitle(f"Claims of paper {paper}: estimate and interval per setting")
         return fig
-    groups = list(pd.unique(df["claim"]))
     sizes = [int((df["claim"] == c).sum()) for c in groups]
-    height = sum(FOREST_ROW_IN * n + 0.85 for n in sizes) + 0.9
-    fig, axes = plt.subplots(len(groups), 1, figsize=(9, height), squeeze=False, layout="constrained",
-                             gridspec_kw={"height_ratios": [n + 5 for n in sizes]})
-    for ax, claim in zip(axes[:, 0], groups):
+
+    def layout(chars: int) -> tuple[dict[str, list[str]], list[float]]:
+        labels = {c: compact_labels(list(df[df["claim"] == c]["setting"]), list(df[df["claim"] == c]["experiment"]),
+                                    chars) for c in groups}
+        lines = [sum(lab.count("\n") + 1 for lab in labels[c]) for c in groups]
+        return labels, [FOREST_ROW_IN * max(n, ln * 0.9) + 0.85 for n, ln in zip(sizes, lines)]
+
+    labels, heights = layout(FOREST_LABEL_CHARS)
+    columns = [list(range(len(groups)))]
+    if sum(heights) > FOREST_MAX_IN and len(groups) > 1:  # two columns of panels, split where they balance
+        labels, heights = layout(FOREST_LABEL_CHARS * 2 // 3)
+        cut = min(range(1, len(groups)), key=lambda k: max(sum(heights[:k]), sum(heights[k:])))
+        columns = [list(range(cut)), list(range(cut, len(groups)))]
+    height = max(sum(heights[i] for i in col) for col in columns) + 0.9 + 0.3 * bool(empty_claims)
+    fig = plt.figure(figsize=(9, height), layout="constrained")
+    subfigs = fig.subfigures(1, len(columns), squeeze=False)[0] if len(columns) > 1 else [fig]
+    axes = []
+    for sub, col in zip(subfigs, columns):
+        ratios = [heights[i] for i in col] + ([height - 0.9 - sum(heights[i] for i in col)] if len(columns) > 1
+                                              else [])
+        grid = sub.subplots(len(ratios), 1, squeeze=False, gridspec_kw={"height_ratios": [max(r, 1e-3) for r in ratios]})
+        axes += list(grid[:len(col), 0])
+        for filler in grid[len(col):, 0]:  # the shorter column's room below its panels
+            filler.set_visible(False)
+    title_chars = FOREST_TITLE_CHARS if len(columns) == 1 else FOREST_TITLE_CHARS * 2 // 5
+    used = set()
+    for ax, claim in zip(axes, groups):
         g = df[df["claim"] == claim].reset_index(drop=True)
         y = np.arange(len(g))[::-1]
         est = pd.to_numeric(g["estimate"], errors="coerce").to_numpy(float)
         lo = pd.to_numeric(g["lo"], errors="coerce").to_numpy(float)
         hi = pd.to_numeric(g["hi"], errors="coerce").to_numpy(float)
+        thresholds = sorted({float(str(s).split()[-1]) for s in g["claimed"]})
         for yi, e, a, b, v in zip(y, est, lo, hi, g["verdict"]):
             c = VERDICT_COLOURS.get(v, "#000000")
+            used.add(v)
             if not (np.isnan(a) or np.isnan(b)):
                 ax.plot([a, b], [yi, yi], color=c, lw=1.6, solid_capstyle="butt")
             if not np.isnan(e):
-                ax.plot([e], [yi], "o", color=c, ms=4, markerfacecolor=c if v != "not tested" else "white")
-        for thr in sorted({float(str(s).split()[-1]) for s in g["claimed"]}):
+                ax.plot([e], [yi], "o", color=c, ms=4, markerfacecolor=c)
+            else:
+                ax.plot([thresholds[0]], [yi], "o", color=c, ms=4, markerfacecolor="white")
+                used.add("no estimate")
+        for thr in thresholds:
             ax.axvline(thr, color="#222222", lw=0.9, ls="--")
         ax.set_yticks(y)
-        ax.set_yticklabels(compact_labels(list(g["setting"]), list(g["experiment"])), fontsize=7)
+        ax.set_yticklabels(labels[claim], fontsize=7)
         ax.set_ylim(-0.7, len(g) - 0.3)
         ax.grid(axis="y", visible=False)
-        ax.set_title(_wrap(f"{claim}  (claimed: effect {' / '.join(pd.unique(g['claimed']))})"), fontsize=8.5,
-                     loc="left")
-        ax.set_xlabel("; ".join(pd.unique(g["effect"].astype(str))), fontsize=8)
+        ax.set_title(_wrap(f"{claim}  (claimed: effect {' / '.join(pd.unique(g['claimed']))})", title_chars,
+                           FOREST_TITLE_LINES), fontsize=8.5, loc="left")
+        ax.set_xlabel(_wrap("; ".join(pd.unique(g["effect"].astype(str))), title_chars + 10, 2), fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle(f"Claims of paper {paper}: estimate and interval per setting (full settings: claims table)",
+    none = ("\n" + _wrap("No estimate in any setting, so not drawn (claims table): " + "; ".join(empty_claims), 150, 3)
+            if empty_claims else "")
+    fig.suptitle(f"Claims of paper {paper}: estimate and interval per setting (full settings: claims table){none}",
                  fontsize=10)
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=4, frameon=False,
-               title="verdict of the setting")
+    shown = {k: h for k, h in handles.items() if k in used}
+    fig.legend(list(shown.values()), [h.get_label() for h in shown.values()], loc="outside lower center",
+               ncol=min(5, len(shown)), frameon=False, title="verdict of the setting")
     return fig
 
 

@@ -18,7 +18,7 @@ evaluated for up to 32 epochs in one pass, and replicates processed in cache-siz
 ``train_mlp_segments`` packs every width of a theory-regime job into one network per replicate (the
 widths' hidden rows side by side, each "segment" with its own fixed second layer, logits and radius):
 one step's kernels cover all widths, instead of one set of kernels per width (``_PackedMLP``). Its step is
-fused (issue 29): cache-sized tiles per (replicates, width, sample block), the backward pass as one product
+fused: cache-sized tiles per (replicates, width, sample block), the backward pass as one product
 with each tile's ReLU mask, no (R, Σm, n) activation tensor in memory; ``train_mlp``'s theory regime takes
 the same step with one width, and ``fused=False`` keeps the formulation it replaced as the reference
 (``tests/test_train.py`` compares their trajectories and records; ``python -m softlabels_bench`` times them).
@@ -669,7 +669,7 @@ class _PackedMLP(_FlatMLP):
         """Gradients of every (replicate, segment)'s loss on X (R, B, d), constants T (R·K, k, B), into
         ``grad``; returns the logits (R·K, 2, B) they were taken at.
 
-        The fused step (issue 29), cache-blocked per (replicates, width, sample block) tile so that the hidden
+        The fused step, cache-blocked per (replicates, width, sample block) tile so that the hidden
         tile h (at most ``FUSED_TILE_ELEMENTS`` floats) stays in a core's L2 cache: a forward pass gives
         f = aᵀ·ReLU(W·Xᵀ) for every tile; the loss gradient g = ∂L/∂f is taken once on all logits [0, f]; a
         backward pass recomputes each tile's pre-activations, keeps only their ReLU mask M (1 where w_jᵀx_i > 0)
