@@ -794,7 +794,8 @@ def _tau(t: Any) -> str:
 def regularization_claims(p: dict[str, Any], fractions: dict[tuple, np.ndarray]) -> list[dict]:
     """A label-smoothing teacher yields more regularization samples than a plain one, at the same τ.
 
-    Effect: the difference of the final fractions, paired over student replicates (paired t). Teachers with
+    Effect: the difference of the fractions at each replicate's kept epoch, paired over student replicates
+    (paired t). Teachers with
     seeds: one row per setting, seed k of the LS teacher against seed k of the plain one (``seed_pooled_row``)."""
     out = []
     ls = p["teacher_ls"]
@@ -835,7 +836,7 @@ def claims_table(p: dict[str, Any], curves: dict[tuple, np.ndarray], acc: dict[t
                  logp: dict[tuple, np.ndarray] | None = None) -> pd.DataFrame:
     """Every claim the run tests. Cell keys are (experiment, data set, teacher, method, student, width);
     ``curves``: per-replicate 0-1 training error per iteration (R, T); ``acc``: per-replicate test
-    accuracy (R,); ``fractions``: per-replicate final fraction of regularization samples (R,); ``preds``:
+    accuracy (R,); ``fractions``: per-replicate fraction of regularization samples at the kept epoch (R,); ``preds``:
     per-replicate predicted classes on the test points (R, N) and ``labels`` each data set's test labels
     (McNemar's exact test, identical predictions); ``teachers``: (data set, teacher) -> its teacher.json record;
     ``logp``: per-replicate test log-probabilities (R, N, C) of paper B's cells (bias and variance pooled over
@@ -853,13 +854,18 @@ NOTE = ("Verdict rule: a claim states that its effect lies on one side of a thre
         "(see note); not tested: the setting lies outside the claim's theorem (paper A: a teacher other than the "
         "kernel-limit one, data without a certified kernel margin, or practical-regime students). Paper A's neuron claims name their "
         "training regime: both arms held to one radius B, or each arm at its own theorem's radius "
-        "(docs/science.md#a-regimes). Every setting the run has is listed, none dropped. p_value: one-sided, toward the "
-        "claim (the t-test's for t-intervals; from the interval under a normal approximation for bootstrap "
-        "ones). exact_p: McNemar's exact one-sided test on the discordant (replicate, test point) pairs, pooled "
+        "(docs/science.md#a-regimes). Every setting the run has is listed, none dropped; paper A's neuron, gap "
+        "and slope claims at one primary ε (the others in the note, not counted; docs/science.md#a-primary-epsilon). "
+        "bound: ≥ or ≤ where the estimate is only a bound (an m* not reached at the widest width, "
+        "docs/science.md#a-censoring); the interval then runs to ±∞ on the open side and a verdict needs the bound "
+        "to decide it. p_value: one-sided, toward the claim; p_against: the opposite claim's (bootstrap rows: the "
+        "share of the draws on the null's side, floored at 1/n_boot; t-intervals: the t-test's). exact_p: McNemar's exact one-sided test on the discordant (replicate, test point) pairs, pooled "
         "over replicates, for the paired accuracy claims. Two arms with identical predictions everywhere give no "
         "verdict; paper A's accuracy claim is not tested where the hard-label student already matches the "
-        "teacher within its standard error (no room for the effect). Paper B's bias and variance rows note the "
-        "0-1 and squared-error shifts beside the CE one. One verdict per claim and experiment: "
+        "teacher within its standard error (no room for the effect). Paper B's bias and variance rows test the "
+        "shifts unbiased in the number of replicates (docs/science.md#b-unbiased) and note the raw shift and the "
+        "0-1 and squared-error shifts beside it; with teacher seeds their bootstrap draws seeds, and one set of "
+        "replicates and test points shared by the seeds (crossed, docs/science.md#teacher-seeds). One verdict per claim and experiment: "
         "claims_summary.csv.")
 
 
@@ -892,6 +898,9 @@ def pooled_verdict(p_toward: np.ndarray, alpha: float, p_against: np.ndarray | N
     return ("supported" if toward else "contradicted" if against else "inconclusive"), toward, against
 
 
+WHY = "why not the majority"  # softlabels.report.summary finds the reason by it
+
+
 def why_not_majority(v: str, counts: dict[str, int], toward: int, against: int, with_p: int, alpha: float) -> str:
     """Why a pooled verdict differs from the most common verdict of its tested settings, in words ('' where it
     does not): the settings' own verdicts read each interval at level 1 − α, while Holm tests the smallest
@@ -908,15 +917,15 @@ def why_not_majority(v: str, counts: dict[str, int], toward: int, against: int, 
     own = ", ".join(f"{n} {k}" for k, n in tested.items())
     level = f"{alpha / 2 / max(with_p, 1):.2g}"
     if v == "inconclusive" and toward and against:
-        return (f"why not the majority ({own} of {total}): Holm finds settings significant both ways, so no pooled "
+        return (f"{WHY} ({own} of {total}): Holm finds settings significant both ways, so no pooled "
                 "verdict")
     if v == "inconclusive":
         side = "supported" if counts.get("supported", 0) >= counts.get("contradicted", 0) else "contradicted"
-        return (f"why not the majority ({own} of {total}): each {side} setting is {side} by its own interval, at "
+        return (f"{WHY} ({own} of {total}): each {side} setting is {side} by its own interval, at "
                 f"level {alpha / 2:g} per side, but Holm must test the smallest of the {with_p} p-values at "
                 f"{alpha / 2:g}/{with_p} = {level} (the settings are several looks at related data), and none passes")
     other = "contradicting" if v == "supported" else "supporting"
-    return (f"why not the majority ({own} of {total}): one setting significant at Holm's level ({level} for the "
+    return (f"{WHY} ({own} of {total}): one setting significant at Holm's level ({level} for the "
             f"smallest p-value) is enough to carry the claim when none is significant the other way ({other}: "
             f"{against if v == 'supported' else toward}); the settings without a verdict of their own add no evidence "
             "against it")
@@ -972,8 +981,10 @@ def summary_note(level: float) -> str:
             "direction for at least one and toward the claim for none; inconclusive otherwise (also when the "
             "settings disagree: some significant each way); not tested when every setting lies outside the claim's "
             "premise. Holm controls the family-wise error under any dependence between the settings. Each "
-            "setting's p-value (claims.csv, p_value) is the t-test's for t-intervals and, for percentile-bootstrap "
-            "intervals, an approximation from the interval under a normal approximation (midpoint and half-width). "
+            "setting's p-values (claims.csv, p_value toward the claim, p_against against it) are the t-test's for "
+            "t-intervals and, for bootstrap intervals, the share of the draws on the null's side, floored at one "
+            "over the number of draws. Where the pooled verdict is not the settings' most common one, the note says "
+            "why. "
             "Settings without a p-value (no interval, a zero-width one, identical predictions) add no evidence. "
             "estimate_median is the median of the settings' estimates and [lo, hi] the lowest lower and highest "
             "upper end of their intervals: a summary of the spread, not an interval with coverage. The last four "

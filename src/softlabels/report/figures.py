@@ -484,14 +484,21 @@ def _teacher_name(t: str, ls: float) -> str:
     return f"{t} (LS teacher, ε={ls:g})" if ls > 0 else f"{t} (no LS)"
 
 
+#: the regularization table's column the figure plots: the fraction at each replicate's kept epoch (the claims'),
+#: or, in a table from before that column, at the last trained epoch
+FRACTION = "fraction_kept"
+
+
 def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], methods: Methods | None = None
                                     ) -> Figure:
-    """Fraction of training samples that are regularization samples at the end of training against
-    τ. Colour: the method (as in every figure); marker and line style: the teacher (with / without
+    """Fraction of training samples that are regularization samples at each replicate's kept epoch against
+    τ (docs/science.md#b-regularization-samples). Colour: the method (as in every figure); marker and line style: the teacher (with / without
     label smoothing, LS); per teacher a grey line joins the KD-kind points over τ; other distilling
     methods (WSL, filtered KD) are nudged sideways (docs/science.md#b-regularization-samples)."""
     df, groups = _reg_groups(reg)
     df = df.copy()
+    if FRACTION not in df:
+        df[FRACTION] = df["fraction_final"]
     methods = methods or Methods.infer(df["method"])
     df["teacher_name"] = [_teacher_name(t, ls) for t, ls in zip(df["teacher"], df["teacher_label_smoothing"])]
     df["kind"] = [kinds.get(m, m) for m in df["method"]]
@@ -506,13 +513,13 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
         g = df[(df["experiment"] == grp[0]) & (df["dataset"] == grp[1]) & (df["student"] == grp[2])
                & (df["width"] == grp[3])]
         for name, c in g.groupby("teacher_name", sort=True):
-            kd = c[c["kind"] == "kd"].groupby("temperature")["fraction_final"].mean()
+            kd = c[c["kind"] == "kd"].groupby("temperature")[FRACTION].mean()
             if len(kd):
                 ax.plot(kd.index, 100 * kd.to_numpy(), color="0.55", ls=tline[name], lw=1, zorder=2,
                         label=f"_KD over τ, {name}")
             for m, o in c.groupby("method"):
                 x = o["temperature"] * nudge.get(kinds.get(m, m), 1.0)
-                ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.base_color(m), s=36,
+                ax.scatter(x, 100 * o[FRACTION], marker=tmark[name], color=methods.base_color(m), s=36,
                            zorder=3, label="_")
         _log2_axis(ax, g["temperature"])
         ax.set_xlabel("temperature τ")
