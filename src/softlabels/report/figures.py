@@ -927,10 +927,19 @@ def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
         est = pd.to_numeric(g["estimate"], errors="coerce").to_numpy(float)
         lo = pd.to_numeric(g["lo"], errors="coerce").to_numpy(float)
         hi = pd.to_numeric(g["hi"], errors="coerce").to_numpy(float)
+        # an interval open on one side (a censored m*: the effect is only a bound) runs to the panel's edge,
+        # with an arrow there
+        finite = np.concatenate([x[np.isfinite(x)] for x in (est, lo, hi)])
+        left, right = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
+        pad = 0.08 * ((right - left) or 1.0)
         for yi, e, a, b, v in zip(y, est, lo, hi, g["verdict"]):
             c = VERDICT_COLOURS.get(v, "#000000")
             if not (np.isnan(a) or np.isnan(b)):
-                ax.plot([a, b], [yi, yi], color=c, lw=1.6, solid_capstyle="butt")
+                a_, b_ = (left - pad if np.isneginf(a) else a), (right + pad if np.isposinf(b) else b)
+                ax.plot([a_, b_], [yi, yi], color=c, lw=1.6, solid_capstyle="butt")
+                for end, inf, mark in ((a_, np.isneginf(a), "<"), (b_, np.isposinf(b), ">")):
+                    if inf:
+                        ax.plot([end], [yi], mark, color=c, ms=5)
             if not np.isnan(e):
                 ax.plot([e], [yi], "o", color=c, ms=4, markerfacecolor=c if v != "not tested" else "white")
         for thr in sorted({float(str(s).split()[-1]) for s in g["claimed"]}):
