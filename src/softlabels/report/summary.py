@@ -67,7 +67,7 @@ def claims_markdown(claims: pd.DataFrame, sensitivity: pd.DataFrame | None = Non
         return f"variant of {base}" if base else "–"
 
     extra = " robustness |" if labels is not None else ""
-    lines = [READING, ""]
+    lines = []
     head = f"| paper | claim | experiment | pooled verdict |{extra} median effect [range of intervals] | settings | " \
            + " | ".join(VERDICTS) + " |"
     lines += [head, "|---|---|---|---|" + ("---|" if extra else "") + "---|---:|" + "---:|" * len(VERDICTS)]
@@ -85,7 +85,7 @@ def claims_markdown(claims: pd.DataFrame, sensitivity: pd.DataFrame | None = Non
     return "\n".join(lines)
 
 
-#: the two lines above the README's results table that define its words
+#: the two lines above the README's results table that define its words (``softlabels.cli.results_block``)
 READING = ("*Setting*: one comparison the run makes (a data set, teacher, student setup and width; paper A's neuron "
            "claims at one pre-declared ε). *Arm*: one way to train the student (hard labels, or a teacher's soft labels). "
            "*B*: the radius each student neuron is held to around its initialisation (paper A's theory regime). "
