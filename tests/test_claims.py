@@ -519,7 +519,8 @@ def test_accuracy_intervals_resample_test_points_when_predictions_are_given():
     assert t_row["lo"] == t_row["hi"] == pytest.approx(7.5) and t_row["verdict"] == "inconclusive"  # zero width
     (row,) = K.accuracy_claims(_params(method_params=fair), acc, {keys[0]: pa, keys[1]: pb}, {"d": y})
     assert row["estimate"] == pytest.approx(7.5) and row["interval"].endswith("replicates (paired) and test points")
-    assert -0.5 <= row["lo"] < 7.5 < row["hi"] and row["hi"] - row["lo"] > 4  # small-sample spread: 40/39
+    # the small-sample correction spreads the draws by a factor estimated from draws of its own (noisy at 200)
+    assert -2.0 <= row["lo"] < 7.5 < row["hi"] and row["hi"] - row["lo"] > 4
 
 
 def test_accuracy_bootstrap_covers_the_population_difference_at_about_its_level():
