@@ -16,12 +16,13 @@ comparisons between methods stay possible; ``summarise`` averages them.
 from __future__ import annotations
 
 import functools
-from typing import Iterator
+import math
+from typing import Callable, Iterator
 
 import numpy as np
 from scipy.special import logsumexp
 
-TERMS = ("ce_loss", "ce_bias", "ce_variance", "zo_loss", "zo_bias", "zo_variance", "zo_net_variance",
+TERMS = ("ce_loss", "ce_bias", "ce_variance", "ce_bias_unbiased", "ce_variance_unbiased", "zo_loss", "zo_bias", "zo_variance", "zo_net_variance",
          "zo_variance_unbiased", "zo_variance_biased", "se_loss", "se_bias", "se_variance")
 
 
@@ -109,8 +110,10 @@ def bootstrap_interval(per_point: np.ndarray, n_boot: int, level: float, seed: i
 
 def summarise(terms: dict[str, np.ndarray], n_boot: int, level: float, seed: int = 0) -> dict[str, float]:
     """Means of each term over test points, with intervals for the cross-entropy terms and the 0-1 loss."""
-    out: dict[str, float] = {t: float(terms[t].mean()) for t in TERMS}
-    for t in ("ce_loss", "ce_bias", "ce_variance", "zo_loss", "se_loss"):
+    out: dict[str, float] = {t: float(terms[t].mean()) for t in TERMS if t in terms}
+    for t in ("ce_loss", "ce_bias", "ce_variance", "ce_bias_unbiased", "ce_variance_unbiased", "zo_loss", "se_loss"):
+        if t not in terms:
+            continue
         out[f"{t}_lo"], out[f"{t}_hi"] = bootstrap_interval(terms[t], n_boot, level, seed)
     return out
 
@@ -163,81 +166,161 @@ def resample_weights(draws: np.ndarray, size: int) -> np.ndarray:
     return resample_counts(draws, size) / size
 
 
-def hierarchical_draws(S: int, R: int, N: int, n_boot: int, seed: int | np.random.Generator = 0
-                       ) -> Iterator[tuple[np.ndarray, list[np.ndarray], np.ndarray]]:
-    """The draws of the hierarchical bootstrap (docs/science.md#b-intervals), in chunks of at most 256: each
-    draw takes S teacher seeds with replacement (none drawn when S = 1: slot 0 is seed 0), for each slot its
-    own R replicate indices with replacement (the same for both arms of a paired comparison), and N test
-    points with replacement (the same for every slot and both arms). Yields (pick (k, S): the seed of each
-    slot, the slots' replicate weights [(k, R)] * S, the point weights (k, N)), weights summing to 1 per row.
-    ``seed``: an integer, or a generator to draw from (it is advanced)."""
+def unbiased_factor(w_rep: np.ndarray) -> np.ndarray:
+    """The factor 1 / (1 − Σ_r w_r²) that makes a variance over replicates with weights ``w_rep`` (rows summing
+    to 1) unbiased for the variance over training sets (docs/science.md#b-unbiased): R/(R − 1) for R replicates
+    weighted equally; for a bootstrap draw that repeats replicates, the same correction for its distinct
+    replicates weighted by their counts (over R). Rows with a single replicate give inf."""
+    w = np.atleast_2d(np.asarray(w_rep, dtype=np.float64))
+    ss = (w * w).sum(1)
+    with np.errstate(divide="ignore"):
+        return np.where(ss < 1.0, 1.0 / (1.0 - ss), np.inf)
+
+
+def unbiased_terms(terms: dict[str, np.ndarray], R: int) -> dict[str, np.ndarray]:
+    """``terms`` with the cross-entropy variance and bias unbiased in the number of replicates R
+    (docs/science.md#b-unbiased): ce_variance_unbiased = ce_variance · R/(R − 1) and ce_bias_unbiased =
+    ce_loss − ce_variance_unbiased (the loss is the mean over replicates, unbiased as it is). NaN for R < 2."""
+    f = R / (R - 1.0) if R > 1 else math.nan
+    v = np.asarray(terms["ce_variance"], dtype=np.float64) * f
+    return {**terms, "ce_variance_unbiased": v, "ce_bias_unbiased": np.asarray(terms["ce_loss"], np.float64) - v}
+
+
+LEVELS = ("seeds", "replicates", "points")
+
+
+def hierarchical_draws(S: int, R: int, N: int, n_boot: int, seed: int | np.random.Generator = 0,
+                       levels: tuple[str, ...] = LEVELS
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The draws of the bootstrap over teacher seeds, replicates and test points (docs/science.md#b-intervals),
+    in chunks of at most 256. The three are **crossed** factors, not nested: replicate r of every teacher
+    seed's cell (and of the teacher-free reference) trains on the same training set from the same
+    initialisation, and every cell is evaluated on the same test points. So each draw takes S teacher seeds
+    with replacement (none drawn when S = 1), **one** set of R replicate indices with replacement shared by
+    every drawn seed and both arms of a paired comparison, and N test points with replacement, shared by all
+    (the pigeonhole bootstrap of a crossed design, Owen 2007). Yields (seed weights (k, S): how often each seed
+    is drawn, over S; replicate weights (k, R); point weights (k, N)), each row summing to 1. ``levels``: the
+    factors resampled (the others keep equal weights; ``small_sample_draws`` resamples one at a time to
+    measure each one's share). ``seed``: an integer, or a generator to draw from (it is advanced)."""
     rng = np.random.default_rng(seed)
     for start in range(0, n_boot, 256):
         k = min(256, n_boot - start)
-        pick = rng.integers(0, S, (k, S)) if S > 1 else np.zeros((k, 1), dtype=np.int64)
-        reps = rng.integers(0, R, (k, S, R))
-        w_pt = resample_weights(rng.integers(0, N, (k, N)), N)
-        yield pick, [resample_weights(reps[:, j], R) for j in range(S)], w_pt
+        w_seed = (resample_weights(rng.integers(0, S, (k, S)), S) if S > 1 and "seeds" in levels
+                  else np.full((k, S), 1.0 / S))
+        w_rep = (resample_weights(rng.integers(0, R, (k, R)), R) if "replicates" in levels
+                 else np.full((k, R), 1.0 / R))
+        w_pt = (resample_weights(rng.integers(0, N, (k, N)), N) if "points" in levels
+                else np.full((k, N), 1.0 / N))
+        yield w_seed, w_rep, w_pt
+
+
+def expand_draws(draws: np.ndarray, factor: float) -> np.ndarray:
+    """``draws`` spread about their (finite) mean by ``factor`` (infinite draws, bounds, stay as they are)."""
+    d = np.asarray(draws, dtype=np.float64)
+    ok = np.isfinite(d)
+    if factor == 1.0 or not ok.any():
+        return d
+    c = float(d[ok].mean())
+    return np.where(ok, c + factor * (d - c), d)
+
+
+def small_sample_draws(draw: Callable[[tuple[str, ...], int, np.random.Generator], dict[str, np.ndarray]],
+                       sizes: dict[str, int], n_boot: int, seed: int | np.random.Generator = 0
+                       ) -> dict[str, np.ndarray]:
+    """Bootstrap draws of a crossed design, corrected for the bootstrap's small-sample shrinkage and for the
+    crossed bootstrap's double count of the interaction (docs/science.md#b-intervals). Resampling n units with
+    replacement gives a mean's variance (1 − 1/n) times its unbiased estimate, which matters at 3 seeds or 8
+    replicates (a 90 % interval covering about 83 %), while resampling two crossed factors at once counts their
+    interaction twice (over-covering). ``draw(levels, k, rng)`` returns k draws of each statistic resampling
+    ``levels`` only; the full draws (every level) are spread about their mean so that their variance is
+    Σ_l V_l · n_l/(n_l − 1), V_l the variance of the draws that resample level l alone (n_boot/4 of them, at
+    least 100) and n_l its number of units (``sizes``): the sum over factors of each one's unbiased share."""
+    rng = np.random.default_rng(seed)
+    full = draw(LEVELS, n_boot, rng)
+    parts = {lv: draw((lv,), max(n_boot // 4, 100), rng) for lv in LEVELS if sizes.get(lv, 1) > 1}
+    out = {}
+    for name, d in full.items():
+        v = {lv: float(np.var(parts[lv][name][np.isfinite(parts[lv][name])])) if np.isfinite(parts[lv][name]).any()
+             else 0.0 for lv in parts}
+        ok = np.isfinite(d)
+        total = float(np.var(d[ok])) if ok.sum() > 1 else 0.0
+        factor = math.sqrt(sum(v[lv] * sizes[lv] / (sizes[lv] - 1) for lv in v) / total) if total > 0 else 1.0
+        out[name] = expand_draws(d, factor)
+    return out
 
 
 def paired_mean_draws(diffs: list[np.ndarray], n_boot: int, seed: int | np.random.Generator = 0) -> np.ndarray:
     """Bootstrap draws (n_boot,) of the mean of paired per-(replicate, test point) differences ``diffs`` (one
     (R, N) array per teacher seed, replicate r of both arms in row r; e.g. 100 × (correct_a − correct_b) for
-    an accuracy difference in points), by ``hierarchical_draws``: a draw's value is the mean over its slots of
-    the drawn seed's differences averaged with the slot's replicate weights and the point weights."""
+    an accuracy difference in points), by ``hierarchical_draws`` with ``small_sample_draws``' correction: a
+    draw's value is the seed-weighted mean of each seed's differences averaged with the draw's replicate
+    weights and point weights."""
     S = len(diffs)
     R = min(len(d) for d in diffs)
     D = [np.asarray(d[:R], dtype=np.float64) for d in diffs]
-    out = []
-    for pick, w_reps, w_pt in hierarchical_draws(S, R, D[0].shape[1], n_boot, seed):
-        total = np.zeros(len(w_pt))
-        for j, w_rep in enumerate(w_reps):
-            for s in range(S):
-                rows = np.flatnonzero(pick[:, j] == s)
-                if len(rows):
-                    total[rows] += ((w_rep[rows] @ D[s]) * w_pt[rows]).sum(1)
-        out.append(total / S)
-    return np.concatenate(out)
+    N = D[0].shape[1]
+
+    def draw(levels: tuple[str, ...], k: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        out = [sum(w_seed[:, s] * ((w_rep @ D[s]) * w_pt).sum(1) for s in range(S))
+               for w_seed, w_rep, w_pt in hierarchical_draws(S, R, N, k, rng, levels)]
+        return {"mean": np.concatenate(out)}
+
+    return small_sample_draws(draw, {"seeds": S, "replicates": R, "points": N}, n_boot, seed)["mean"]
+
+
+SHIFTS = ("bias", "variance", "bias_unbiased", "variance_unbiased")
+
+
+def _shifts(bias: np.ndarray, var: np.ndarray, w_rep: np.ndarray) -> dict[str, np.ndarray]:
+    """The raw CE bias and variance shifts a − b of draws with replicate weights ``w_rep`` (shared by both arms),
+    and the shifts unbiased in the number of replicates (``unbiased_factor``; the bias is the loss, which needs
+    no correction, less the corrected variance)."""
+    f = unbiased_factor(w_rep)
+    return {"bias": bias, "variance": var, "variance_unbiased": var * f, "bias_unbiased": bias + var * (1.0 - f)}
 
 
 def seed_shift_draws(logp_a: list[np.ndarray], logp_b: np.ndarray, y: np.ndarray, n_boot: int, seed: int = 0
                      ) -> dict[str, np.ndarray]:
-    """Bootstrap draws of the CE bias and variance shifts a − b by ``hierarchical_draws``
-    (docs/science.md#b-intervals). ``logp_a``: the distilled arm under each of S teacher seeds, each (R, N, C);
-    ``logp_b``: the direct arm (R, N, C), teacher-free, paired with every seed's arm replicate by replicate
-    (the first min(R) replicates of each are used). A draw's shift is the mean over its slots of the shift
-    recomputed from the slot's drawn replicates (π̄ over them) and the drawn points. Returns
-    {"bias": (n_boot,), "variance": (n_boot,)}."""
+    """Bootstrap draws of the CE bias and variance shifts a − b by ``hierarchical_draws``, with
+    ``small_sample_draws``' correction (docs/science.md#b-intervals). ``logp_a``: the distilled arm under each of
+    S teacher seeds, each (R, N, C); ``logp_b``: the direct arm (R, N, C), teacher-free, paired with every seed's
+    arm replicate by replicate (the first min(R) replicates of each are used). A draw's shift is the
+    seed-weighted mean of each seed's shift recomputed from the draw's replicates (π̄ over them, the same
+    replicates for every seed and the direct arm) and points. Returns ``SHIFTS`` -> (n_boot,): the raw shifts
+    and the ones unbiased in R."""
     S = len(logp_a)
     R = min([len(logp_b), *(len(a) for a in logp_a)])
     y = np.asarray(y, dtype=np.int64)
     arms = [_Arm(a[:R], y) for a in logp_a]
     ref = _Arm(logp_b[:R], y)
-    out: dict[str, list[np.ndarray]] = {"bias": [], "variance": []}
-    for pick, w_reps, w_pt in hierarchical_draws(S, R, ref.N, n_boot, seed):
-        k = len(w_pt)
-        bias, var = np.zeros(k), np.zeros(k)
-        for j, w_rep in enumerate(w_reps):                   # slot j: seed pick[:, j], its own replicate draw
+
+    def draw(levels: tuple[str, ...], k: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        out: dict[str, list[np.ndarray]] = {name: [] for name in SHIFTS}
+        for w_seed, w_rep, w_pt in hierarchical_draws(S, R, ref.N, k, rng, levels):
             rb, rv = ref.terms(w_rep, w_pt)
+            bias, var = np.zeros(len(w_pt)), np.zeros(len(w_pt))
             for s in range(S):
-                rows = np.flatnonzero(pick[:, j] == s)
+                rows = np.flatnonzero(w_seed[:, s] > 0)
                 if len(rows):
                     ab, av = arms[s].terms(w_rep[rows], w_pt[rows])
-                    bias[rows] += ab - rb[rows]
-                    var[rows] += av - rv[rows]
-        out["bias"].append(bias / S)
-        out["variance"].append(var / S)
-    return {name: np.concatenate(v) for name, v in out.items()}
+                    bias[rows] += w_seed[rows, s] * (ab - rb[rows])
+                    var[rows] += w_seed[rows, s] * (av - rv[rows])
+            for name, v in _shifts(bias, var, w_rep).items():
+                out[name].append(v)
+        return {name: np.concatenate(v) for name, v in out.items()}
+
+    return small_sample_draws(draw, {"seeds": S, "replicates": R, "points": ref.N}, n_boot, seed)
 
 
 def seed_shift_estimates(logp_a: list[np.ndarray], logp_b: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The CE bias and variance shifts a − b over all replicates and test points, averaged over the seeds of
-    ``logp_a`` (as ``seed_shift_draws``, without resampling)."""
+    ``logp_a`` (as ``seed_shift_draws``, without resampling): ``SHIFTS`` -> value."""
     R = min([len(logp_b), *(len(a) for a in logp_a)])
     y = np.asarray(y, dtype=np.int64)
     rb, rv = _Arm(logp_b[:R], y).mean_terms()
     terms = [_Arm(a[:R], y).mean_terms() for a in logp_a]
-    return {"bias": float(np.mean([t[0] - rb for t in terms])), "variance": float(np.mean([t[1] - rv for t in terms]))}
+    bias, var = float(np.mean([t[0] - rb for t in terms])), float(np.mean([t[1] - rv for t in terms]))
+    return {k: float(v[0]) for k, v in _shifts(np.array([bias]), np.array([var]), np.full((1, R), 1.0 / R)).items()}
 
 
 def paired_shift_intervals(logp_a: np.ndarray, logp_b: np.ndarray, y: np.ndarray, n_boot: int, level: float,
@@ -247,7 +330,8 @@ def paired_shift_intervals(logp_a: np.ndarray, logp_b: np.ndarray, y: np.ndarray
     paired with replicate r of b), then N test points with replacement, the same for both arms, and recomputes
     π̄ over the drawn replicates and the mean per-point shift over the drawn points (``seed_shift_draws`` with
     one seed). ``logp_a``, ``logp_b``: log-probabilities (R, N, C) of the two arms (the first min(R_a, R_b)
-    replicates are paired); ``y`` (N,). Returns {"bias": (lo, hi), "variance": (lo, hi)}."""
+    replicates are paired); ``y`` (N,). Returns ``SHIFTS`` -> (lo, hi): the raw shifts and the ones unbiased
+    in R (docs/science.md#b-unbiased)."""
     return percentile_intervals(seed_shift_draws([logp_a], logp_b, y, n_boot, seed), level)
 
 

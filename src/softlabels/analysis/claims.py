@@ -17,13 +17,15 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from softlabels.analysis.biasvar import (paired_mean_draws, percentile_intervals, resample_weights,
+from softlabels.analysis.biasvar import (paired_mean_draws, resample_weights,
                                          seed_shift_draws, seed_shift_estimates)
 from softlabels.analysis.calibration import TAU_MAX, TAU_MIN, on_search_bound
 from softlabels.registry import METHODS, NO_TEACHER, hard_label_weight
 
-COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "estimate", "lo", "hi", "claimed", "verdict",
-           "n", "interval", "p_value", "exact_p", "note"]
+COLUMNS = ["paper", "claim", "experiment", "setting", "effect", "bound", "estimate", "lo", "hi", "claimed", "verdict",
+           "n", "interval", "p_value", "p_against", "exact_p", "note"]
+#: the ``bound`` column: the estimate is a value, or (censored m*: docs/science.md#a-censoring) only a bound
+BOUNDS = ("", "≥", "≤")
 VERDICTS = ("supported", "contradicted", "inconclusive", "not tested")
 # data kinds of paper A's own experiments (its Table 1 and Figure 1): there the claim is about accuracy
 PAPER_A_ACCURACY_KINDS = ("digits", "mnist1d", "mnist", "cifar10-catdog")
@@ -53,24 +55,65 @@ def paired_t(diffs: np.ndarray, level: float) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def p_from_interval(lo: float, hi: float, claimed: str, threshold: float, level: float,
-                    df: float | None = None) -> float:
-    """The one-sided p-value toward the claim that an interval implies: the test of 'the effect lies on the
-    unclaimed side of ``threshold``' whose inversion gives the interval.
-
-    With ``df`` (a t-interval, symmetric about its estimate) this is exactly the t-test's p-value: the
-    estimate is the midpoint and the standard error is half the width over t_{(1+level)/2, df}. Without
-    (a percentile bootstrap) it is a normal approximation centred at the interval's midpoint with
-    standard error half the width over z_{(1+level)/2}, so that p < (1 − level)/2 exactly when the interval
-    lies wholly on the claimed side. NaN without an interval or with a zero-width one."""
+def p_from_t_interval(lo: float, hi: float, claimed: str, threshold: float, level: float, df: float
+                      ) -> float:
+    """The t-test's one-sided p-value toward the claim (null: the effect lies on the unclaimed side of
+    ``threshold``) that a t-interval implies: the estimate is its midpoint and the standard error its half-width
+    over t_{(1+level)/2, df}. NaN without an interval, with a zero-width one or without degrees of freedom."""
     from scipy import stats
 
-    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi) or not hi > lo:
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi) or not hi > lo or not df > 0:
         return math.nan
-    dist = stats.t(df) if df is not None and df > 0 else stats.norm()
+    dist = stats.t(df)
     se = (hi - lo) / (2 * float(dist.ppf((1 + level) / 2)))
     z = ((lo + hi) / 2 - threshold) / se
     return float(dist.sf(z) if claimed == ">" else dist.cdf(z))
+
+
+def p_from_draws(draws: np.ndarray | tuple[np.ndarray, np.ndarray], claimed: str, threshold: float
+                 ) -> tuple[float, float]:
+    """One-sided p-values toward the claim and against it from the resampling itself (docs/science.md#p-values):
+    the fraction of the draws that lie on the null's side of ``threshold`` (toward the claim '>': draws ≤ it;
+    against: draws ≥ it), floored at 1/(number of draws), since no resampling can show a smaller one.
+    ``draws``: the draws of the effect, or (lower bounds, upper bounds) of each draw where the effect is only
+    bounded (censored m*): toward '>' counts the lower bounds, against it the upper ones, so a p-value is small
+    only where the bounds decide it. Undefined draws (NaN) count on the null's side of both tests."""
+    lo_d, hi_d = (draws if isinstance(draws, tuple) else (draws, draws))
+    lo_d, hi_d = np.asarray(lo_d, float), np.asarray(hi_d, float)
+    n = len(lo_d)
+    if n == 0:
+        return math.nan, math.nan
+    below = ~(lo_d > threshold)   # lower bound not above the threshold (NaN included)
+    above = ~(hi_d < threshold)   # upper bound not below it
+    floor = 1.0 / n
+    if claimed == ">":
+        return max(float(below.mean()), floor), max(float(above.mean()), floor)
+    if claimed == "<":
+        return max(float(above.mean()), floor), max(float(below.mean()), floor)
+    raise ValueError(f"claimed must be '>' or '<', got {claimed!r}")
+
+
+def _constant(draws: np.ndarray | tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether every bootstrap draw gives the same effect (or the same pair of bounds): no sampling variance."""
+    parts = draws if isinstance(draws, tuple) else (draws,)
+    return all(len(d) and bool(np.all(np.asarray(d) == np.asarray(d)[0])) for d in parts)
+
+
+def percentile(draws: np.ndarray | tuple[np.ndarray, np.ndarray], level: float) -> tuple[float, float]:
+    """The percentile interval of bootstrap draws, or of (lower bounds, upper bounds) per draw: the lower
+    quantile of the lower bounds and the upper quantile of the upper ones (±inf where more than the tail's
+    share of draws is unbounded on that side). NaN draws: the interval is NaN."""
+    lo_d, hi_d = (draws if isinstance(draws, tuple) else (draws, draws))
+    lo_d, hi_d = np.asarray(lo_d, float), np.asarray(hi_d, float)
+    if not len(lo_d) or np.isnan(lo_d).any() or np.isnan(hi_d).any():
+        return math.nan, math.nan
+    big = 1e300  # infinite bounds through the quantile's interpolation (inf − inf would give NaN) and back
+
+    def q(d: np.ndarray, at: float) -> float:
+        v = float(np.quantile(np.clip(d, -big, big), at))
+        return math.copysign(math.inf, v) if abs(v) >= big / 2 else v
+
+    return q(lo_d, (1 - level) / 2), q(hi_d, (1 + level) / 2)
 
 
 def mcnemar_exact(this_correct: np.ndarray, ref_correct: np.ndarray, claimed: str) -> float:
@@ -94,13 +137,18 @@ NO_ROOM = "no room for the effect: the hard-label student already matches the te
 
 def _row(paper: str, claim: str, experiment: str, setting: str, effect: str, est: float, lo: float, hi: float,
          claimed: str, threshold: float, n: int, interval: str, note: str = "", premise: bool = True,
-         level: float = 0.95, df: float | None = None, exact_p: float = math.nan, no_verdict: str = "") -> dict:
-    """One claims row. ``level`` and ``df`` give its one-sided p-value toward the claim (``p_from_interval``:
-    exact for t-intervals, whose ``df`` is given, a normal approximation for bootstrap intervals);
-    ``no_verdict``: a reason the setting can give no verdict whatever its interval (inconclusive, noted)."""
+         level: float = 0.95, df: float | None = None, exact_p: float = math.nan, no_verdict: str = "",
+         draws: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None, bound: str = "") -> dict:
+    """One claims row. Its one-sided p-values toward the claim and against it: from the bootstrap ``draws``
+    of the effect (``p_from_draws``), or, for a t-interval (``df`` given), the t-test's (``p_from_t_interval``;
+    against it: 1 − p); NaN with neither. ``no_verdict``: a reason the setting can give no verdict whatever
+    its interval (inconclusive, noted). ``bound``: '≥' or '≤' where the estimate is only a bound (censored
+    m*), '' where it is a value."""
     v = verdict(lo, hi, claimed, threshold) if premise else "not tested"
     if v == "inconclusive" and (math.isnan(lo) or math.isnan(hi)) and not note:
         note = "no interval: too few replicates or data points"
+    if draws is not None and v in ("supported", "contradicted") and _constant(draws):
+        lo = hi = lo if math.isfinite(lo) else hi  # every resample gives the same effect (or the same bounds)
     if v in ("supported", "contradicted") and lo == hi:  # every resample or replicate agrees exactly
         v = "inconclusive"
         note = (note + "; " if note else "") + ("zero-width interval: the replicates agree exactly, so the "
@@ -108,10 +156,17 @@ def _row(paper: str, claim: str, experiment: str, setting: str, effect: str, est
     if no_verdict and v != "not tested":
         v = "inconclusive"
         note = (note + "; " if note else "") + no_verdict
-    p_value = p_from_interval(lo, hi, claimed, threshold, level, df)
+    if draws is not None and not (math.isnan(lo) or math.isnan(hi)) and hi > lo:
+        p_toward, p_against = p_from_draws(draws, claimed, threshold)
+    elif df is not None:
+        p_toward = p_from_t_interval(lo, hi, claimed, threshold, level, df)
+        p_against = 1.0 - p_toward
+    else:
+        p_toward = p_against = math.nan
     return {"paper": paper, "claim": claim, "experiment": experiment, "setting": setting, "effect": effect,
-            "estimate": est, "lo": lo, "hi": hi, "claimed": f"{claimed} {threshold:g}", "verdict": v, "n": n,
-            "interval": interval, "p_value": p_value, "exact_p": exact_p, "note": note}
+            "bound": bound, "estimate": est, "lo": lo, "hi": hi, "claimed": f"{claimed} {threshold:g}", "verdict": v,
+            "n": n, "interval": interval, "p_value": p_toward, "p_against": p_against, "exact_p": exact_p,
+            "note": note}
 
 
 # --- teacher seeds: settings that differ only in the teacher's seed are one row --------------------
@@ -147,37 +202,42 @@ def seeds_label(seeds: Any) -> str:
 
 
 def seed_bootstrap(diffs: dict[int, np.ndarray], n_boot: int, level: float, rng: np.random.Generator
-                   ) -> tuple[float, float, float, int]:
+                   ) -> tuple[float, float, float, int, np.ndarray | None]:
     """The mean over teacher seeds of each seed's mean paired difference, with a two-level percentile
     bootstrap interval: ``paired_mean_draws`` with one value per replicate (each of ``n_boot`` draws takes S
-    seeds with replacement, then, within each drawn seed, its R replicates' paired differences with
-    replacement, and takes the mean over the drawn seeds of the drawn replicates' means; the seeds of one
-    teacher share the student setup, hence R). Returns (estimate, lo, hi, n), n the number of paired
-    replicates over all seeds; a NaN interval with fewer than 2 of them."""
+    seeds with replacement and one set of R replicate indices with replacement, shared by every drawn seed:
+    replicate r of every seed's cells shares its training set and initialisation, so seeds and replicates are
+    crossed; the draw's value is the mean over the drawn seeds of the drawn replicates' means). Returns
+    (estimate, lo, hi, n, draws), n the number of paired replicates over all seeds; a NaN interval and no
+    draws with fewer than 2 of them."""
     arrs = [np.asarray(diffs[k], float) for k in sorted(diffs)]
     n = sum(len(a) for a in arrs)
     est = float(np.mean([a.mean() for a in arrs]))
     if n < 2:
-        return est, math.nan, math.nan, n
+        return est, math.nan, math.nan, n, None
     boots = paired_mean_draws([a[:, None] for a in arrs], n_boot, seed=rng)
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return est, float(lo), float(hi), n
+    lo, hi = percentile(boots, level)
+    return est, lo, hi, n, boots
+
+
+CROSSED_TEXT = ("{level:.0%} crossed bootstrap: teacher seeds, and replicates (paired) and test points shared by "
+                "the seeds")
 
 
 def seed_interval_text(level: float) -> str:
-    return f"{level:.0%} two-level bootstrap: teacher seeds, then replicates within each seed (paired)"
+    return f"{level:.0%} crossed bootstrap: teacher seeds, and replicates (paired) shared by the seeds"
 
 
 def seed_pooled_row(p: dict[str, Any], diffs: dict[int, np.ndarray], paper: str, claim: str, experiment: str,
                     setting: str, effect: str, claimed: str, threshold: float, **kw: Any) -> dict:
     """One claims row for the settings that differ only in their teacher's seed: the effect is the mean over
     seeds of the paired difference, the interval ``seed_bootstrap``'s (``tables.n_boot`` draws, seeded by the
-    run's ``seed``), its p-value from the interval (normal approximation, as for every bootstrap row), and
-    ``n`` seeds × replicates."""
+    run's ``seed``), its p-values from the same draws (as for every bootstrap row), and ``n`` seeds ×
+    replicates."""
     rng = np.random.default_rng(p.get("seed", 0))
-    est, lo, hi, n = seed_bootstrap(diffs, p["n_boot"], p["interval"], rng)
+    est, lo, hi, n, draws = seed_bootstrap(diffs, p["n_boot"], p["interval"], rng)
     return _row(paper, claim, experiment, setting, effect, est, lo, hi, claimed, threshold, n,
-                seed_interval_text(p["interval"]), level=p["interval"], **kw)
+                seed_interval_text(p["interval"]), level=p["interval"], draws=draws, **kw)
 
 
 # --- paper A: neurons needed ----------------------------------------------------------------------
@@ -248,32 +308,68 @@ def m_star_interpolated(widths: list[int], errs: list[np.ndarray], eps: float) -
     return float(m_star_rows(widths, np.array([[float(e.mean()) for e in errs]]), eps)[0])
 
 
+def m_star_bounds(widths: list[int], means: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds within which the interpolated m*(ε) (``m_star_rows``) is known to lie, for each row of mean
+    errors (docs/science.md#a-censoring): [m*, m*] where ε is first reached above the narrowest width; (0, the
+    narrowest width] where the narrowest already reaches it; [the widest width, ∞) where no width does
+    (censored: the interpolated m* lies beyond the widest width, not at any value)."""
+    m = m_star_rows(widths, means, eps)
+    floor = np.asarray(means, float)[:, 0] <= eps
+    lo = np.where(np.isnan(m), float(widths[-1]), np.where(floor, 0.0, m))
+    hi = np.where(np.isnan(m), math.inf, m)
+    return lo, hi
+
+
 def neuron_gaps(widths: list[int], soft_e: list[np.ndarray], hard_e: list[np.ndarray], eps: float,
-                weights: np.ndarray) -> np.ndarray:
-    """log2(m*_hard / m*_soft) for each row of replicate ``weights`` (B, R) (a resample: each replicate's
-    count over R; all replicates: 1/R each), each m* interpolated (``m_star_rows``) from the weighted mean
-    errors; an m* not reached counts as twice the widest width (so the effect is then a bound); NaN when
-    neither arm reaches ε."""
-    cap = 2.0 * widths[-1]
-    ms = m_star_rows(widths, weights @ np.stack(soft_e, 1), eps)
-    mh = m_star_rows(widths, weights @ np.stack(hard_e, 1), eps)
-    gaps = np.log2(np.where(np.isnan(mh), cap, mh) / np.where(np.isnan(ms), cap, ms))
-    return np.where(np.isnan(ms) & np.isnan(mh), np.nan, gaps)
+                weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (lower, upper) on log2(m*_hard / m*_soft) for each row of replicate ``weights`` (B, R) (a resample:
+    each replicate's count over R; all replicates: 1/R each), from each arm's ``m_star_bounds`` of its weighted
+    mean errors: equal where both arms reach ε above the narrowest width; one end infinite where an arm is
+    censored (the hard arm: a lower bound; the soft arm: an upper bound; both: (−∞, ∞))."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_lo, s_hi = m_star_bounds(widths, weights @ np.stack(soft_e, 1), eps)
+        h_lo, h_hi = m_star_bounds(widths, weights @ np.stack(hard_e, 1), eps)
+        return np.log2(h_lo) - np.log2(s_hi), np.log2(h_hi) - np.log2(s_lo)
 
 
-def neuron_gap(widths: list[int], soft_e: list[np.ndarray], hard_e: list[np.ndarray], eps: float) -> float:
-    """``neuron_gaps`` over all replicates."""
+def neuron_gap(widths: list[int], soft_e: list[np.ndarray], hard_e: list[np.ndarray], eps: float
+               ) -> tuple[float, float]:
+    """``neuron_gaps`` over all replicates: (lower, upper) bound of the gap, equal where it is a value."""
     R = len(soft_e[0])
-    return float(neuron_gaps(widths, soft_e, hard_e, eps, np.full((1, R), 1.0 / R))[0])
+    lo, hi = neuron_gaps(widths, soft_e, hard_e, eps, np.full((1, R), 1.0 / R))
+    return float(lo[0]), float(hi[0])
 
 
-def _percentile(boots: np.ndarray, n_boot: int, level: float) -> tuple[float, float, str]:
-    """A percentile interval of the finite resamples; NaNs and a note when fewer than 90 % are finite."""
-    boots = boots[~np.isnan(boots)]
-    if len(boots) < 0.9 * n_boot:
-        return math.nan, math.nan, "the effect is defined in too few resamples"
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi), ""
+def bounded_estimate(lo: float, hi: float) -> tuple[float, str]:
+    """An effect known to lie in [lo, hi] as (estimate, bound): (value, '') where lo = hi; (lo, '≥') or
+    (hi, '≤') where one end is infinite; the midpoint of two finite ends; NaN where both are infinite."""
+    if lo == hi:
+        return lo, ""
+    if math.isfinite(lo) and not math.isfinite(hi):
+        return lo, "≥"
+    if math.isfinite(hi) and not math.isfinite(lo):
+        return hi, "≤"
+    if math.isfinite(lo) and math.isfinite(hi):
+        return (lo + hi) / 2, ""
+    return math.nan, ""
+
+
+def primary_epsilon(p: dict[str, Any]) -> float:
+    """The one ε per claim whose rows get a verdict (docs/science.md#a-primary-epsilon): ``tables.primary_epsilon``
+    where the config declares one, else the median of ``tables.epsilons`` (the larger of the middle two for an
+    even count). The other ε are shown beside it, in the row's note and in neurons_needed.csv, not counted."""
+    eps = sorted(float(e) for e in p["epsilons"])
+    declared = p.get("primary_epsilon")
+    if declared is None:
+        return eps[len(eps) // 2]
+    if float(declared) not in eps:
+        raise ValueError(f"tables.primary_epsilon {declared} is not one of tables.epsilons {eps}")
+    return float(declared)
+
+
+def _fmt_bounded(lo: float, hi: float) -> str:
+    est, bound = bounded_estimate(lo, hi)
+    return "undefined (neither arm reaches ε)" if math.isnan(est) else f"{bound}{est:+.2f}"
 
 
 def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: dict[str, float],
@@ -281,107 +377,138 @@ def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: d
     """Soft labels need fewer neurons than hard labels at ε (paper A, Corollary 4 against Ji–Telgarsky), one
     claim per training regime (the student setup's radius: both arms at one B, or each at its own theorem's).
 
-    Effect: log2(m*_hard / m*_soft) (``neuron_gap``). Interval: percentile bootstrap over replicates,
-    resampled jointly for both arms (replicate r of every method shares its initialisation). Every ε is
-    tested: the theorems' bounds hold for every γ and ε; their ratio γ²/(ε ln(1/ε)) is shown, not required.
-    Not tested: settings outside the theorems (a teacher other than the kernel-limit one, data without a
-    certified kernel margin)."""
+    One row per data set, at the primary ε (``primary_epsilon``): the ε of one data set are read off the same
+    replicates' curves, one finding, so the others are shown in the note, not counted as settings. Effect:
+    log2(m*_hard / m*_soft) (``neuron_gap``), a bound where an arm does not reach ε at the widest width
+    (censored). Interval: percentile bootstrap over replicates, resampled jointly for both arms (replicate r of
+    every method shares its initialisation), of each draw's bounds (``percentile``): conditional on the one
+    data draw. p-values from the same draws. Not tested: settings outside the theorems (a teacher other than
+    the kernel-limit one, data without a certified kernel margin)."""
     from softlabels.analysis.tables import bound_ratio
 
     out = []
+    eps = primary_epsilon(p)
+    others = [e for e in p["epsilons"] if float(e) != eps]
     for (exp, t, m, st), by_ds in _neuron_pairs(p, curves).items():
         claim = f"soft labels need fewer neurons than hard labels ({regime(p, st)})"
         for ds, (widths, soft_e, hard_e) in sorted(by_ds.items()):
             R = len(soft_e[0])
             gamma = gammas.get(ds, math.nan)
             outside = _premise_note(p, ds, t)
-            for eps in p["epsilons"]:
-                est = neuron_gap(widths, soft_e, hard_e, eps)
-                boots = neuron_gaps(widths, soft_e, hard_e, eps,
-                                    resample_weights(rng.integers(0, R, (p["n_boot"], R)), R))
-                if math.isnan(est):
-                    lo = hi = math.nan
-                    note = "neither arm reaches ε at the widths run"
-                else:
-                    lo, hi, note = _percentile(boots, p["n_boot"], p["interval"])
-                if outside:
-                    note = (note + "; " if note else "") + outside
-                out.append(_row("A", claim, exp,
-                                f"{ds} (γ {gamma:.3g}), teacher {t}, {m} vs {p['direct_method']}, {st}, ε {eps:g}, "
-                                f"bounds' ratio γ²/(ε ln(1/ε)) {bound_ratio(gamma, eps):.2g}",
-                                "log2(m*_hard / m*_soft)", est, lo, hi, ">", 0.0, R,
-                                f"{p['interval']:.0%} bootstrap over replicates", note, premise=not outside,
-                                level=p["interval"]))
+            g_lo, g_hi = neuron_gap(widths, soft_e, hard_e, eps)
+            est, bound = bounded_estimate(g_lo, g_hi)
+            draws = neuron_gaps(widths, soft_e, hard_e, eps, resample_weights(rng.integers(0, R, (p["n_boot"], R)), R))
+            lo, hi = percentile(draws, p["interval"])
+            notes = []
+            if math.isnan(est):
+                notes.append("neither arm reaches ε at the widths run: no bound on the gap")
+            elif bound:
+                notes.append(f"{'the hard' if bound == '≥' else 'the soft'} arm does not reach ε at the widest width "
+                             f"({widths[-1]}): its m* is only bounded (> {widths[-1]}), so the effect is a bound")
+            notes.append(f"one data draw, {R} initialisations: the interval is conditional on this data set")
+            notes.append("other ε (not counted): " + ", ".join(
+                f"{e:g}: {_fmt_bounded(*neuron_gap(widths, soft_e, hard_e, e))}" for e in others))
+            if outside:
+                notes.append(outside)
+            out.append(_row("A", claim, exp,
+                            f"{ds} (γ {gamma:.3g}), teacher {t}, {m} vs {p['direct_method']}, {st}, widths "
+                            f"{widths[0]}–{widths[-1]}, primary ε {eps:g}, bounds' ratio γ²/(ε ln(1/ε)) "
+                            f"{bound_ratio(gamma, eps):.2g}",
+                            "log2(m*_hard / m*_soft)", est, lo, hi, ">", 0.0, R,
+                            f"{p['interval']:.0%} bootstrap over replicates (one data draw)", "; ".join(notes),
+                            premise=not outside, level=p["interval"], draws=draws, bound=bound))
     return out
-
-
-def gap_slope(gammas: list[float], gaps: list[float]) -> float:
-    """The OLS slope of the neuron gap log2(m*_hard / m*_soft) on log2(1/γ) (NaN for < 3 finite points)."""
-    x = np.log2(1.0 / np.asarray(gammas, float))
-    y = np.asarray(gaps, float)
-    ok = ~np.isnan(y)
-    if ok.sum() < 3 or np.ptp(x[ok]) == 0:
-        return math.nan
-    xc = x[ok] - x[ok].mean()
-    return float(xc @ (y[ok] - y[ok].mean()) / (xc @ xc))
 
 
 def gap_growth_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: dict[str, float],
                       rng: np.random.Generator) -> list[dict]:
     """Paper A's motivating claim: the soft-label advantage grows as the task gets harder (γ shrinks).
 
-    Effect: the slope of the neuron gap log2(m*_hard / m*_soft) on log2(1/γ) across the experiment's data
-    sets, per regime, teacher, method and ε. Interval: percentile bootstrap, each data set's replicates
-    resampled on their own (jointly for both arms of that data set)."""
+    Effect: the OLS slope of the neuron gap log2(m*_hard / m*_soft) on log2(1/γ) across the experiment's data
+    sets, per regime, teacher and method, at the primary ε. Interval: the t-interval over data sets (n − 2
+    degrees of freedom): each data set is one draw, so the scatter between data sets (and each gap's replicate
+    noise) is in its residuals; censored gaps enter as bounds (``bounded_fit``: the union of the t-intervals
+    the bounds allow). The unit of evidence is the data set, and ``n`` counts them."""
+    from softlabels.analysis.tables import bounded_fit
+
     out = []
+    eps = primary_epsilon(p)
     for (exp, t, m, st), by_ds in _neuron_pairs(p, curves).items():
         sets = sorted(d for d in by_ds if gammas.get(d, math.nan) > 0)
         if len(sets) < 3:
             continue
-        g = [gammas[d] for d in sets]
+        x = np.log2(1.0 / np.array([gammas[d] for d in sets]))
         outside = "; ".join(n for n in (_premise_note(p, d, t) for d in sets) if n)
-        R = {d: len(by_ds[d][1][0]) for d in sets}
-        for eps in p["epsilons"]:
-            est = gap_slope(g, [neuron_gap(*by_ds[d], eps) for d in sets])
-            if math.isnan(est):
-                lo = hi = math.nan
-                note = "the gap is defined on fewer than 3 data sets at this ε"
-            else:
-                gaps = np.stack([neuron_gaps(*by_ds[d], eps, resample_weights(
-                    rng.integers(0, R[d], (p["n_boot"], R[d])), R[d])) for d in sets], 1)  # (n_boot, data sets)
-                lo, hi, note = _percentile(np.array([gap_slope(g, row) for row in gaps]), p["n_boot"], p["interval"])
-            if outside:
-                note = (note + "; " if note else "") + outside
-            out.append(_row("A", f"the soft-label advantage in neurons grows as γ shrinks ({regime(p, st)})", exp,
-                            f"{len(sets)} data sets (γ {min(g):.3g}–{max(g):.3g}), teacher {t}, {m} vs "
-                            f"{p['direct_method']}, {st}, ε {eps:g}",
-                            "slope of log2(m*_hard / m*_soft) on log2(1/γ)", est, lo, hi, ">", 0.0, min(R.values()),
-                            f"{p['interval']:.0%} bootstrap over replicates within each data set", note,
-                            premise=not outside, level=p["interval"]))
+        gaps = np.array([neuron_gap(*by_ds[d], eps) for d in sets])             # (data sets, 2): bounds
+        fit = bounded_fit(x, gaps[:, 0], gaps[:, 1], p["interval"], 0.0)
+        notes = [f"{len(sets)} data sets, one draw each: the t-interval has {len(sets) - 2} degrees of freedom"]
+        if fit["censored"]:
+            notes.append(f"{fit['censored']} of {len(sets)} gaps are bounds (an arm does not reach ε at the widest "
+                         "width): the interval is the union over the values they allow"
+                         + ("" if not math.isnan(fit["slope"]) else "; they pull the slope both ways: no estimate"))
+        curve = []
+        for e in (e for e in p["epsilons"] if float(e) != eps):
+            ge = np.array([neuron_gap(*by_ds[d], e) for d in sets])
+            fe = bounded_fit(x, ge[:, 0], ge[:, 1], p["interval"])
+            curve.append(f"{e:g}: {fe['bound']}{fe['slope']:+.2f}" if not math.isnan(fe["slope"]) else f"{e:g}: –")
+        notes.append("other ε (not counted): " + ", ".join(curve))
+        if outside:
+            notes.append(outside)
+        lo, hi = fit["lo"], fit["hi"]
+        row = _row("A", f"the soft-label advantage in neurons grows as γ shrinks ({regime(p, st)})", exp,
+                   f"{len(sets)} data sets (γ {min(gammas[d] for d in sets):.3g}–{max(gammas[d] for d in sets):.3g}), "
+                   f"teacher {t}, {m} vs {p['direct_method']}, {st}, primary ε {eps:g}",
+                   "slope of log2(m*_hard / m*_soft) on log2(1/γ)", fit["slope"], lo, hi, ">", 0.0, len(sets),
+                   f"{p['interval']:.0%} t-interval over data sets", "; ".join(notes), premise=not outside,
+                   level=p["interval"], bound=fit["bound"])
+        if not math.isnan(fit["p_above"]) and not (math.isnan(lo) or math.isnan(hi)) and hi > lo:
+            row["p_value"], row["p_against"] = fit["p_above"], fit["p_below"]
+        out.append(row)
     return out
 
 
 def slope_claims(p: dict[str, Any], scaling: pd.DataFrame) -> list[dict]:
-    """The fitted slope of log m* against log(1/γ) stays within the theory's exponent (2 soft, 4 hard)."""
+    """The fitted slope of log m* against log(1/γ) stays within the theory's exponent (2 soft, 4 hard), at the
+    primary ε (the other ε in the note, not counted); censored m* enter the scaling table's fit as bounds, and
+    its p-values (``bounded_fit``) are the rows'."""
     out = []
-    for _, r in scaling.iterrows():
+    eps = primary_epsilon(p)
+    for (exp, t, st, m), g in scaling.groupby(["experiment", "teacher", "student", "method"], sort=False):
+        prim = g[np.isclose(g["epsilon"].astype(float), eps)]
+        if not len(prim):
+            continue
+        r = prim.iloc[0]
         bound = r["theory_slope"]
         if pd.isna(bound):
             continue
         lo, hi = float(r["slope_lo"]), float(r["slope_hi"])
         theory = p["regimes"].get(r["student"]) == "theory"
         where = f" ({regime(p, r['student'])})" if theory else ""
-        note = "" if not pd.isna(r["slope"]) else str(r["note"])
+        notes = [str(r["note"])] if isinstance(r["note"], str) and r["note"] else []
+        rest = g[~np.isclose(g["epsilon"].astype(float), eps)]
+        notes.append("other ε (not counted): " + ", ".join(
+            f"{q['epsilon']:g}: " + (f"{_bound_text(q.get('bound'))}{q['slope']:.2f} [{q['slope_lo']:.2f}, "
+                                     f"{q['slope_hi']:.2f}]" if not pd.isna(q["slope"]) else "–")
+            for _, q in rest.iterrows()))
         if not theory:  # the bounds are about the theory regime's students (projected GD near their init)
-            note = "; ".join(x for x in (note, f"{r['student']} is a practical-regime setup: outside the theorems' "
-                                               "setting") if x)
-        out.append(_row("A", f"m* grows no faster than (1/γ)^{bound:g}{where}", r["experiment"],
-                        f"{r['method']} (teacher {r['teacher']}), {r['student']}, ε {r['epsilon']:g}, "
-                        f"{int(r['datasets_reached'])} of {int(r['datasets_total'])} data sets reach ε",
-                        "slope of log m* on log(1/γ)", float(r["slope"]), lo, hi, "<", float(bound),
-                        int(r["datasets_reached"]), f"{p['interval']:.0%} t-interval over data sets", note,
-                        premise=theory, level=p["interval"], df=int(r["datasets_reached"]) - 2))
+            notes.append(f"{r['student']} is a practical-regime setup: outside the theorems' setting")
+        n_sets = int(r["datasets_total"])
+        censored = int(r["datasets_censored"]) if "datasets_censored" in r and not pd.isna(r["datasets_censored"]) else 0
+        row = _row("A", f"m* grows no faster than (1/γ)^{bound:g}{where}", exp,
+                   f"{m} (teacher {t}), {st}, primary ε {eps:g}, {int(r['datasets_reached'])} of {n_sets} data sets "
+                   f"reach ε" + (f", {censored} give a bound" if censored else ""),
+                   "slope of log m* on log(1/γ)", float(r["slope"]), lo, hi, "<", float(bound),
+                   n_sets, f"{p['interval']:.0%} t-interval over data sets", "; ".join(notes),
+                   premise=theory, level=p["interval"], df=n_sets - 2, bound=_bound_text(r.get("bound")))
+        if "p_within" in r and not pd.isna(r["p_within"]) and not (math.isnan(lo) or math.isnan(hi)) and hi > lo:
+            row["p_value"], row["p_against"] = float(r["p_within"]), float(r["p_beyond"])
+        out.append(row)
     return out
+
+
+def _bound_text(b: Any) -> str:
+    """A table's bound column as text ('' for a value; a CSV reads an empty cell back as NaN)."""
+    return b if isinstance(b, str) and b in BOUNDS else ""
 
 
 # --- paired comparisons of test accuracy -------------------------------------------------------------
@@ -408,12 +535,12 @@ def _accuracy_claim(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str,
         a, b = acc[key], acc[ref]
         R = min(len(a), len(b))
         exp, ds, t, m, st, w = key
-        exact, same, df = math.nan, "", None
+        exact, same, df, draws = math.nan, "", None, None
         if preds is not None and labels is not None and key in preds and ref in preds and ds in labels:
             pa, pb = preds[key][:R], preds[ref][:R]
             exact = mcnemar_exact(pa == labels[ds], pb == labels[ds], sign)
             same = IDENTICAL if np.array_equal(pa, pb) else ""
-            est, lo, hi = _accuracy_bootstrap(p, [(pa, pb)], labels[ds])
+            est, lo, hi, draws = _accuracy_bootstrap(p, [(pa, pb)], labels[ds])
             interval = f"{p['interval']:.0%} bootstrap over replicates (paired) and test points"
         else:  # per-replicate accuracies only: the test set held fixed
             est, lo, hi = paired_t(100 * (a[:R] - b[:R]), p["interval"])
@@ -421,20 +548,21 @@ def _accuracy_claim(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str,
         outside = room(key, ref) if room is not None else ""
         out.append(_row(paper, claim, exp, f"{ds}, teacher {t}, {m} vs {ref[3]} (teacher {ref[2]}), {st}, m={w}",
                         "test accuracy difference (points)", est, lo, hi, sign, 0.0, R, interval, outside,
-                        premise=not outside, level=p["interval"], df=df, exact_p=exact, no_verdict=same))
+                        premise=not outside, level=p["interval"], df=df, exact_p=exact, no_verdict=same, draws=draws))
     return out
 
 
 def _accuracy_bootstrap(p: dict[str, Any], arms: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray
-                        ) -> tuple[float, float, float]:
+                        ) -> tuple[float, float, float, np.ndarray]:
     """(estimate, lo, hi) of a paired accuracy difference in points, from each teacher seed's predicted
     classes (this arm, reference arm), each (R, N), and the test labels ``y``: the mean over seeds of the mean
     difference in correctness, and a percentile interval of ``paired_mean_draws`` (seeds, paired replicates
-    and test points: the test set is a sample too; ``tables.n_boot`` draws seeded by the run's ``seed``)."""
+    and test points: the test set is a sample too; ``tables.n_boot`` draws seeded by the run's ``seed``), and
+    the draws."""
     diffs = [100.0 * ((pa == y).astype(float) - (pb == y)) for pa, pb in arms]
     draws = paired_mean_draws(diffs, p["n_boot"], seed=p.get("seed", 0))
-    lo, hi = np.quantile(draws, [(1 - p["interval"]) / 2, (1 + p["interval"]) / 2])
-    return float(np.mean([d.mean() for d in diffs])), float(lo), float(hi)
+    lo, hi = percentile(draws, p["interval"])
+    return float(np.mean([d.mean() for d in diffs])), lo, hi, draws
 
 
 def _pooled_accuracy(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str, claim: str, sign: str,
@@ -471,10 +599,10 @@ def _pooled_accuracy(p: dict[str, Any], acc: dict[tuple, np.ndarray], paper: str
     if len(arms) < len(group):  # per-replicate accuracies only: seeds, then replicates, the test set held fixed
         return seed_pooled_row(p, diffs, paper, claim, exp, setting, effect, sign, 0.0, note=note, premise=premise,
                                exact_p=exact, no_verdict=IDENTICAL if same else "")
-    est, lo, hi = _accuracy_bootstrap(p, arms, labels[ds])
+    est, lo, hi, draws = _accuracy_bootstrap(p, arms, labels[ds])
     return _row(paper, claim, exp, setting, effect, est, lo, hi, sign, 0.0, sum(len(d) for d in diffs.values()),
-                f"{p['interval']:.0%} hierarchical bootstrap: teacher seeds, replicates (paired) and test points",
-                note, premise=premise, level=p["interval"], exact_p=exact, no_verdict=IDENTICAL if same else "")
+                CROSSED_TEXT.format(level=p["interval"]), note, premise=premise, level=p["interval"], exact_p=exact,
+                no_verdict=IDENTICAL if same else "", draws=draws)
 
 
 def _first(p: dict[str, Any], kind: str, **match: Any) -> str | None:
@@ -600,11 +728,14 @@ def _other_shifts(rows: list[pd.Series], name: str, ce_verdict: str) -> str:
 def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame, logp: dict[tuple, np.ndarray] | None = None,
                    labels: dict[str, np.ndarray] | None = None) -> list[dict]:
     """KD raises the bias and lowers the variance against direct training (paired over test points).
-    The CE shift is the effect; the 0-1 and squared-error shifts of the same term are in the note.
+    The effect is the CE shift unbiased in the number of replicates (docs/science.md#b-unbiased); the raw
+    shift, and the 0-1 and squared-error shifts of the same term, are in the note.
 
-    Settings that differ only in their teacher's seed are one row: the mean over seeds of the shift, its
-    interval a hierarchical bootstrap over seeds, replicates (paired) and test points (``seed_shift_draws``,
-    from each cell's test log-probabilities ``logp``, keyed as the cells, and the data sets' test ``labels``)."""
+    Settings that differ only in their teacher's seed are one row: the mean over seeds of the shift. The
+    interval is a percentile bootstrap that follows the design (``seed_shift_draws``: seeds, and one draw of
+    replicates and of test points shared by every seed and both arms, since replicate r of every cell trains on
+    the same training set from the same initialisation), from each cell's test log-probabilities ``logp``,
+    keyed as the cells, and the data sets' test ``labels``; its p-values come from the same draws."""
     out = []
     key_cols = ("experiment", "dataset", "teacher", "method", "student", "width")
     rows = biasvar[biasvar["resampling"] != "none"]  # a variance over training sets needs resampled ones
@@ -613,36 +744,44 @@ def biasvar_claims(p: dict[str, Any], biasvar: pd.DataFrame, logp: dict[tuple, n
              if p["method_kinds"].get(r["method"]) == "kd" and r["teacher"] != NO_TEACHER]
     for key0, ref0, group in seed_groups(p, pairs):
         exp, ds, t, m, st, w = key0
-        r0 = by_key[next(iter(group.values()))[0]]
+        seeds = sorted(group, key=lambda k: -1 if k is None else k)
+        r0 = by_key[group[seeds[0]][0]]
         words = RESAMPLING_WORDS.get(r0["resampling"], f"{r0['resampling']} resamples")
-        if None in group:
-            r = r0
-            setting = (f"{ds}, teacher {t}, {m} vs {p['direct_method']}, {st}, m={w}, {words}")
-            for name, claim, sign in BIASVAR_CLAIMS:
-                row = _row("B", claim, exp, setting, f"CE {name}: KD − direct",
-                           float(r[f"{name}_shift_vs_direct"]), float(r[f"{name}_shift_lo"]),
-                           float(r[f"{name}_shift_hi"]), sign, 0.0, int(r["replicates"]),
-                           f"{p['interval']:.0%} bootstrap over replicates (paired) and test points", level=p["interval"])
-                row["note"] = "; ".join(x for x in (row["note"], _other_shifts([r], name, row["verdict"])) if x)
-                out.append(row)
-            continue
-        seeds = sorted(group)
-        if logp is None or labels is None:
+        cells = [group[k][0] for k in seeds]
+        have = logp is not None and labels is not None and all(c in logp for c in cells) and group[seeds[0]][1] in logp
+        if not have and seeds != [None]:
             raise ValueError("biasvar_claims: settings with teacher seeds need the cells' test log-probabilities")
-        arms = [logp[group[k][0]] for k in seeds]
-        ref = logp[group[seeds[0]][1]]
-        draws = seed_shift_draws(arms, ref, labels[ds], p["n_boot"], seed=p.get("seed", 0))
-        iv = percentile_intervals(draws, p["interval"])
-        est = seed_shift_estimates(arms, ref, labels[ds])
-        n = len(seeds) * min([len(ref), *(len(a) for a in arms)])
-        setting = (f"{ds}, teacher {t}, {seeds_label(seeds)}, {m} vs {p['direct_method']}, {st}, m={w}, {words}")
+        pooled = seeds != [None]
+        setting = (f"{ds}, teacher {t}, " + (f"{seeds_label(seeds)}, " if pooled else "")
+                   + f"{m} vs {p['direct_method']}, {st}, m={w}, {words}")
+        if have:
+            arms = [logp[c] for c in cells]
+            ref = logp[group[seeds[0]][1]]
+            draws = seed_shift_draws(arms, ref, labels[ds], p["n_boot"], seed=p.get("seed", 0))
+            est = seed_shift_estimates(arms, ref, labels[ds])
+            R = min([len(ref), *(len(a) for a in arms)])
+            n = len(seeds) * R
+            interval = (CROSSED_TEXT.format(level=p["interval"]) if pooled else
+                        f"{p['interval']:.0%} bootstrap over replicates (paired) and test points")
+        else:  # one teacher, no logits: the biasvar table's shift and interval (``paired_shift_intervals``)
+            draws, R, n = None, int(r0["replicates"]), int(r0["replicates"])
+            interval = f"{p['interval']:.0%} bootstrap over replicates (paired) and test points"
         for name, claim, sign in BIASVAR_CLAIMS:
-            row = _row("B", claim, exp, setting, f"CE {name}: KD − direct, mean over teacher seeds", est[name],
-                       iv[name][0], iv[name][1], sign, 0.0, n,
-                       f"{p['interval']:.0%} hierarchical bootstrap: teacher seeds, replicates (paired) and test points",
-                       level=p["interval"])
-            other = _other_shifts([by_key[group[k][0]] for k in seeds], name, row["verdict"])
-            row["note"] = "; ".join(x for x in (row["note"], other) if x)
+            col = f"{name}_unbiased" if have or f"{name}_unbiased_shift_vs_direct" in r0 else name
+            if have:
+                value, (lo, hi), d = est[col], percentile(draws[col], p["interval"]), draws[col]
+                raw = est[name]
+            else:
+                value, lo, hi, d = (float(r0[f"{col}_shift_vs_direct"]), float(r0[f"{col}_shift_lo"]),
+                                    float(r0[f"{col}_shift_hi"]), None)
+                raw = float(r0[f"{name}_shift_vs_direct"])
+            effect = (f"CE {name} unbiased in R: KD − direct" if col != name else f"CE {name}: KD − direct")
+            row = _row("B", claim, exp, setting, effect + (", mean over teacher seeds" if pooled else ""), value,
+                       lo, hi, sign, 0.0, n, interval, level=p["interval"], draws=d)
+            unb = (f"raw shift {raw:+.3g} (over R = {R} replicates the raw variance is biased low by the factor "
+                   "(R − 1)/R and the raw bias high by as much, docs/science.md#b-unbiased)" if col != name else "")
+            other = _other_shifts([by_key[c] for c in cells], name, row["verdict"])
+            row["note"] = "; ".join(x for x in (row["note"], unb, other) if x)
             out.append(row)
     return out
 
@@ -655,7 +794,8 @@ def _tau(t: Any) -> str:
 def regularization_claims(p: dict[str, Any], fractions: dict[tuple, np.ndarray]) -> list[dict]:
     """A label-smoothing teacher yields more regularization samples than a plain one, at the same τ.
 
-    Effect: the difference of the final fractions, paired over student replicates (paired t). Teachers with
+    Effect: the difference of the fractions at each replicate's kept epoch, paired over student replicates
+    (paired t). Teachers with
     seeds: one row per setting, seed k of the LS teacher against seed k of the plain one (``seed_pooled_row``)."""
     out = []
     ls = p["teacher_ls"]
@@ -696,7 +836,7 @@ def claims_table(p: dict[str, Any], curves: dict[tuple, np.ndarray], acc: dict[t
                  logp: dict[tuple, np.ndarray] | None = None) -> pd.DataFrame:
     """Every claim the run tests. Cell keys are (experiment, data set, teacher, method, student, width);
     ``curves``: per-replicate 0-1 training error per iteration (R, T); ``acc``: per-replicate test
-    accuracy (R,); ``fractions``: per-replicate final fraction of regularization samples (R,); ``preds``:
+    accuracy (R,); ``fractions``: per-replicate fraction of regularization samples at the kept epoch (R,); ``preds``:
     per-replicate predicted classes on the test points (R, N) and ``labels`` each data set's test labels
     (McNemar's exact test, identical predictions); ``teachers``: (data set, teacher) -> its teacher.json record;
     ``logp``: per-replicate test log-probabilities (R, N, C) of paper B's cells (bias and variance pooled over
@@ -714,13 +854,18 @@ NOTE = ("Verdict rule: a claim states that its effect lies on one side of a thre
         "(see note); not tested: the setting lies outside the claim's theorem (paper A: a teacher other than the "
         "kernel-limit one, data without a certified kernel margin, or practical-regime students). Paper A's neuron claims name their "
         "training regime: both arms held to one radius B, or each arm at its own theorem's radius "
-        "(docs/science.md#a-regimes). Every setting the run has is listed, none dropped. p_value: one-sided, toward the "
-        "claim (the t-test's for t-intervals; from the interval under a normal approximation for bootstrap "
-        "ones). exact_p: McNemar's exact one-sided test on the discordant (replicate, test point) pairs, pooled "
+        "(docs/science.md#a-regimes). Every setting the run has is listed, none dropped; paper A's neuron, gap "
+        "and slope claims at one primary ε (the others in the note, not counted; docs/science.md#a-primary-epsilon). "
+        "bound: ≥ or ≤ where the estimate is only a bound (an m* not reached at the widest width, "
+        "docs/science.md#a-censoring); the interval then runs to ±∞ on the open side and a verdict needs the bound "
+        "to decide it. p_value: one-sided, toward the claim; p_against: the opposite claim's (bootstrap rows: the "
+        "share of the draws on the null's side, floored at 1/n_boot; t-intervals: the t-test's). exact_p: McNemar's exact one-sided test on the discordant (replicate, test point) pairs, pooled "
         "over replicates, for the paired accuracy claims. Two arms with identical predictions everywhere give no "
         "verdict; paper A's accuracy claim is not tested where the hard-label student already matches the "
-        "teacher within its standard error (no room for the effect). Paper B's bias and variance rows note the "
-        "0-1 and squared-error shifts beside the CE one. One verdict per claim and experiment: "
+        "teacher within its standard error (no room for the effect). Paper B's bias and variance rows test the "
+        "shifts unbiased in the number of replicates (docs/science.md#b-unbiased) and note the raw shift and the "
+        "0-1 and squared-error shifts beside it; with teacher seeds their bootstrap draws seeds, and one set of "
+        "replicates and test points shared by the seeds (crossed, docs/science.md#teacher-seeds). One verdict per claim and experiment: "
         "claims_summary.csv.")
 
 
@@ -740,15 +885,50 @@ def holm(p_values: np.ndarray, alpha: float) -> int:
     return m
 
 
-def pooled_verdict(p_toward: np.ndarray, alpha: float) -> tuple[str, int, int]:
+def pooled_verdict(p_toward: np.ndarray, alpha: float, p_against: np.ndarray | None = None) -> tuple[str, int, int]:
     """The verdict of a claim over several settings (see ``SUMMARY_NOTE``), with the number of settings Holm
     rejects toward the claim and against it. ``p_toward``: each tested setting's one-sided p-value toward
-    the claim (NaN where none); the p-value against the claim is 1 − p."""
+    the claim (NaN where none); ``p_against``: against it (1 − p where not given; a bound's two p-values need
+    not sum to 1)."""
     p = np.asarray(p_toward, float)
-    toward, against = holm(p, alpha / 2), holm(1.0 - p, alpha / 2)
+    q = 1.0 - p if p_against is None else np.asarray(p_against, float)
+    toward, against = holm(p, alpha / 2), holm(q, alpha / 2)
     if toward and against:  # the settings disagree: the claim holds in some and fails in others
         return "inconclusive", toward, against
     return ("supported" if toward else "contradicted" if against else "inconclusive"), toward, against
+
+
+WHY = "why not the majority"  # softlabels.report.summary finds the reason by it
+
+
+def why_not_majority(v: str, counts: dict[str, int], toward: int, against: int, with_p: int, alpha: float) -> str:
+    """Why a pooled verdict differs from the most common verdict of its tested settings, in words ('' where it
+    does not): the settings' own verdicts read each interval at level 1 − α, while Holm tests the smallest
+    p-value at α/2 over the number of settings with one, so one setting can carry a claim and several can fail
+    to."""
+    tested = {k: n for k, n in counts.items() if k != "not tested" and n}
+    if not tested or v == "not tested":
+        return ""
+    top = max(tested.values())
+    majority = [k for k, n in tested.items() if n == top]
+    if v in majority:
+        return ""
+    total = sum(tested.values())
+    own = ", ".join(f"{n} {k}" for k, n in tested.items())
+    level = f"{alpha / 2 / max(with_p, 1):.2g}"
+    if v == "inconclusive" and toward and against:
+        return (f"{WHY} ({own} of {total}): Holm finds settings significant both ways, so no pooled "
+                "verdict")
+    if v == "inconclusive":
+        side = "supported" if counts.get("supported", 0) >= counts.get("contradicted", 0) else "contradicted"
+        return (f"{WHY} ({own} of {total}): each {side} setting is {side} by its own interval, at "
+                f"level {alpha / 2:g} per side, but Holm must test the smallest of the {with_p} p-values at "
+                f"{alpha / 2:g}/{with_p} = {level} (the settings are several looks at related data), and none passes")
+    other = "contradicting" if v == "supported" else "supporting"
+    return (f"{WHY} ({own} of {total}): one setting significant at Holm's level ({level} for the "
+            f"smallest p-value) is enough to carry the claim when none is significant the other way ({other}: "
+            f"{against if v == 'supported' else toward}); the settings without a verdict of their own add no evidence "
+            "against it")
 
 
 def summarise(claims: pd.DataFrame, level: float) -> pd.DataFrame:
@@ -761,18 +941,24 @@ def summarise(claims: pd.DataFrame, level: float) -> pd.DataFrame:
         counts = {v: int((g["verdict"] == v).sum()) for v in VERDICTS}
         tested = g[g["verdict"] != "not tested"]
         p = pd.to_numeric(tested["p_value"], errors="coerce").to_numpy(float)
+        q = (pd.to_numeric(tested["p_against"], errors="coerce").to_numpy(float) if "p_against" in tested
+             else np.full(len(p), math.nan))
+        q = np.where(np.isnan(q), 1.0 - p, q)  # a row without one (a table from before it): 1 − p
         with_p = int((~np.isnan(p)).sum())
         if not len(tested):
             v, toward, against = "not tested", 0, 0
             note = "every setting lies outside the claim's premise"
         else:
-            v, toward, against = pooled_verdict(p, alpha)
+            v, toward, against = pooled_verdict(p, alpha, q)
             note = (f"Holm over the {with_p} tested setting{'' if with_p == 1 else 's'} with a p-value, "
                     f"{alpha / 2:g} per direction"
                     + (f" ({len(tested) - with_p} tested settings have none)" if with_p < len(tested) else ""))
             if toward and against:
                 note += (f"; the settings disagree: Holm finds {toward} supporting and {against} contradicting it at the "
                          "same level, so the claim holds in some settings and fails in others (no pooled verdict)")
+            why = why_not_majority(v, counts, toward, against, with_p, alpha)
+            if why:
+                note += "; " + why
         est = pd.to_numeric(g["estimate"], errors="coerce")
         lo, hi = pd.to_numeric(g["lo"], errors="coerce"), pd.to_numeric(g["hi"], errors="coerce")
         rows.append({"paper": paper, "claim": claim, "experiment": exp, "verdict": v, "settings": len(g),
@@ -795,8 +981,10 @@ def summary_note(level: float) -> str:
             "direction for at least one and toward the claim for none; inconclusive otherwise (also when the "
             "settings disagree: some significant each way); not tested when every setting lies outside the claim's "
             "premise. Holm controls the family-wise error under any dependence between the settings. Each "
-            "setting's p-value (claims.csv, p_value) is the t-test's for t-intervals and, for percentile-bootstrap "
-            "intervals, an approximation from the interval under a normal approximation (midpoint and half-width). "
+            "setting's p-values (claims.csv, p_value toward the claim, p_against against it) are the t-test's for "
+            "t-intervals and, for bootstrap intervals, the share of the draws on the null's side, floored at one "
+            "over the number of draws. Where the pooled verdict is not the settings' most common one, the note says "
+            "why. "
             "Settings without a p-value (no interval, a zero-width one, identical predictions) add no evidence. "
             "estimate_median is the median of the settings' estimates and [lo, hi] the lowest lower and highest "
             "upper end of their intervals: a summary of the spread, not an interval with coverage. The last four "

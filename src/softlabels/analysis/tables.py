@@ -234,9 +234,15 @@ def neurons_needed(df: pd.DataFrame, epsilons: list[float]) -> pd.DataFrame:
             ok_final = g[g["train_err_final"] <= eps]
             floor = len(ok) and ok["width"].iloc[0] == g["width"].iloc[0]
             gamma = g["gamma"].iloc[0]
+            widest, narrowest = int(g["width"].max()), int(g["width"].min())
+            # the bounds m* is known to lie in (docs/science.md#a-censoring): the grid's m* where it is reached
+            # above the narrowest width; at most the narrowest (at least 1 neuron) where that one reaches ε
+            # already; at least twice the widest (the next grid width) where no width reaches it: censored
+            lo_hi = ((1, narrowest) if floor else (int(ok["width"].iloc[0]),) * 2) if len(ok) else (2 * widest, math.inf)
             rows.append({**dict(zip(keys, k)), **{c: g[c].iloc[0] for c in extra}, "gamma": gamma, "epsilon": eps,
                          "bound_ratio": bound_ratio(gamma, eps),
                          "m_star": int(ok["width"].iloc[0]) if len(ok) else None,
+                         "m_star_lo": float(lo_hi[0]), "m_star_hi": float(lo_hi[1]),
                          "reached": ("at the narrowest width (m* ≤ it)" if floor else "yes") if len(ok)
                          else f"not reached (widest {int(g['width'].max())})",
                          "m_star_final": int(ok_final["width"].iloc[0]) if len(ok_final) else None})
@@ -260,8 +266,95 @@ def fit_slope(x: np.ndarray, y: np.ndarray, level: float) -> tuple[float, float,
     return slope, slope - t * stderr, slope + t * stderr, intercept
 
 
+#: how far beyond a bound bounded_fit looks for the worst case (log units; the last is "far beyond": an
+#: interval end still moving there is taken to run to infinity)
+BOUND_STEPS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 1e3)
+
+
+def bounded_fit(x: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float,
+                threshold: float = math.nan) -> dict[str, Any]:
+    """The OLS slope of y on x with its t-interval (n − 2 degrees of freedom) where some y are known only to lie
+    in [lower_i, upper_i] (a value: lower = upper; a censored m*: one end infinite; docs/science.md#a-censoring).
+
+    The interval is the union of the t-intervals over the values the bounds allow (evaluated on a grid that
+    steps away from each bound, ``BOUND_STEPS``; an end still moving at the far step is ±inf): it covers at
+    least as often as the t-interval at the true values, so a verdict from it is one the bounds decide. The
+    p-values toward 'slope < threshold' (``p_below``) and 'slope > threshold' (``p_above``) are the largest
+    t-test p-values over the same grid. The estimate is the slope at the bounds, with ``bound`` '≥' or '≤' where
+    every censored value pushes the slope the same way from there (NaN where they pull both ways, or where a
+    value is unbounded on both sides). Fewer than 3 points or no spread in x: NaNs."""
+    from itertools import product
+
+    from scipy import stats
+
+    x, L, U = (np.asarray(a, float) for a in (x, lower, upper))
+    n = len(x)
+    nan = {"slope": math.nan, "bound": "", "lo": math.nan, "hi": math.nan, "intercept": math.nan,
+           "p_below": math.nan, "p_above": math.nan, "censored": int((L != U).sum())}
+    if n < 3 or np.ptp(x) == 0:
+        return nan
+    steps = np.asarray(BOUND_STEPS)
+    cands, far = [], []
+    for lo_i, hi_i in zip(L, U):
+        if lo_i == hi_i:
+            c = np.array([lo_i])
+        elif np.isfinite(lo_i) and np.isfinite(hi_i):
+            c = np.linspace(lo_i, hi_i, 5)
+        elif np.isfinite(lo_i):
+            c = lo_i + steps
+        elif np.isfinite(hi_i):
+            c = hi_i - steps
+        else:
+            c = np.concatenate([-steps[:0:-1], steps])
+        cands.append(c)
+        far.append(np.abs(c - (c[0] if np.isfinite(lo_i) or np.isfinite(hi_i) else 0.0)) >= steps[-1])
+    idx = np.array(list(product(*(range(len(c)) for c in cands))))              # (G, n)
+    Y = np.stack([cands[i][idx[:, i]] for i in range(n)], 1)
+    is_far = np.stack([far[i][idx[:, i]] for i in range(n)], 1).any(1)
+    xc = x - x.mean()
+    sxx = float(xc @ xc)
+    slope = (Y - Y.mean(1, keepdims=True)) @ xc / sxx
+    icpt = Y.mean(1) - slope * x.mean()
+    resid = Y - (icpt[:, None] + slope[:, None] * x[None])
+    se = np.sqrt((resid * resid).sum(1) / (n - 2) / sxx)
+    t = float(stats.t.ppf((1 + level) / 2, n - 2))
+    lo_g, hi_g = slope - t * se, slope + t * se
+    lo = -math.inf if is_far.any() and lo_g[is_far].min() < lo_g[~is_far].min() else float(lo_g[~is_far].min())
+    hi = math.inf if is_far.any() and hi_g[is_far].max() > hi_g[~is_far].max() else float(hi_g[~is_far].max())
+    p_below = p_above = math.nan
+    if not math.isnan(threshold):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, (slope - threshold) / se, np.sign(slope - threshold) * np.inf)
+        p_below, p_above = float(stats.t.cdf(z, n - 2).max()), float(stats.t.sf(z, n - 2).max())
+    censored = L != U
+    anchor = np.where(np.isfinite(L), L, U)
+    out = {**nan, "lo": lo, "hi": hi, "p_below": p_below, "p_above": p_above}
+    if not np.isfinite(anchor).all():
+        return out
+    c = xc / sxx                                                                   # d slope / d y_i
+    up = (np.isinf(U) & (c > 0)) | (np.isinf(L) & (c < 0))                          # moving y_i off its bound raises it
+    down = (np.isinf(U) & (c < 0)) | (np.isinf(L) & (c > 0))
+    fin = censored & np.isfinite(L) & np.isfinite(U)
+    est = float(c @ (anchor - anchor.mean()))
+    out["intercept"] = float(anchor.mean() - est * x.mean())
+    if not censored.any():
+        out["slope"] = est
+    elif not fin.any() and (up | ~censored).all():
+        out.update(slope=est, bound="≥")
+    elif not fin.any() and (down | ~censored).all():
+        out.update(slope=est, bound="≤")
+    return out
+
+
+def fit_slope(x: np.ndarray, y: np.ndarray, level: float) -> tuple[float, float, float, float]:
+    """OLS slope of y on x with a t-interval; NaNs when fewer than 3 points or x has no spread."""
+    f = bounded_fit(x, y, y, level)
+    return f["slope"], f["lo"], f["hi"], f["intercept"]
+
+
 SCALING_COLUMNS = ["experiment", "teacher", "student", "method", "epsilon", "datasets_total", "datasets_reached",
-                   "slope", "slope_lo", "slope_hi", "intercept", "theory_slope", "note"]
+                   "datasets_censored", "bound", "slope", "slope_lo", "slope_hi", "intercept", "theory_slope",
+                   "p_within", "p_beyond", "note"]
 
 
 def _theory_slope(kind: str) -> float:
@@ -271,26 +364,43 @@ def _theory_slope(kind: str) -> float:
 
 
 def scaling(needed: pd.DataFrame, kinds: dict[str, str], level: float) -> pd.DataFrame:
-    """One slope per (experiment, teacher, student, method, ε); a header-only table when nothing to fit."""
+    """One slope per (experiment, teacher, student, method, ε) over the data sets with γ > 0: m* where it was
+    reached, and where it was not (censored: at least twice the widest width) or was reached at the narrowest
+    width already (at most that width), the bounds (``bounded_fit``, docs/science.md#a-censoring). p_within /
+    p_beyond: the one-sided p-values of the slope below / above the theory's exponent. A header-only table
+    when nothing to fit."""
     keys = SCALING_COLUMNS[:5]
     rows = []
     for k, g in needed.groupby(keys, sort=True):
-        ok = g.dropna(subset=["m_star"])
-        ok = ok[ok["gamma"] > 0]
-        x = np.log(1.0 / ok["gamma"].to_numpy(float))
-        y = np.log(ok["m_star"].to_numpy(float))
-        slope, lo, hi, icpt = fit_slope(x, y, level)
-        note = "" if not math.isnan(slope) else "needs m* reached on >= 3 data sets with distinct γ"
-        floors = ok["reached"].astype(str).str.startswith("at the narrowest")
-        if not math.isnan(slope) and (floors.any() or np.ptp(y) == 0):
-            # an m* at the narrowest width is only an upper bound, and equal m* everywhere carry no slope
-            slope = lo = hi = icpt = math.nan
-            note = ("m* at the narrowest width on some data set (an upper bound only): widen the grid downwards"
-                    if floors.any() else "the same m* on every data set: no slope to fit at this grid")
+        g = g[g["gamma"] > 0]
+        x = np.log(1.0 / g["gamma"].to_numpy(float))
+        if "m_star_lo" in g:
+            lo_m, hi_m = g["m_star_lo"].to_numpy(float), g["m_star_hi"].to_numpy(float)
+        else:  # a table without the bounds: m* reached, or at most the narrowest width (the censored left out)
+            hi_m = g["m_star"].to_numpy(float)
+            floor = g["reached"].astype(str).str.startswith("at the narrowest").to_numpy()
+            lo_m = np.where(floor, 1.0, hi_m)
+        keep = ~np.isnan(lo_m)
         kind = kinds.get(k[3], "")
-        rows.append({**dict(zip(keys, k)), "datasets_total": g["dataset"].nunique(), "datasets_reached": len(ok),
-                     "slope": slope, "slope_lo": lo, "slope_hi": hi, "intercept": icpt,
-                     "theory_slope": _theory_slope(kind), "note": note})
+        theory = _theory_slope(kind)
+        fit = bounded_fit(x[keep], np.log(lo_m[keep]), np.log(hi_m[keep]), level, theory)
+        reached = int((lo_m == hi_m).sum())
+        note = ""
+        if math.isnan(fit["lo"]):
+            note = "needs >= 3 data sets with distinct γ"
+        elif not fit["censored"] and np.ptp(lo_m[keep]) == 0:  # a flat grid: no slope to fit
+            fit.update(slope=math.nan, lo=math.nan, hi=math.nan, intercept=math.nan, p_below=math.nan,
+                       p_above=math.nan)
+            note = "the same m* on every data set: no slope to fit at this grid"
+        elif fit["censored"]:
+            note = (f"{fit['censored']} of {int(keep.sum())} data sets give only a bound on m* (not reached at the "
+                    "widest width: m* ≥ twice it; reached at the narrowest: m* ≤ it): the interval is the union over "
+                    "the values the bounds allow" + ("" if not math.isnan(fit["slope"]) else
+                                                      "; the bounds pull the slope both ways: no estimate"))
+        rows.append({**dict(zip(keys, k)), "datasets_total": g["dataset"].nunique(), "datasets_reached": reached,
+                     "datasets_censored": fit["censored"], "bound": fit["bound"], "slope": fit["slope"],
+                     "slope_lo": fit["lo"], "slope_hi": fit["hi"], "intercept": fit["intercept"],
+                     "theory_slope": theory, "p_within": fit["p_below"], "p_beyond": fit["p_above"], "note": note})
     return pd.DataFrame(rows, columns=SCALING_COLUMNS)
 
 
@@ -337,13 +447,13 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
     resample replicates (paired across the two arms) and test points together (docs/science.md#b-intervals);
     without them, for the 0-1 and squared-error shifts, and for students that all train on one training set
     (resampling none), test points only."""
-    from softlabels.analysis.biasvar import bootstrap_interval, paired_shift_intervals
+    from softlabels.analysis.biasvar import SHIFTS, bootstrap_interval, paired_shift_intervals
 
     shift_cache: dict[tuple, dict[str, tuple[float, float]]] = {}
 
     def shift_interval(i: int, j: int, name: str, d: np.ndarray) -> tuple[float, float]:
         """The interval of cell i's shift against cell j (its direct-training reference)."""
-        if (test_logp is None or labels is None or name not in ("bias", "variance")  # 0-1, squared error
+        if (test_logp is None or labels is None or name not in SHIFTS  # 0-1, squared error
                 or p["resampling"][p["cells"][i]["student"]] == "none"):  # one training set: no claim reads it
             return bootstrap_interval(d, p["n_boot"], p["interval"])
         if (i, j) not in shift_cache:
@@ -365,6 +475,8 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
     # The 0-1 (Domingos) and squared-error bias and variance get the same shifts, so that a CE shift that is a
     # change in confidence (the 0-1 terms do not move) is told apart from a change in predictions.
     shifted = [("ce_bias", "bias"), ("ce_variance", "variance")]
+    shifted += [(t, n) for t, n in (("ce_bias_unbiased", "bias_unbiased"), ("ce_variance_unbiased", "variance_unbiased"))
+                if points and all(t in terms for terms in points)]
     shifted += [(t, t) for t in ("zo_bias", "zo_variance", "se_bias", "se_variance")
                 if points and all(t in terms for terms in points)]
     for term, name in shifted:
@@ -383,21 +495,38 @@ def biasvar_table(p: dict[str, Any], summaries: list[dict[str, Any]], points: li
     cols = ["experiment", "dataset", "teacher", "method", "student", "width", "replicates", "resampling",
             "ce_loss", "ce_loss_lo", "ce_loss_hi", "ce_bias", "ce_bias_lo", "ce_bias_hi",
             "ce_variance", "ce_variance_lo", "ce_variance_hi", "bias_shift_vs_direct", "bias_shift_lo",
-            "bias_shift_hi", "variance_shift_vs_direct", "variance_shift_lo", "variance_shift_hi", "zo_loss", "zo_bias", "zo_variance", "zo_net_variance", "se_loss", "se_bias",
+            "bias_shift_hi", "variance_shift_vs_direct", "variance_shift_lo", "variance_shift_hi"]
+    unbiased = [n for _, n in shifted if n.endswith("_unbiased")]
+    cols += [c for n in unbiased for c in (f"ce_{n}", f"ce_{n}_lo", f"ce_{n}_hi", f"{n}_shift_vs_direct",
+                                            f"{n}_shift_lo", f"{n}_shift_hi")]
+    cols += ["zo_loss", "zo_bias", "zo_variance", "zo_net_variance", "se_loss", "se_bias",
             "se_variance"]
-    cols += [f"{t}_shift{x}" for t, _ in shifted[2:] for x in ("_vs_direct", "_lo", "_hi")]
+    cols += [f"{n}_shift{x}" for _, n in shifted[2:] if n not in unbiased for x in ("_vs_direct", "_lo", "_hi")]
     return Table(df[cols], "Bias-variance decomposition over replicates",
                 "ce_*: cross-entropy loss = bias + variance exactly (normalised geometric mean); bias includes "
                 "label noise. zo_*: Domingos 0-1 decomposition (loss = bias + net variance). se_*: squared error "
                 f"of probabilities (additive). bias_shift_vs_direct (variance_shift_vs_direct): CE bias (variance) "
                 f"minus the '{p['direct_method']}' student's on the same test points; zo_*_shift_vs_direct and "
                 "se_*_shift_vs_direct: the same for the 0-1 and squared-error bias and variance (a CE shift without a "
-                "0-1 shift is a change in confidence, not in predictions). Intervals: {int(p['interval'] * 100)}% over resampled "
+                "0-1 shift is a change in confidence, not in predictions). ce_*_unbiased and *_unbiased_shift_*: the CE "
+                "variance unbiased in the number of replicates R (× R/(R − 1)) and the bias as the loss less that "
+                "variance (docs/science.md#b-unbiased); paper B's claims read these. Intervals: {int(p['interval'] * 100)}% over resampled "
                 "test points; the cross-entropy shifts' intervals of students on resampled training sets resample replicates "
                 "(paired across the two arms) and test points together.")
 
 
 # --- regularization samples ------------------------------------------------------------------
+
+def kept_counts(r: Arrays, rule: str) -> np.ndarray:
+    """Each replicate's count of regularization samples (rule ``rule``) at its kept epoch (R,): the epoch early
+    stopping selected (``best_epoch``), whose weights the student keeps and is evaluated with; the last
+    recorded epoch where the record has no ``best_epoch``."""
+    counts = np.asarray(r[f"reg_{rule}"])                  # (R, epochs)
+    if "best_epoch" not in r:
+        return counts[:, -1]
+    best = np.minimum(np.asarray(r["best_epoch"], dtype=np.int64), counts.shape[1] - 1)
+    return counts[np.arange(len(counts)), best]
+
 
 def regularization_table(p: dict[str, Any], replicates: list[Arrays], labels: list[np.ndarray]
                          ) -> tuple[Table, pd.DataFrame]:
@@ -410,6 +539,8 @@ def regularization_table(p: dict[str, Any], replicates: list[Arrays], labels: li
         acc = accuracy(r["test_logits"], y)
         rows.append({**cell, "teacher_label_smoothing": p["teacher_ls"][cell["teacher"]],
                      "temperature": p["temperatures"][cell["method"]], "rule": rule,
+                     "count_kept": float(kept_counts(r, rule).mean()),
+                     "fraction_kept": float(kept_counts(r, rule).mean() / n),
                      "count_final": float(counts[:, -1].mean()), "fraction_final": float(counts[:, -1].mean() / n),
                      "fraction_mean_over_epochs": float(counts.mean() / n),
                      "test_acc_mean": float(acc.mean()), "test_acc_std": float(acc.std(ddof=1))})
@@ -418,7 +549,9 @@ def regularization_table(p: dict[str, Any], replicates: list[Arrays], labels: li
     table = Table(pd.DataFrame(rows), "Regularization samples",
                 f"rule '{p['rule']}': " + ("p_s^τ(gt) > p_t^τ(gt), i.e. b > −a (paper B)" if p["rule"] == "gt"
                                            else "|b| > |a| (co-authors' later code)")
-                + "; counted on each replicate's training set, averaged over replicates.")
+                + "; counted on each replicate's training set, averaged over replicates. count_kept / fraction_kept: "
+                "at each replicate's kept epoch (the one early stopping selected, whose weights the student keeps; "
+                "the claims read these); count_final / fraction_final: at the last trained epoch.")
     return table, pd.DataFrame(epochs)
 
 

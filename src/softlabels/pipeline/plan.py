@@ -235,6 +235,7 @@ def claims_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
         "data_targets": {d: cfg["datasets"][d].get("target", "") for d in datasets_used(cfg)},
         "direct_method": direct_method(cfg),
         "epsilons": cfg["tables"]["epsilons"],
+        "primary_epsilon": cfg["tables"].get("primary_epsilon"),  # None: the median of the epsilons
         "interval": cfg["tables"]["interval"],
         "n_boot": cfg["tables"]["n_boot"],
         "rule": cfg["tables"]["regularization_rule"],

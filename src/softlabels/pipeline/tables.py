@@ -77,13 +77,14 @@ def neuron_tables(snk: Any) -> None:
 def biasvar_table(snk: Any) -> None:
     """Each cell's per-point terms (written by its student job), summarised with intervals over
     resampled test points."""
-    from softlabels.analysis.biasvar import log_softmax, summarise
+    from softlabels.analysis.biasvar import log_softmax, summarise, unbiased_terms
 
     p = dict(snk.params.p)
     summaries, points = [], []
     for f in _files(p, "biasvar_points.npz"):
         terms = io.read_npz(f, required=("replicates", "ce_bias", "ce_variance"))
         replicates = int(terms.pop("replicates"))
+        terms = unbiased_terms(terms, replicates)  # the CE variance and bias unbiased in R, beside the raw ones
         summaries.append({**summarise(terms, p["n_boot"], p["interval"], seed=0), "replicates": replicates})
         points.append(terms)
     # per-replicate test predictions: the shifts' intervals resample replicates as well as test points
@@ -143,7 +144,7 @@ def claims_table(snk: Any) -> None:
         if p["resampling"][cell["student"]] != "none":  # paper B's bias and variance, pooled over teacher seeds
             logp[key] = log_softmax(r["test_logits"])
         if f"reg_{p['rule']}" in r and cell["teacher"] != "none":
-            fractions[key] = r[f"reg_{p['rule']}"][:, -1] / r["indices"].shape[1]
+            fractions[key] = T.kept_counts(r, p["rule"]) / r["indices"].shape[1]  # at the kept epoch
     df = build(p, curves, acc, fractions, gammas, pd.read_csv(snk.input.scaling), pd.read_csv(snk.input.biasvar),
                preds=preds, labels=labels, teachers=teachers, logp=logp)
     write_table(T.Table(df, "Claims of papers A and B tested by this run", NOTE, group_by="claim",

@@ -510,14 +510,21 @@ def _teacher_name(t: str, ls: float) -> str:
     return f"{t} (LS teacher, ε={ls:g})" if ls > 0 else f"{t} (no LS)"
 
 
+#: the regularization table's column the figure plots: the fraction at each replicate's kept epoch (the claims'),
+#: or, in a table from before that column, at the last trained epoch
+FRACTION = "fraction_kept"
+
+
 def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], methods: Methods | None = None
                                     ) -> Figure:
-    """Fraction of training samples that are regularization samples at the end of training against
-    τ. Colour: the method (as in every figure); marker and line style: the teacher (with / without
+    """Fraction of training samples that are regularization samples at each replicate's kept epoch against
+    τ (docs/science.md#b-regularization-samples). Colour: the method (as in every figure); marker and line style: the teacher (with / without
     label smoothing, LS); per teacher a grey line joins the KD-kind points over τ; other distilling
     methods (WSL, filtered KD) are nudged sideways (docs/science.md#b-regularization-samples)."""
     df, groups = _reg_groups(reg)
     df = df.copy()
+    if FRACTION not in df:
+        df[FRACTION] = df["fraction_final"]
     methods = methods or Methods.infer(df["method"])
     df["teacher_name"] = [_teacher_name(t, ls) for t, ls in zip(df["teacher"], df["teacher_label_smoothing"])]
     df["kind"] = [kinds.get(m, m) for m in df["method"]]
@@ -535,14 +542,14 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
         one_tau = g["temperature"].nunique() == 1  # no τ axis: the methods side by side at that τ
         order = sorted(g["method"].unique(), key=methods.base)
         for name, c in g.groupby("teacher_name", sort=True):
-            kd = c[c["kind"] == "kd"].groupby("temperature")["fraction_final"].mean()
+            kd = c[c["kind"] == "kd"].groupby("temperature")[FRACTION].mean()
             if len(kd) > 1:
                 sweeps = True
                 ax.plot(kd.index, 100 * kd.to_numpy(), color="0.55", ls=tline[name], lw=1, zorder=2,
                         label=f"_KD over τ, {name}")
             for m, o in c.groupby("method"):
                 x = ([order.index(m)] * len(o) if one_tau else o["temperature"] * nudge.get(kinds.get(m, m), 1.0))
-                ax.scatter(x, 100 * o["fraction_final"], marker=tmark[name], color=methods.base_color(m), s=36,
+                ax.scatter(x, 100 * o[FRACTION], marker=tmark[name], color=methods.base_color(m), s=36,
                            zorder=3, label="_")
         if one_tau:
             ax.set_xticks(range(len(order)), [methods.base(m) for m in order], fontsize=8)
@@ -999,11 +1006,20 @@ def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
         lo = pd.to_numeric(g["lo"], errors="coerce").to_numpy(float)
         hi = pd.to_numeric(g["hi"], errors="coerce").to_numpy(float)
         thresholds = sorted({float(str(s).split()[-1]) for s in g["claimed"]})
+        # an interval open on one side (a censored m*: the effect is only a bound) runs to the panel's edge,
+        # with an arrow there
+        finite = np.concatenate([x[np.isfinite(x)] for x in (est, lo, hi)])
+        left, right = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
+        pad = 0.08 * ((right - left) or 1.0)
         for yi, e, a, b, v in zip(y, est, lo, hi, g["verdict"]):
             c = VERDICT_COLOURS.get(v, "#000000")
             used.add(v)
             if not (np.isnan(a) or np.isnan(b)):
-                ax.plot([a, b], [yi, yi], color=c, lw=1.6, solid_capstyle="butt")
+                a_, b_ = (left - pad if np.isneginf(a) else a), (right + pad if np.isposinf(b) else b)
+                ax.plot([a_, b_], [yi, yi], color=c, lw=1.6, solid_capstyle="butt")
+                for end, inf, mark in ((a_, np.isneginf(a), "<"), (b_, np.isposinf(b), ">")):
+                    if inf:
+                        ax.plot([end], [yi], mark, color=c, ms=5)
             if not np.isnan(e):
                 ax.plot([e], [yi], "o", color=c, ms=4, markerfacecolor=c)
             else:

@@ -45,7 +45,7 @@ def claims_markdown(claims: pd.DataFrame, sensitivity: pd.DataFrame | None = Non
     sensitivity table (sensitivity.csv, ``softlabels.analysis.sensitivity``) a robustness column follows the
     pooled verdict: the claim's label for a default design, "variant of <base>" for a variant's own row, "–"
     for a claim no variant re-tests; without one the block is unchanged."""
-    from softlabels.analysis.claims import summarise
+    from softlabels.analysis.claims import WHY, summarise
 
     summary = claims if "settings" in claims.columns else summarise(claims, _interval_level(claims))
 
@@ -67,16 +67,32 @@ def claims_markdown(claims: pd.DataFrame, sensitivity: pd.DataFrame | None = Non
         return f"variant of {base}" if base else "–"
 
     extra = " robustness |" if labels is not None else ""
+    lines = []
     head = f"| paper | claim | experiment | pooled verdict |{extra} median effect [range of intervals] | settings | " \
            + " | ".join(VERDICTS) + " |"
-    lines = [head, "|---|---|---|---|" + ("---|" if extra else "") + "---|---:|" + "---:|" * len(VERDICTS)]
+    lines += [head, "|---|---|---|---|" + ("---|" if extra else "") + "---|---:|" + "---:|" * len(VERDICTS)]
     for _, r in summary.iterrows():
         effect = f"{num(r['estimate_median'])} [{num(r['estimate_lo'])}, {num(r['estimate_hi'])}] ({r['effect']}, " \
                  f"claimed {r['claimed']})"
         label = f" {robust(r)} |" if labels is not None else ""
         lines.append(f"| {r['paper']} | {r['claim']} | {r['experiment']} | {r['verdict']} |{label} {effect} | "
                      f"{int(r['settings'])} | " + " | ".join(str(int(r[v])) for v in VERDICTS) + " |")
+    why = [f"- {r['paper']}, {r['claim']} [{r['experiment']}]: {r['verdict']}, "
+           + str(r["note"]).split(WHY, 1)[1].lstrip(" ") for _, r in summary.iterrows()
+           if isinstance(r.get("note"), str) and WHY in r["note"]]
+    if why:
+        lines += ["", "Where a pooled verdict is not the most common verdict of its settings, why:", *why]
     return "\n".join(lines)
+
+
+#: the two lines above the README's results table that define its words (``softlabels.cli.results_block``)
+READING = ("*Setting*: one comparison the run makes (a data set, teacher, student setup and width; paper A's neuron "
+           "claims at one pre-declared ε). *Arm*: one way to train the student (hard labels, or a teacher's soft labels). "
+           "*B*: the radius each student neuron is held to around its initialisation (paper A's theory regime). "
+           "*m\\**: the smallest width whose training error reaches ε (a bound, ≥, where no width run reaches it).  \n"
+           "*Pooled verdict*: Holm's procedure over the settings' one-sided p-values (docs/science.md#claims): "
+           "supported when one setting is significant toward the claim and none against, contradicted the other way "
+           "round, else inconclusive; the counts are each setting's own verdict.")
 
 
 def _pct(v: float) -> str:
