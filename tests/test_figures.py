@@ -683,3 +683,11 @@ def test_a_legend_gets_no_more_columns_than_the_figure_is_wide():
     F._legend(fig, [ax], ncol=6, extra=extra, from_axes=False)
     assert len(fig.legends) == 1
     assert fig.legends[0].get_window_extent(fig.canvas.get_renderer()).width <= 4 * fig.dpi
+
+
+def test_a_neurons_needed_figure_without_a_positive_margin_says_so(needed, scaling, neurons):
+    """Real data that the limiting kernel does not separate (MNIST: solved γ < 0): the figure says so instead of
+    failing the run."""
+    fig = F.plot_neurons_needed(needed.assign(gamma=-0.07), scaling, neurons, "neurons")
+    assert len(fig.axes) == 1 and "positive solved kernel margin" in fig.axes[0].texts[0].get_text()
+    assert "-0.07" in fig.axes[0].texts[0].get_text() and not fig.axes[0].collections

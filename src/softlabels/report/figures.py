@@ -46,6 +46,16 @@ def _theme() -> None:
 
 
 
+def _message_figure(title: str, text: str) -> Figure:
+    """A figure that says, in words, why there is nothing to plot (instead of empty axes)."""
+    _theme()
+    fig, ax = plt.subplots(figsize=(9, 2), layout="constrained")
+    ax.axis("off")
+    ax.text(0.5, 0.5, _wrap(text, 110), ha="center", va="center", fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
 def _need(df: pd.DataFrame, what: str) -> pd.DataFrame:
     if df.empty:
         raise InputError(f"figure {what}: no rows to plot")
@@ -362,7 +372,14 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
     if not isinstance(experiment, str):  # an older caller's list of experiments: one figure is one experiment
         experiment = list(experiment)[0] if len(list(experiment)) == 1 else ""
     df = needed[needed["experiment"] == experiment]
-    df = df[np.isfinite(df["gamma"].to_numpy(float)) & (df["gamma"] > 0)]
+    title = f"Neurons needed m*(ε) against the margin γ, experiment {experiment}"
+    gamma = df["gamma"].to_numpy(float)
+    if len(df) and not (np.isfinite(gamma) & (gamma > 0)).any():  # a real data set that is not separable in the kernel
+        return _message_figure(title, f"No data set of experiment {experiment} has a positive solved kernel margin "
+                                      f"γ (solved: {', '.join(f'{g:.3g}' for g in sorted(set(gamma)))}; table "
+                                      "neurons_needed): its training points are not separable by the limiting kernel, "
+                                      "so m*(ε) has no γ to be drawn against.")
+    df = df[np.isfinite(gamma) & (gamma > 0)]
     df = _need(df, f"neurons_needed (experiment {experiment!r} sweeps no width on data sets with a measured "
                    "margin)").copy()
     if df["dataset"].nunique() < 2:
@@ -372,16 +389,11 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
     narrowest, widest = _bounds_of_cells(neurons)
     epsilons, fittable = needed_epsilons(df, neurons, experiment)
     if not np.isfinite(df["m_star"].to_numpy(float)).any():  # only ceilings: a figure of arrows carries nothing
-        _theme()
-        fig, ax = plt.subplots(figsize=(9, 2), layout="constrained")
-        ax.axis("off")
-        ax.text(0.5, 0.5, _wrap(f"No student of experiment {experiment} reaches any ε = "
-                                f"{', '.join(f'{e:g}' for e in sorted(df['epsilon'].unique(), reverse=True))} within "
-                                "the widths trained: every m* lies above the widest width, so there is nothing to "
-                                "draw against γ (table neurons_needed; train wider students or raise ε).", 110),
-                ha="center", va="center", fontsize=10)
-        fig.suptitle(f"Neurons needed m*(ε) against the margin γ, experiment {experiment}")
-        return fig
+        return _message_figure(title, f"No student of experiment {experiment} reaches any ε = "
+                                      f"{', '.join(f'{e:g}' for e in sorted(df['epsilon'].unique(), reverse=True))} "
+                                      "within the widths trained: every m* lies above the widest width, so there is "
+                                      "nothing to draw against γ (table neurons_needed; train wider students or raise "
+                                      "ε).")
     marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
     arms = sorted(df[["teacher", "method", "student"]].drop_duplicates().itertuples(index=False, name=None),
                   key=lambda a: (a[0] != NO_TEACHER, a))
