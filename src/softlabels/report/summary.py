@@ -209,9 +209,9 @@ def print_summary(targets: list[str], kinds: dict[str, Any], stream: TextIO | No
 
 
 def table1_markdown(t1: pd.DataFrame) -> str:
-    """Paper A's Table 1 (paperA_table1.csv) for the README: per task, width and soft-label method, the
-    teacher's, the hard-label and the soft-label students' test accuracy (%), ours (mean [interval]) beside
-    the paper's."""
+    """Paper A's Table 1 (paperA_table1.csv) for the README: one line per task and width, the teacher's, the
+    hard-label and each soft-label method's students' test accuracy (%), ours (mean [interval]) beside the
+    paper's."""
 
     def arm(r: pd.Series, name: str) -> str:
         return f"{r[name + '_acc']:.2f} [{r[name + '_lo']:.2f}, {r[name + '_hi']:.2f}]"
@@ -219,10 +219,14 @@ def table1_markdown(t1: pd.DataFrame) -> str:
     def paper(v: float) -> str:
         return "–" if pd.isna(v) else f"{v:.2f}"
 
-    lines = ["| task | neurons | soft labels | teacher: ours | paper | hard: ours [interval] | paper | "
-             "soft: ours [interval] | paper |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for _, r in t1.iterrows():
-        lines.append(f"| {r['data']} | {int(r['student_neurons'])} | {r['soft_method']} | {r['teacher_acc']:.2f} | "
-                     f"{paper(r['paper_teacher'])} | {arm(r, 'hard')} | {paper(r['paper_hard'])} | {arm(r, 'soft')} | "
-                     f"{paper(r['paper_soft'])} |")
+    softs = list(pd.unique(t1["soft_method"]))
+    lines = ["| task | neurons | teacher: ours | paper | hard: ours [interval] | paper | "
+             + " | ".join(f"{m}: ours [interval]" for m in softs) + " | paper soft |",
+             "|---|---:|---:|---:|---:|---:|" + "---:|" * len(softs) + "---:|"]
+    for (_, _, _), g in t1.groupby(["data", "dataset", "student_neurons"], sort=False):
+        r = g.iloc[0]
+        by = {m: arm(row, "soft") for m, (_, row) in zip(g["soft_method"], g.iterrows())}
+        lines.append(f"| {r['data']} | {int(r['student_neurons'])} | {r['teacher_acc']:.2f} | "
+                     f"{paper(r['paper_teacher'])} | {arm(r, 'hard')} | {paper(r['paper_hard'])} | "
+                     + " | ".join(by.get(m, "–") for m in softs) + f" | {paper(r['paper_soft'])} |")
     return "\n".join(lines)
