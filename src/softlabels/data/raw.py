@@ -43,8 +43,11 @@ def raw_paths(kind: str, raw_dir: str | None = None) -> list[str]:
     return out
 
 
-def verify_own_files(kind: str, files: Sequence[str], declared: dict[str, str] | None = None) -> list[str]:
+def verify_own_files(kind: str, files: Sequence[str] | dict[str, str], declared: dict[str, str] | None = None
+                     ) -> list[str]:
     """Check the files of a data set's ``raw_dir`` as a download is checked; return what was not checkable.
+    ``files``: their paths, or path -> SHA-256 where the caller has hashed them already (each file is hashed
+    once).
 
     A file passes when its SHA-256 is the published one for its name, or (gzipped or not) its
     uncompressed content's SHA-256 is the published one for the uncompressed file, or its SHA-256 is
@@ -55,6 +58,7 @@ def verify_own_files(kind: str, files: Sequence[str], declared: dict[str, str] |
     """
     from softlabels.data.download import sha256_file
 
+    hashes = files if isinstance(files, dict) else {}
     source = SOURCES[DATA_KINDS[kind].source]
     declared = {k: v.lower() for k, v in (declared or {}).items()}
     unchecked = []
@@ -66,7 +70,7 @@ def verify_own_files(kind: str, files: Sequence[str], declared: dict[str, str] |
         if published is None and content is None and name not in declared:
             unchecked.append(str(path))
             continue
-        got = sha256_file(path)
+        got = hashes.get(f) or sha256_file(path)
         if got in (published, content, declared.get(name)):
             continue
         inner = None

@@ -74,10 +74,14 @@ def make_data(snk: Any) -> None:
     log.info("data set %s: kind %s, seed %s%s", name, p["kind"], p.get("seed"),
              f", built from {len(snk.input)} raw file(s)" if len(snk.input) else "")
     t0 = time.time()
+    # each raw file hashed once: checked against its published checksum (raw_dir) and recorded in data.json
+    from softlabels.data.download import sha256_file
+
+    raw_sha256 = {str(f): sha256_file(f) for f in snk.input}
     if p.get("raw_dir"):  # the user's own files, checked as a download is (docs/real-data.md)
         from softlabels.data.raw import verify_own_files
 
-        unchecked = verify_own_files(p["kind"], list(snk.input), p.get("sha256"))
+        unchecked = verify_own_files(p["kind"], raw_sha256, p.get("sha256"))
         log.info("raw_dir %s: %d file(s) match their published or declared SHA-256%s", p["raw_dir"],
                  len(snk.input) - len(unchecked),
                  f"; no published checksum for {', '.join(unchecked)}: read with the format checks only "
@@ -90,11 +94,8 @@ def make_data(snk: Any) -> None:
     for line in split_lines(arrays):
         log.info("%s", line)
     io.write_npz(snk.output.data, **arrays)
-    extra = {}
-    if len(snk.input):  # the raw files it was built from, so a table can be traced to their exact bytes
-        from softlabels.data.download import sha256_file
-
-        extra["raw_sha256"] = {str(f): sha256_file(f) for f in snk.input}
+    # the raw files it was built from, so a table can be traced to their exact bytes
+    extra = {"raw_sha256": raw_sha256} if raw_sha256 else {}
     io.write_json(snk.output.meta, io.provenance(p, dataset=snk.wildcards.dataset, fingerprint=fingerprint(arrays),
                                                  sizes={k: int(len(v)) for k, v in arrays.items() if k.startswith("y_")},
                                                  **extra))
