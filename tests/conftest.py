@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,13 +32,37 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     return proc
 
 
+def shared_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder built by ``build`` once per test session. Under pytest-xdist each worker is its own process
+    with its own session, so the first worker to ask builds it in the workers' common temporary folder,
+    under a file lock, and the others wait for it and reuse it; a build that failed is tried again (and
+    fails again, with its own message) by the next worker that asks."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        work = factory.mktemp(name)
+        build(work)
+        return work
+    from filelock import FileLock
+
+    common = factory.getbasetemp().parent
+    work, built = common / name, common / f"{name}.built"
+    with FileLock(str(common / f"{name}.lock")):
+        if not built.exists():
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            build(work)
+            built.touch()
+    return work
+
+
+def _tiny(work: Path) -> None:
+    shutil.copy(TINY, work / "config.yaml")
+    snakemake(work, "--cores", "2", "--configfile", str(work / "config.yaml"))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete run of the tiny config; tests must not modify it (copy it first)."""
-    work = tmp_path_factory.mktemp("tiny")
-    shutil.copy(TINY, work / "config.yaml")
-    snakemake(work, "--cores", "2", "--configfile", str(work / "config.yaml"))
-    return work
+    return shared_once(tmp_path_factory, "tiny", _tiny)
 
 
 @pytest.fixture
@@ -65,10 +90,12 @@ def micro_config() -> dict:
 @pytest.fixture(scope="session")
 def micro_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete run of ``micro_config()``; tests must not modify its results (copy it first)."""
-    work = tmp_path_factory.mktemp("micro")
+    return shared_once(tmp_path_factory, "micro", _micro)
+
+
+def _micro(work: Path) -> None:
     write_config(work, micro_config())
     snakemake(work, "--cores", "2", "--configfile", str(work / "config.yaml"))
-    return work
 
 
 def write_config(workdir: Path, cfg: dict) -> Path:

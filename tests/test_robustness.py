@@ -131,17 +131,21 @@ def test_keep_going_keeps_finished_results_when_a_run_diverges(tmp_path):
 
 
 @pytest.mark.slow
-def test_misspelt_key_stops_with_one_message_and_loses_nothing(micro_run):
-    before = _results(micro_run)
+def test_misspelt_key_stops_with_one_message_and_loses_nothing(micro_run, tmp_path):
+    import shutil
+
+    work = tmp_path / "copy"  # the shared run stays untouched (other test processes may be reading it)
+    shutil.copytree(micro_run, work, symlinks=True)
+    before = _results(work)
     bad = micro_config()
     bad["students"]["theory"]["replicats"] = 2
-    path = micro_run / "bad.yaml"
+    path = work / "bad.yaml"
     path.write_text(json.dumps(bad))
-    proc = snakemake(micro_run, "--cores", "2", "--configfile", str(path), check=False)
+    proc = snakemake(work, "--cores", "2", "--configfile", str(path), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "students.theory" in out and "replicats" in out and "Traceback" not in out
-    assert _results(micro_run) == before
+    assert _results(work) == before
 
 
 @pytest.mark.slow
