@@ -222,6 +222,11 @@ def crossover_experiments():
     return P.crossover_experiments(config)
 
 
+def claims_forest_experiments():
+    """Experiments with a forest plot of their claims: a cell that learns from a teacher."""
+    return P.claims_forest_experiments(config)
+
+
 def neurons_needed_figure_params():
     return {"experiments": neurons_needed_experiments()}
 

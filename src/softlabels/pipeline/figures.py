@@ -96,7 +96,7 @@ def figure_crossover_needed(snk: Any) -> None:
 
 def figure_claims_forest(snk: Any) -> None:
     claims = read_table(snk.input.claims, CLAIMS_COLUMNS)
-    _out(snk, plot_claims_forest(claims, str(snk.wildcards.paper)))
+    _out(snk, plot_claims_forest(claims, str(snk.wildcards.experiment)))
 
 
 def figure_sensitivity(snk: Any) -> None:
