@@ -484,7 +484,7 @@ def matplotlib_rgb(c):
     return to_rgb(c)
 
 
-# --- the crossover over the radius B (issue 19) ------------------------------------------------
+# --- the crossover over the radius B -----------------------------------------------------------
 
 
 
@@ -611,6 +611,31 @@ def test_neurons_needed_is_readable_at_the_reports_width():
     method_marks = set(F._teacher_markers(["none", "kernel", "a", "b", "c", "d", "e"]).values())
     assert not method_marks & {"v", "^", F.FLOOR, F.CEILING}
     assert len(axes) >= 2 and fig.get_figwidth() * 150 <= MAX_PX
+
+
+def test_neurons_needed_with_regimes_draws_one_panel_per_setup_at_the_claims_epsilon():
+    """The default run's neurons experiment trains four radius setups: without the claims' ε, one panel per ε holds
+    all eight arms (two per colour, indistinguishable) and titles too long for four lines; with it, one panel per
+    setup in natural order, each with its two arms, every title whole, two panels a row."""
+    needed, scaling, neurons = _neurons_like_the_default_run()
+    setups = ["theory-B16", "theory-Bauto", "theory-B1", "theory-B4"]
+    needed = pd.concat([needed.assign(student=s) for s in setups], ignore_index=True)
+    scaling = pd.concat([scaling.assign(student=s) for s in setups], ignore_index=True)
+    neurons = pd.concat([neurons.assign(student=s) for s in setups], ignore_index=True)
+    fig = F.plot_neurons_needed(needed, scaling, neurons, "neurons", level=0.95, epsilon=0.02)
+    fig.canvas.draw()
+    check_readable(fig)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in axes]
+    assert [t.split(":")[0] for t in titles] == ["theory-B1", "theory-B4", "theory-B16", "theory-Bauto"]
+    assert all("ε = 0.02" in t and t.count("\n") <= F.NEEDED_TITLE_LINES - 1 and "…" not in t for t in titles)
+    assert all(len(F._teacher_markers(["none", "kernel"])) == 2 for _ in axes)
+    for t in titles:  # two arms a panel, a line each under the setup and ε
+        assert t.count("\n") == 2 and "\nhard: " in t and "\nkd1, teacher kernel: " in t, t
+    assert len({round(ax.get_position().y0, 2) for ax in axes}) == 2  # two rows of two
+    assert "one panel per student setup" in fig._suptitle.get_text()
+    single = F.plot_neurons_needed(*_neurons_like_the_default_run(), "neurons", epsilon=0.02)
+    assert len([ax for ax in single.axes if ax.get_visible()]) == 5  # one setup: one panel per ε, as before
 
 
 def test_summary_names_missing_tables_and_never_fails(tmp_path, monkeypatch, neurons, biasvar):

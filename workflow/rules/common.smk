@@ -227,8 +227,9 @@ def claims_forest_experiments():
     return P.claims_forest_experiments(config)
 
 
-def neurons_needed_figure_params():
-    return {"experiments": neurons_needed_experiments()}
+def primary_epsilon():
+    """The ε paper A's claims are judged at (tables.primary_epsilon, else the median of tables.epsilons)."""
+    return P.primary_epsilon(config)
 
 
 def curve_records():

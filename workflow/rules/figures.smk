@@ -48,7 +48,7 @@ rule figure_neurons_needed:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p={"methods": FIGURE_METHODS, "interval": config["tables"]["interval"]},
+        p={"methods": FIGURE_METHODS, "interval": config["tables"]["interval"], "epsilon": primary_epsilon()},
     script:
         "../scripts/figure_neurons_needed.py"
 

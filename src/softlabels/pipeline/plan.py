@@ -397,6 +397,14 @@ def crossover_experiments(cfg: dict[str, Any]) -> list[str]:
     return FP.crossover_experiments(cell_records(cfg), radius_variants(cfg))
 
 
+def primary_epsilon(cfg: dict[str, Any]) -> float:
+    """The ε paper A's claims are judged at (``softlabels.analysis.claims.primary_epsilon``): the neurons-needed
+    figure of an experiment with several student setups draws it."""
+    from softlabels.analysis.claims import primary_epsilon as primary
+
+    return primary({"epsilons": cfg["tables"]["epsilons"], "primary_epsilon": cfg["tables"].get("primary_epsilon")})
+
+
 def claims_forest_experiments(cfg: dict[str, Any]) -> list[str]:
     """Experiments with a forest plot of their claims (``claims_forest_<experiment>``), where the claims table
     is built: those with a cell that learns from a teacher (``softlabels.report.figplan.claims_experiments``)."""

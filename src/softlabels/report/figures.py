@@ -279,6 +279,11 @@ def plot_accuracy_width(neurons: pd.DataFrame, methods: Methods | None = None) -
     return fig
 
 
+def natural(text: str) -> list[tuple[int, float, str]]:
+    """A sort key that orders the numbers in names by value: theory-B1, theory-B4, theory-B16, theory-Bauto."""
+    return [(0, float(x), "") if x[:1].isdigit() else (1, 0.0, x) for x in re.findall(r"\d+(?:\.\d+)?|\D+", text)]
+
+
 def _num(v: float) -> str:
     return "n/a" if pd.isna(v) else f"{v:.2f}"
 
@@ -360,9 +365,12 @@ NEEDED_TITLE_LINES = 4
 
 
 def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd.DataFrame, experiment: str,
-                        methods: Methods | None = None, level: float | None = None) -> Figure:
+                        methods: Methods | None = None, level: float | None = None,
+                        epsilon: float | None = None) -> Figure:
     """One experiment's m*(ε) against the solved margin γ on log-log axes, one panel per ε where
-    something can be fitted (:func:`needed_epsilons`), at most three panels a row. Colour: the method;
+    something can be fitted (:func:`needed_epsilons`), at most three panels a row; for an experiment with
+    several student setups (paper A's regimes) and the claims' ``epsilon`` given, one panel per setup at that ε
+    instead (in natural order: theory-B1, -B4, -B16, -Bauto), so that each panel shows one regime's arms. Colour: the method;
     marker and line style: the teacher. Filled markers: m* reached above the narrowest width; ↓ at the
     narrowest width: a floor (ε reached there, m* ≤ it); ↑ at the widest width: a ceiling (ε not
     reached). Coloured lines: the fitted slope (value and interval in the panel title), only where a
@@ -395,17 +403,21 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
                                       "nothing to draw against γ (table neurons_needed; train wider students or raise "
                                       "ε).")
     marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
-    arms = sorted(df[["teacher", "method", "student"]].drop_duplicates().itertuples(index=False, name=None),
-                  key=lambda a: (a[0] != NO_TEACHER, a))
-    dodge = {a: 1.0 + 0.05 * (i - (len(arms) - 1) / 2) for i, a in enumerate(arms)}
-    several_students = len({a[2] for a in arms}) > 1
+    students = sorted(df["student"].unique(), key=natural)
+    by_student = (epsilon is not None and len(students) > 1
+                  and bool(np.isclose(df["epsilon"].astype(float), float(epsilon)).any()))
+    panels = [(st, float(epsilon)) for st in students] if by_student else [(None, e) for e in epsilons]
+    several_students = len(students) > 1 and not by_student
     pct = f"{100 * level:g}% " if level else ""
     _theme()
-    ncols = min(len(epsilons), NEEDED_MAX_COLS)
-    fig, axes = _grid(len(epsilons), ncols, w=max(3.9, 8.0 / ncols), h=3.4)  # never narrower than 8 in
+    ncols = math.ceil(len(panels) / math.ceil(len(panels) / NEEDED_MAX_COLS))  # rows as full as they can be
+    fig, axes = _grid(len(panels), ncols, w=max(3.9, 8.0 / ncols), h=3.4)  # never narrower than 8 in
     ys = sorted(int(v) for v in neurons.loc[neurons["experiment"] == experiment, "width"].unique())
-    for ax, eps in zip(axes, epsilons):
-        g = df[np.isclose(df["epsilon"], eps)]
+    for ax, (student, eps) in zip(axes, panels):
+        g = df[np.isclose(df["epsilon"], eps) & ((df["student"] == student) if student else True)]
+        arms = sorted(g[["teacher", "method", "student"]].drop_duplicates().itertuples(index=False, name=None),
+                      key=lambda a: (a[0] != NO_TEACHER, a))
+        dodge = {a: 1.0 + 0.05 * (i - (len(arms) - 1) / 2) for i, a in enumerate(arms)}
         notes, centre = [], []
         for (t, m, st), c in g.groupby(["teacher", "method", "student"], sort=True):
             col, lab = methods.color(m), label(m, t, methods) + (f", {st}" if several_students else "")
@@ -450,11 +462,14 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
         ax.set_xlabel(GAMMA_AXIS)
         ax.set_ylabel("m*(ε): neurons needed")
         fits = (len(notes) < NEEDED_TITLE_LINES and all(len(n) <= NEEDED_TITLE_CHARS for n in notes))
-        ax.set_title(f"ε = {eps:g}\n" + ("\n".join(notes) if fits else
+        ax.set_title((f"{student}: " if student else "") + f"ε = {eps:g}\n" + ("\n".join(notes) if fits else
                                          _wrap("; ".join(notes), NEEDED_TITLE_CHARS, NEEDED_TITLE_LINES - 1)),
                      fontsize=8)
-    why = "" if fittable else ("\nnothing to fit: no ε has m* measured above the narrowest width\non two data sets; "
-                               "the ε with the most measured values")
+    why = "" if fittable or by_student else (
+        "\nnothing to fit: no ε has m* measured above the narrowest width\non two data sets; the ε with the most "
+        "measured values")
+    if by_student:
+        why = f"\nat the claims' ε = {float(epsilon):g}, one panel per student setup (every ε: table neurons_needed)"
     fig.suptitle(f"Neurons needed m*(ε) against the margin γ, experiment {experiment}\nfitted slopes of log m* on "
                  f"log 1/γ ({pct}t-intervals) beside the bounds' slopes" + why)
     extra = _key_legend(methods, df["method"], df["teacher"])
@@ -573,7 +588,10 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{grp[1]}, {grp[2]} m={grp[3]}" + (f" ({grp[0]})" if len({k[0] for k in groups}) > 1 else ""))
     rule = df["rule"].iloc[0] if "rule" in df else "gt"
-    fig.suptitle(f"Regularization samples at the end of training\nagainst τ (rule '{rule}')")
+    taus = sorted(df["temperature"].unique())
+    fig.suptitle("Regularization samples at each replicate's kept epoch (mean over replicates)\n"
+                 + (f"against τ (rule '{rule}')" if sweeps else
+                    f"per method and teacher at τ = {', '.join(f'{t:g}' for t in taus)}, the only τ (rule '{rule}')"))
     extra = {methods.base(m): Line2D([], [], color=methods.base_color(m), marker="o", ls="none")
              for m in sorted(df["method"].unique(), key=methods.base)}
     extra.update({f"teacher {n}" + ("; KD over τ" if sweeps else ""):
@@ -981,9 +999,7 @@ def forest_panels(claims: list[str]) -> dict[str, list[tuple[str, str]]]:
             out.setdefault(stem(c), []).append((c, "" if c == stem(c) else _QUALIFIED.match(c)["qualifier"]))
         else:
             out[c] = [(c, "")]
-    natural = lambda block: [(0, float(x), "") if x[:1].isdigit() else (1, 0.0, x)  # noqa: E731
-                             for x in re.findall(r"\d+(?:\.\d+)?|\D+", block[1])]
-    return {t: sorted(blocks, key=natural) for t, blocks in out.items()}
+    return {t: sorted(blocks, key=lambda block: natural(block[1])) for t, blocks in out.items()}
 
 
 def plot_claims_forest(claims: pd.DataFrame, experiment: str) -> Figure:
