@@ -754,6 +754,11 @@ def test_a_panel_at_one_temperature_puts_the_methods_side_by_side(regularization
     assert xs == [0.0, 1.0]
     assert not any("KD over τ" in t.get_text() for t in fig.legends[0].get_texts())
     assert not [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
+    title = fig._suptitle.get_text()
+    assert "the only τ" in title and "against τ" not in title  # the title says what the x axis shows
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)  # the title stays on the figure
 
 
 def test_neurons_needed_titles_have_at_most_four_lines():

@@ -588,10 +588,10 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{grp[1]}, {grp[2]} m={grp[3]}" + (f" ({grp[0]})" if len({k[0] for k in groups}) > 1 else ""))
     rule = df["rule"].iloc[0] if "rule" in df else "gt"
-    taus = sorted(df["temperature"].unique())
-    fig.suptitle("Regularization samples at each replicate's kept epoch (mean over replicates)\n"
-                 + (f"against τ (rule '{rule}')" if sweeps else
-                    f"per method and teacher at τ = {', '.join(f'{t:g}' for t in taus)}, the only τ (rule '{rule}')"))
+    taus = ", ".join(f"{t:g}" for t in sorted(df["temperature"].unique()))
+    fig.suptitle("Regularization samples at each replicate's kept epoch\n"
+                 + (f"against τ (rule '{rule}', mean over replicates)" if sweeps else
+                    f"per method and teacher at τ = {taus}, the only τ\n(rule '{rule}', mean over replicates)"))
     extra = {methods.base(m): Line2D([], [], color=methods.base_color(m), marker="o", ls="none")
              for m in sorted(df["method"].unique(), key=methods.base)}
     extra.update({f"teacher {n}" + ("; KD over τ" if sweeps else ""):
