@@ -19,7 +19,7 @@ def cli(*args, cwd=ROOT):
 
 def test_validate_accepts_a_config_and_names_a_bad_key(tmp_path):
     ok = cli("validate", TINY, cwd=tmp_path)  # its dry run plans the tiny config from scratch there
-    assert ok.returncode == 0 and "valid" in ok.stdout and "Snakemake plans 50 jobs here" in ok.stdout, ok.stdout
+    assert ok.returncode == 0 and "valid" in ok.stdout and "Snakemake plans 51 jobs here" in ok.stdout, ok.stdout
     bad = micro_config()
     bad["students"]["theory"]["replicats"] = 2
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))

@@ -25,7 +25,7 @@ from softlabels.report.summary import print_summary, summary_lines
 KINDS = {"hard": "hard", "kd": "kd", "kd-T1": "kd", "kd-T4": "kd", "wsl": "wsl", "ls": "ls"}
 TINY_FIGURES = {"accuracy_width", "neurons_needed_neurons", "biasvar", "regularization_temperature",
                 "regularization_epochs",
-                "training_curves", "claims_forest_A", "claims_forest_B"}
+                "training_curves", "claims_forest_neurons", "claims_forest_biasvar", "claims_forest_paperA-table1"}
 
 
 def _cell(exp: str, ds: str, method: str, width: int, teacher: str | None = None, student: str = "theory") -> dict:
@@ -325,9 +325,12 @@ def test_figure_plan(neurons, regularization):
         "training_curves", "paperA_figure1"]  # one neurons-needed figure per experiment with a margin sweep
     one_width = [r for r in recs if r["width"] == 8]
     assert figplan.planned(one_width, KINDS, ["easy"], [], []) == ["biasvar", "training_curves"]
-    # the claims' forest plots: one per paper wherever the claims table is built, decided before the run
-    assert figplan.planned(one_width, KINDS, ["easy"], [], ["results/tables/claims.csv"])[-2:] == [
-        "claims_forest_A", "claims_forest_B"]
+    # the claims' forest plots: one per experiment with a cell that learns from a teacher, wherever the claims
+    # table is built, decided before the run
+    assert figplan.planned(one_width, KINDS, ["easy"], [], ["results/tables/claims.csv"])[-1:] == [
+        "claims_forest_neurons"]
+    free = [{**r, "experiment": "free"} for r in one_width if r["teacher"] == "none"]
+    assert figplan.claims_experiments(one_width + free) == ["neurons"]  # teacher-free cells test no claim
 
 
 # --- the claims' forest plot ----------------------------------------------------------------------
@@ -352,7 +355,7 @@ def _claims(n_neuron: int = 25) -> pd.DataFrame:
 
 def test_claims_forest_plot_one_panel_per_claim_coloured_by_verdict():
     claims = _claims()
-    fig = F.plot_claims_forest(claims, "A")
+    fig = F.plot_claims_forest(claims, "neurons")
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 2 and _points(axes[0]) >= 25  # 25 settings: a point each (and an interval line)
     labels = [t.get_text() for t in axes[0].get_yticklabels()]
@@ -370,9 +373,9 @@ def test_claims_forest_plot_one_panel_per_claim_coloured_by_verdict():
 
     width, height = Image.open(stdio.BytesIO(buf.getvalue())).size
     assert width <= 1400 and height / (25 + 1) <= 60  # readable at the report's 1400 px, not a long strip
-    # a paper without claims: one panel that says so, not an error (the figure is planned before the run)
-    empty = F.plot_claims_forest(claims, "B")
-    assert "No claim of paper B" in empty.axes[0].texts[0].get_text()
+    # an experiment without claims: one panel that says so, not an error (the figure is planned before the run)
+    empty = F.plot_claims_forest(claims, "biasvar")
+    assert "Experiment biasvar tests no claim" in empty.axes[0].texts[0].get_text()
 
 
 def test_claims_forest_draws_every_row_and_no_empty_panel_and_stays_within_the_page():
@@ -388,7 +391,7 @@ def test_claims_forest_draws_every_row_and_no_empty_panel_and_stays_within_the_p
     nothing = {**claims.iloc[0].to_dict(), "claim": "a claim with no estimate", "estimate": np.nan, "lo": np.nan,
                "hi": np.nan, "verdict": "not tested"}
     claims = pd.concat([claims, pd.DataFrame([nothing])], ignore_index=True)
-    fig = F.plot_claims_forest(claims, "A")
+    fig = F.plot_claims_forest(claims, "neurons")
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 5  # the claim without numbers has no panel
     assert "a claim with no estimate" in fig._suptitle.get_text()
@@ -409,13 +412,79 @@ def test_claims_forest_draws_every_row_and_no_empty_panel_and_stays_within_the_p
     assert width <= 1400 and height <= 2.5 * 900, (width, height)
 
 
+def _regime_claims() -> pd.DataFrame:
+    """The default run's paper-A claims of one experiment: four regimes, each a neuron claim on four data sets
+    (censored m*: intervals open to +inf), a gap slope (open both ways) and two slope claims; and one slope claim
+    in its plain form (a practical setup) beside its regime forms."""
+    one = _claims(4)
+    regimes = ["both arms at radius B = 16", "both arms at radius B = 4", "each arm at its own theorem's radius",
+               "both arms at radius B = 1"]
+    parts = []
+    for r in regimes:
+        parts.append(one.iloc[:4].assign(claim=f"soft labels need fewer neurons than hard labels ({r})",
+                                         hi=[np.inf, 0.8, 0.7, np.inf]))
+        parts.append(one.iloc[:1].assign(claim=f"the soft-label advantage in neurons grows as γ shrinks ({r})",
+                                         setting="4 data sets (γ 0.02–0.2), teacher kernel, kd1 vs hard, theory",
+                                         lo=-np.inf, hi=np.inf, verdict="inconclusive"))
+        for k in (2, 4):
+            parts.append(one.iloc[4:5].assign(claim=f"m* grows no faster than (1/γ)^{k} ({r})", claimed=f"< {k}",
+                                              lo=-0.3, hi=2.9))
+    parts.append(one.iloc[4:5].assign(claim="m* grows no faster than (1/γ)^2", setting="kd1 (teacher kernel), mlp",
+                                      claimed="< 2", estimate=np.nan, lo=-0.5, hi=3.0, verdict="not tested"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_claims_forest_puts_a_claims_regimes_in_one_panel_and_draws_every_row():
+    """One panel per claim, its regimes as blocks under bold headings (B = 1, 4, 16, then the theorem's radii), the
+    plain form first; every row has the marker the legend gives (filled, hollow on the threshold, an arrow at an
+    open end); titles of at most four lines, nothing cut with '…'; the figure within 2.5 screens at 1400 px."""
+    claims = _regime_claims()
+    fig = F.plot_claims_forest(claims, "neurons")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title(loc="left") for ax in axes]
+    assert len(axes) == 4 and titles[0].startswith("paper A: soft labels need fewer neurons than hard labels  (")
+    assert titles[2].startswith("paper A: m* grows no faster than (1/γ)^2  (")
+    neuron = [t for t in axes[0].get_yticklabels()]
+    heads = [t.get_text() for t in neuron if t.get_fontweight() == "bold"]
+    assert heads == ["both arms at radius B = 1", "both arms at radius B = 4", "both arms at radius B = 16",
+                     "each arm at its own theorem's radius"]
+    assert len(neuron) == 4 + 16
+    slope2 = [t for t in axes[2].get_yticklabels()]
+    assert slope2[0].get_fontweight() != "bold" and slope2[0].get_text() == "kd1"  # the plain form, first
+    for ax in axes:  # one point per setting row: filled at its estimate or hollow on the threshold
+        rows = sum(t.get_fontweight() != "bold" for t in ax.get_yticklabels())
+        points = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+        assert len(points) == rows, (ax.get_title(loc="left"), len(points), rows)
+        assert ax.get_title(loc="left").count("\n") <= F.FOREST_TITLE_LINES - 1
+        assert not any("…" in t.get_text() for t in [ax.title, *ax.get_yticklabels()])
+    hollow = [ln for ln in axes[2].get_lines() if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [2.0]  # no estimate: on the threshold
+    arrows = [ln for ln in axes[1].get_lines() if ln.get_marker() in ("<", ">")]
+    assert len(arrows) == 2 * 4  # the gap slope's intervals are open both ways: an arrow at each end
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "no estimate (on the threshold)" in legend and any(t.startswith("interval open") for t in legend)
+    buf = stdio.BytesIO()
+    fig.savefig(buf, format="png", dpi=150)
+    from PIL import Image
+
+    width, height = Image.open(stdio.BytesIO(buf.getvalue())).size
+    assert width <= 1400 and height <= 2.5 * 900, (width, height)
+
+
+def test_forest_panels_group_only_the_forms_of_one_claim():
+    panels = F.forest_panels(["a (B = 16)", "removing X (the filter) lowers Y", "a (B = 4)", "c (one form)", "a"])
+    assert panels == {"a": [("a", ""), ("a (B = 4)", "B = 4"), ("a (B = 16)", "B = 16")],
+                      "removing X (the filter) lowers Y": [("removing X (the filter) lowers Y", "")],
+                      "c (one form)": [("c (one form)", "")]}
+
+
 def matplotlib_rgb(c):
     from matplotlib.colors import to_rgb
 
     return to_rgb(c)
 
 
-# --- the crossover over the radius B (issue 19) ------------------------------------------------
+# --- the crossover over the radius B -----------------------------------------------------------
 
 
 
@@ -544,6 +613,33 @@ def test_neurons_needed_is_readable_at_the_reports_width():
     assert len(axes) >= 2 and fig.get_figwidth() * 150 <= MAX_PX
 
 
+def test_neurons_needed_with_regimes_draws_one_panel_per_setup_at_the_claims_epsilon():
+    """The default run's neurons experiment trains four radius setups: without the claims' ε, one panel per ε holds
+    all eight arms (two per colour, indistinguishable) and titles too long for four lines; with it, one panel per
+    setup in natural order, each with its two arms, every title whole, two panels a row."""
+    needed, scaling, neurons = _neurons_like_the_default_run()
+    setups = ["theory-B16", "theory-Bauto", "theory-B1", "theory-B4"]
+    needed = pd.concat([needed.assign(student=s) for s in setups], ignore_index=True)
+    scaling = pd.concat([scaling.assign(student=s) for s in setups], ignore_index=True)
+    neurons = pd.concat([neurons.assign(student=s) for s in setups], ignore_index=True)
+    fig = F.plot_neurons_needed(needed, scaling, neurons, "neurons", level=0.95, epsilon=0.02)
+    fig.canvas.draw()
+    check_readable(fig)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in axes]
+    assert [t.split(":")[0] for t in titles] == ["theory-B1", "theory-B4", "theory-B16", "theory-Bauto"]
+    assert all("ε = 0.02" in t and t.count("\n") <= F.NEEDED_TITLE_LINES - 1 and "…" not in t for t in titles)
+    assert all(len(F._teacher_markers(["none", "kernel"])) == 2 for _ in axes)
+    for t in titles:  # two arms a panel, a line each under the setup and ε
+        assert t.count("\n") == 2 and "\nhard: " in t and "\nkd1, teacher kernel: " in t, t
+    assert len({round(ax.get_position().y0, 2) for ax in axes}) == 2  # two rows of two
+    assert "one panel per student setup" in fig._suptitle.get_text()
+    single = [[ax.get_title() for ax in f.axes if ax.get_visible()] for f in (
+        F.plot_neurons_needed(*_neurons_like_the_default_run(), "neurons", epsilon=0.02),
+        F.plot_neurons_needed(*_neurons_like_the_default_run(), "neurons"))]
+    assert single[0] == single[1] and len(single[0]) >= 2  # one setup: one panel per ε, as without the claims' ε
+
+
 def test_summary_names_missing_tables_and_never_fails(tmp_path, monkeypatch, neurons, biasvar):
     monkeypatch.chdir(tmp_path)
     targets = ["results/tables/neurons.csv", "results/tables/biasvar.csv", "results/figures/biasvar.png"]
@@ -658,6 +754,11 @@ def test_a_panel_at_one_temperature_puts_the_methods_side_by_side(regularization
     assert xs == [0.0, 1.0]
     assert not any("KD over τ" in t.get_text() for t in fig.legends[0].get_texts())
     assert not [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
+    title = fig._suptitle.get_text()
+    assert "the only τ" in title and "against τ" not in title  # the title says what the x axis shows
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)  # the title stays on the figure
 
 
 def test_neurons_needed_titles_have_at_most_four_lines():

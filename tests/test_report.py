@@ -1,9 +1,11 @@
 """The tables as people see them in the report: each table's small HTML page (title, note, rounded
 numbers, compact intervals) beside its unchanged CSV, and the report of the tiny run rendered by a
-real browser (headless Chromium), landing page and a table page."""
+real browser (headless Chromium): the landing page, a table page and every figure."""
 
 from __future__ import annotations
 
+import html as htmllib
+import json
 import re
 import shutil
 import subprocess
@@ -98,6 +100,49 @@ def _screenshot(page: Path, png: Path) -> None:
     assert proc.returncode == 0 and png.exists(), proc.stderr[-2000:]
 
 
+def _with_view(report: Path, content: str, path: str, out: Path) -> Path:
+    """A copy of ``report`` that opens the result ``path`` as a click on it does (``content``: "img" for a
+    figure, "html" for a table's page)."""
+    html = report.read_text()
+    show = (f'<script>setTimeout(function () {{ app.setView({{navbarMode: "resultinfo", content: "{content}", '
+            f'contentPath: results["{path}"].data_uri, resultPath: "{path}"}}); }}, 300);</script>')
+    out.write_text(html[:html.rindex("</body>")] + show + html[html.rindex("</body>"):])
+    return out
+
+
+def _figure_views(report: Path, paths: list[str], tmp: Path) -> list[dict]:
+    """Each figure of ``paths`` opened in the report in turn as a click opens it, as headless Chromium lays it
+    out in WINDOW: its image's top (px from the window's top), displayed height and width."""
+    html = report.read_text()
+    script = ("<script>(function () { var paths = " + json.dumps(paths) + """, out = [], i = 0;
+      function measure() {
+        var p = paths[i], uri = results[p].data_uri;
+        var img = [...document.querySelectorAll('img')].find(function (m) { return m.getAttribute('src') === uri; });
+        if (!img || !img.complete) { setTimeout(measure, 100); return; }
+        var r = img.getBoundingClientRect();
+        out.push({path: p, top: r.top, height: r.height, width: r.width});
+        i += 1;
+        next();
+      }
+      function next() {
+        if (i >= paths.length) { document.body.setAttribute('data-probe', JSON.stringify(out)); return; }
+        app.setView({navbarMode: "resultinfo", content: "img", contentPath: results[paths[i]].data_uri,
+                     resultPath: paths[i]});
+        setTimeout(measure, 300);
+      }
+      setTimeout(next, 500);
+    })();</script>""")
+    probe = tmp / "probe-figures.html"
+    probe.write_text(html[:html.rindex("</body>")] + script + html[html.rindex("</body>"):])
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tempfile.mkdtemp()}",
+           f"--virtual-time-budget={3000 + 1000 * len(paths)}", f"--window-size={WINDOW[0]},{WINDOW[1]}", "--dump-dom",
+           probe.as_uri()]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
+    m = re.search(r'data-probe="([^"]*)"', out)
+    assert m, out[-2000:]
+    return json.loads(htmllib.unescape(m.group(1)))
+
+
 def _non_trivial_png(png: Path) -> None:
     from matplotlib.image import imread
 
@@ -126,7 +171,7 @@ def test_neurons_needed_figures_fit_the_reports_width(tiny_run):
 
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
-def test_report_shows_the_tables_in_a_browser(tiny_copy, tmp_path):
+def test_report_shows_the_tables_and_figures_in_a_browser(tiny_copy, tmp_path):
     snakemake(tiny_copy, "--configfile", str(tiny_copy / "config.yaml"), "--report", "report.html")
     report = tiny_copy / "report.html"
     html = report.read_text()
@@ -148,20 +193,25 @@ def test_report_shows_the_tables_in_a_browser(tiny_copy, tmp_path):
     # the claims summary fits the window's width (its text columns wrap)
     summary = tiny_copy / "results" / "tables" / "claims_summary.html"
     assert int(_measure(summary, "document.documentElement.scrollWidth", tmp_path)) <= WINDOW[0]
-    # no figure is taller than 2.5 screens
-    for png in (tiny_copy / "results" / "figures").glob("*.png"):
-        from PIL import Image
+    # every figure, opened as a click on it opens it, starts at the window's top (a tall one scrolls down from its
+    # first line) and is at most 2.5 screens tall as shown; its file is too
+    from PIL import Image
 
-        assert Image.open(png).size[1] <= 2.5 * WINDOW[1], png.name
+    figures = sorted(f"results/figures/{png.name}" for png in (tiny_copy / "results" / "figures").glob("*.png"))
+    assert any("claims_forest_" in f for f in figures), figures
+    views = _figure_views(report, figures, tmp_path)
+    assert [v["path"] for v in views] == figures
+    for v in views:
+        assert 0 <= v["top"] < 100 and 0 < v["height"] <= 2.5 * WINDOW[1] and v["width"] <= WINDOW[0], v
+        assert Image.open(tiny_copy / v["path"]).size[1] <= 2.5 * WINDOW[1], v["path"]
+    tallest = max(views, key=lambda v: v["height"])["path"]
+    _screenshot(_with_view(report, "img", tallest, tiny_copy / "report_figure.html"), tmp_path / "figure.png")
+    _non_trivial_png(tmp_path / "figure.png")
     # the page a click on a table opens: the report's own view of that result
-    path = "results/tables/biasvar.html"
-    show = (f'<script>setTimeout(function () {{ app.setView({{navbarMode: "resultinfo", content: "html", '
-            f'contentPath: results["{path}"].data_uri, resultPath: "{path}"}}); }}, 300);</script>')
-    table_page = tiny_copy / "report_table.html"
-    table_page.write_text(html[:html.rindex("</body>")] + show + html[html.rindex("</body>"):])
-    _screenshot(table_page, tmp_path / "table.png")
+    _screenshot(_with_view(report, "html", "results/tables/biasvar.html", tiny_copy / "report_table.html"),
+                tmp_path / "table.png")
     _non_trivial_png(tmp_path / "table.png")
     keep = Path(tempfile.gettempdir()) / "softlabels-report-screenshots"  # for people to look at
     keep.mkdir(exist_ok=True)
-    for f in ("landing.png", "table.png"):
+    for f in ("landing.png", "table.png", "figure.png"):
         shutil.copy(tmp_path / f, keep / f)

@@ -76,14 +76,14 @@ def test_changing_one_data_set_reruns_only_its_chain(tiny_copy):
 
 
 def test_the_tiny_config_has_one_student_job_per_group(tmp_path):
-    """50 jobs: no job per width or per cell's bias-variance, no soft-label job (there were 138 before); the
-    claims' two forest plots (papers A and B) are the two jobs added since 48."""
+    """51 jobs: no job per width or per cell's bias-variance, no soft-label job (there were 138 before); the
+    claims' three forest plots (one per experiment with a teacher) are the three jobs added since 48."""
     write_config(tmp_path, yaml.safe_load(TINY.read_text()))
     jobs = planned_jobs(tmp_path)
     students = [(r, w) for r, w in jobs if r == "train_students"]
     groups = {(w["dataset"], w["teacher"], w["method"], w["student"]) for _, w in students}
     assert len(students) == len(groups) == 18
-    assert len(jobs) == 50
+    assert len(jobs) == 51
 
 
 def test_a_grouped_job_gives_each_width_the_bytes_of_a_job_of_that_width_alone(tmp_path):

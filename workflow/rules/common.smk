@@ -222,8 +222,14 @@ def crossover_experiments():
     return P.crossover_experiments(config)
 
 
-def neurons_needed_figure_params():
-    return {"experiments": neurons_needed_experiments()}
+def claims_forest_experiments():
+    """Experiments with a forest plot of their claims: a cell that learns from a teacher."""
+    return P.claims_forest_experiments(config)
+
+
+def primary_epsilon():
+    """The ε paper A's claims are judged at (tables.primary_epsilon, else the median of tables.epsilons)."""
+    return P.primary_epsilon(config)
 
 
 def curve_records():

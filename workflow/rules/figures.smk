@@ -48,28 +48,29 @@ rule figure_neurons_needed:
     conda:
         "../../envs/softlabels.yaml"
     params:
-        p={"methods": FIGURE_METHODS, "interval": config["tables"]["interval"]},
+        p={"methods": FIGURE_METHODS, "interval": config["tables"]["interval"], "epsilon": primary_epsilon()},
     script:
         "../scripts/figure_neurons_needed.py"
 
 
-# The claims as a forest plot, one figure per paper (figplan.planned: claims_forest_A, claims_forest_B): one
-# panel per claim, one row per setting, coloured by its verdict; beside the claims summary in the report.
+# The claims as a forest plot, one figure per experiment that can test a claim (figplan.claims_experiments):
+# claims_forest_<experiment>, one panel per claim, one row per setting, coloured by its verdict; beside the
+# claims summary in the report.
 rule figure_claims_forest:
     input:
         claims="results/tables/claims.csv",
     output:
         png=report(
-            "results/figures/claims_forest_{paper}.png",
+            "results/figures/claims_forest_{experiment}.png",
             caption="../report/figures/claims_forest.rst",
             category="Claims",
             subcategory="2. Forest plots",
         ),
-        svg="results/figures/claims_forest_{paper}.svg",
+        svg="results/figures/claims_forest_{experiment}.svg",
     log:
-        "logs/figures/claims_forest_{paper}.log",
+        "logs/figures/claims_forest_{experiment}.log",
     wildcard_constraints:
-        paper="A|B",
+        experiment=names_regex(claims_forest_experiments()),
     conda:
         "../../envs/softlabels.yaml"
     script:

@@ -1,4 +1,5 @@
-# Rule figure_claims_forest: forest plot of the claims of one paper (softlabels.pipeline.figures.figure_claims_forest).
+# Rule figure_claims_forest: forest plot of the claims of one experiment
+# (softlabels.pipeline.figures.figure_claims_forest).
 # The job imports softlabels from this checkout's src/, so it runs the code of the workflow that scheduled it.
 import sys
 from pathlib import Path

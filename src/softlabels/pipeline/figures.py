@@ -76,7 +76,7 @@ def figure_neurons_needed(snk: Any) -> None:
                                              "slope_lo", "slope_hi", "intercept"])
     neurons = read_table(snk.input.neurons, CELL)
     _out(snk, plot_neurons_needed(needed, scaling, neurons, str(snk.wildcards.experiment), _methods(snk),
-                                  snk.params.p.get("interval")))
+                                  snk.params.p.get("interval"), snk.params.p.get("epsilon")))
 
 
 CROSSOVER_COLUMNS = CELL + ["gamma", "setup", "radius", "radius_used", "train_err_mean_iter"]
@@ -96,7 +96,7 @@ def figure_crossover_needed(snk: Any) -> None:
 
 def figure_claims_forest(snk: Any) -> None:
     claims = read_table(snk.input.claims, CLAIMS_COLUMNS)
-    _out(snk, plot_claims_forest(claims, str(snk.wildcards.paper)))
+    _out(snk, plot_claims_forest(claims, str(snk.wildcards.experiment)))
 
 
 def figure_sensitivity(snk: Any) -> None:

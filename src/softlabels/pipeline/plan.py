@@ -339,7 +339,8 @@ def radius_variants(cfg: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 def figure_names(cfg: dict[str, Any]) -> list[str]:
     """Every figure of this config, without extension (``softlabels.report.figplan.planned``); the
-    per-experiment ones are named neurons_needed_<experiment>, crossover_<experiment> and crossover_needed_<experiment>."""
+    per-experiment ones are named neurons_needed_<experiment>, crossover_<experiment>, crossover_needed_<experiment>
+    and claims_forest_<experiment>."""
     from softlabels.report import figplan as FP
 
     return FP.planned(cell_records(cfg), method_kinds(cfg), binary_datasets(cfg),
@@ -352,7 +353,8 @@ def all_figures(cfg: dict[str, Any]) -> list[str]:
 
 def check_targets(cfg: dict[str, Any]) -> None:
     """Refuse a config two of whose planned outputs are one file, naming the keys: the figures named after an
-    experiment (``neurons_needed_<e>``, ``crossover_<e>``, ``crossover_needed_<e>``) of two experiments can
+    experiment (``neurons_needed_<e>``, ``crossover_<e>``, ``crossover_needed_<e>``, ``claims_forest_<e>``) of two
+    experiments can
     coincide (experiments ``neurons`` and ``needed_neurons`` both give ``crossover_needed_neurons``), which
     Snakemake reports as an ambiguous rule without naming any key. Run by the workflow and by ``softlabels
     validate``, on the same plan."""
@@ -361,7 +363,8 @@ def check_targets(cfg: dict[str, Any]) -> None:
     made: dict[str, list[tuple[str, str]]] = {}  # figure -> (what makes it, its config key)
     for prefix, experiments in ((FP.NEURONS_NEEDED, neurons_needed_experiments(cfg)),
                                 (FP.CROSSOVER, crossover_experiments(cfg)),
-                                (FP.CROSSOVER_NEEDED, crossover_experiments(cfg))):
+                                (FP.CROSSOVER_NEEDED, crossover_experiments(cfg)),
+                                (FP.CLAIMS_FOREST, claims_forest_experiments(cfg))):
         for e in experiments:
             made.setdefault(FP.figure_file(prefix, e), []).append((f"the {prefix} figure", f"experiments.{e}"))
     for name, makers in made.items():
@@ -392,3 +395,21 @@ def crossover_experiments(cfg: dict[str, Any]) -> list[str]:
     from softlabels.report import figplan as FP
 
     return FP.crossover_experiments(cell_records(cfg), radius_variants(cfg))
+
+
+def primary_epsilon(cfg: dict[str, Any]) -> float:
+    """The ε paper A's claims are judged at (``softlabels.analysis.claims.primary_epsilon``): the neurons-needed
+    figure of an experiment with several student setups draws it."""
+    from softlabels.analysis.claims import primary_epsilon as primary
+
+    return primary({"epsilons": cfg["tables"]["epsilons"], "primary_epsilon": cfg["tables"].get("primary_epsilon")})
+
+
+def claims_forest_experiments(cfg: dict[str, Any]) -> list[str]:
+    """Experiments with a forest plot of their claims (``claims_forest_<experiment>``), where the claims table
+    is built: those with a cell that learns from a teacher (``softlabels.report.figplan.claims_experiments``)."""
+    from softlabels.report import figplan as FP
+
+    if "results/tables/claims.csv" not in all_tables(cfg):
+        return []
+    return FP.claims_experiments(cell_records(cfg))

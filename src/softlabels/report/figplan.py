@@ -130,7 +130,15 @@ def figure_file(kind: str, experiment: str) -> str:
 
 CLAIMS_FOREST = "claims_forest"
 SENSITIVITY = "sensitivity"
-PAPERS = ("A", "B")
+
+
+def claims_experiments(records: list[Record]) -> list[str]:
+    """Experiments with a forest plot of their claims, ``claims_forest_<experiment>``: those with a cell that
+    learns from a teacher. Every claim of either paper compares such a cell (a soft-label arm, WSL, filtered KD,
+    KD's bias and variance, a label-smoothing teacher's regularization samples) with a reference, so an
+    experiment of teacher-free cells alone tests none; one figure per experiment keeps each figure to the
+    claims summary's rows of one experiment."""
+    return sorted({r["experiment"] for r in records if r["teacher"] != NO_TEACHER})
 
 
 def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Iterable[str],
@@ -140,7 +148,7 @@ def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Itera
     non-empty: one ``neurons_needed_<experiment>`` per experiment with a margin sweep, and one
     ``crossover_<experiment>`` and ``crossover_needed_<experiment>`` per experiment with radius variants
     (``student_setups``, see :func:`crossover_experiments`; none without it); with the claims table, one
-    ``claims_forest_<paper>`` per paper (a paper the run tests no claim of gets a figure that says so); with the
+    ``claims_forest_<experiment>`` per experiment that can test a claim (:func:`claims_experiments`); with the
     sensitivity table (a config with design variants), ``sensitivity``."""
     out = []
     if width_sweeps(records):
@@ -156,8 +164,8 @@ def planned(records: list[Record], kinds: dict[str, str], binary_datasets: Itera
         out.append("paperA_figure1")
     for e in crossover_experiments(records, student_setups or {}):
         out += [figure_file(CROSSOVER, e), figure_file(CROSSOVER_NEEDED, e)]
-    if "results/tables/claims.csv" in tables:  # one forest plot per paper: claims_forest_A, claims_forest_B
-        out += [figure_file(CLAIMS_FOREST, paper) for paper in PAPERS]
+    if "results/tables/claims.csv" in tables:  # one forest plot per experiment: claims_forest_<experiment>
+        out += [figure_file(CLAIMS_FOREST, e) for e in claims_experiments(records)]
     if "results/tables/sensitivity.csv" in tables:  # a config with design variants (experiments' variant_of)
         out.append(SENSITIVITY)
     return out

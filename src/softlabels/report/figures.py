@@ -279,6 +279,11 @@ def plot_accuracy_width(neurons: pd.DataFrame, methods: Methods | None = None) -
     return fig
 
 
+def natural(text: str) -> list[tuple[int, float, str]]:
+    """A sort key that orders the numbers in names by value: theory-B1, theory-B4, theory-B16, theory-Bauto."""
+    return [(0, float(x), "") if x[:1].isdigit() else (1, 0.0, x) for x in re.findall(r"\d+(?:\.\d+)?|\D+", text)]
+
+
 def _num(v: float) -> str:
     return "n/a" if pd.isna(v) else f"{v:.2f}"
 
@@ -360,9 +365,12 @@ NEEDED_TITLE_LINES = 4
 
 
 def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd.DataFrame, experiment: str,
-                        methods: Methods | None = None, level: float | None = None) -> Figure:
+                        methods: Methods | None = None, level: float | None = None,
+                        epsilon: float | None = None) -> Figure:
     """One experiment's m*(ε) against the solved margin γ on log-log axes, one panel per ε where
-    something can be fitted (:func:`needed_epsilons`), at most three panels a row. Colour: the method;
+    something can be fitted (:func:`needed_epsilons`), at most three panels a row; for an experiment with
+    several student setups (paper A's regimes) and the claims' ``epsilon`` given, one panel per setup at that ε
+    instead (in natural order: theory-B1, -B4, -B16, -Bauto), so that each panel shows one regime's arms. Colour: the method;
     marker and line style: the teacher. Filled markers: m* reached above the narrowest width; ↓ at the
     narrowest width: a floor (ε reached there, m* ≤ it); ↑ at the widest width: a ceiling (ε not
     reached). Coloured lines: the fitted slope (value and interval in the panel title), only where a
@@ -395,17 +403,21 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
                                       "nothing to draw against γ (table neurons_needed; train wider students or raise "
                                       "ε).")
     marks, lines = _teacher_markers(df["teacher"]), _teacher_lines(df["teacher"])
-    arms = sorted(df[["teacher", "method", "student"]].drop_duplicates().itertuples(index=False, name=None),
-                  key=lambda a: (a[0] != NO_TEACHER, a))
-    dodge = {a: 1.0 + 0.05 * (i - (len(arms) - 1) / 2) for i, a in enumerate(arms)}
-    several_students = len({a[2] for a in arms}) > 1
+    students = sorted(df["student"].unique(), key=natural)
+    by_student = (epsilon is not None and len(students) > 1
+                  and bool(np.isclose(df["epsilon"].astype(float), float(epsilon)).any()))
+    panels = [(st, float(epsilon)) for st in students] if by_student else [(None, e) for e in epsilons]
+    several_students = len(students) > 1 and not by_student
     pct = f"{100 * level:g}% " if level else ""
     _theme()
-    ncols = min(len(epsilons), NEEDED_MAX_COLS)
-    fig, axes = _grid(len(epsilons), ncols, w=max(3.9, 8.0 / ncols), h=3.4)  # never narrower than 8 in
+    ncols = math.ceil(len(panels) / math.ceil(len(panels) / NEEDED_MAX_COLS))  # rows as full as they can be
+    fig, axes = _grid(len(panels), ncols, w=max(3.9, 8.0 / ncols), h=3.4)  # never narrower than 8 in
     ys = sorted(int(v) for v in neurons.loc[neurons["experiment"] == experiment, "width"].unique())
-    for ax, eps in zip(axes, epsilons):
-        g = df[np.isclose(df["epsilon"], eps)]
+    for ax, (student, eps) in zip(axes, panels):
+        g = df[np.isclose(df["epsilon"], eps) & ((df["student"] == student) if student else True)]
+        arms = sorted(g[["teacher", "method", "student"]].drop_duplicates().itertuples(index=False, name=None),
+                      key=lambda a: (a[0] != NO_TEACHER, a))
+        dodge = {a: 1.0 + 0.05 * (i - (len(arms) - 1) / 2) for i, a in enumerate(arms)}
         notes, centre = [], []
         for (t, m, st), c in g.groupby(["teacher", "method", "student"], sort=True):
             col, lab = methods.color(m), label(m, t, methods) + (f", {st}" if several_students else "")
@@ -450,11 +462,14 @@ def plot_neurons_needed(needed: pd.DataFrame, scaling: pd.DataFrame, neurons: pd
         ax.set_xlabel(GAMMA_AXIS)
         ax.set_ylabel("m*(ε): neurons needed")
         fits = (len(notes) < NEEDED_TITLE_LINES and all(len(n) <= NEEDED_TITLE_CHARS for n in notes))
-        ax.set_title(f"ε = {eps:g}\n" + ("\n".join(notes) if fits else
+        ax.set_title((f"{student}: " if student else "") + f"ε = {eps:g}\n" + ("\n".join(notes) if fits else
                                          _wrap("; ".join(notes), NEEDED_TITLE_CHARS, NEEDED_TITLE_LINES - 1)),
                      fontsize=8)
-    why = "" if fittable else ("\nnothing to fit: no ε has m* measured above the narrowest width\non two data sets; "
-                               "the ε with the most measured values")
+    why = "" if fittable or by_student else (
+        "\nnothing to fit: no ε has m* measured above the narrowest width\non two data sets; the ε with the most "
+        "measured values")
+    if by_student:
+        why = f"\nat the claims' ε = {float(epsilon):g}, one panel per student setup (every ε: table neurons_needed)"
     fig.suptitle(f"Neurons needed m*(ε) against the margin γ, experiment {experiment}\nfitted slopes of log m* on "
                  f"log 1/γ ({pct}t-intervals) beside the bounds' slopes" + why)
     extra = _key_legend(methods, df["method"], df["teacher"])
@@ -573,7 +588,10 @@ def plot_regularization_temperature(reg: pd.DataFrame, kinds: dict[str, str], me
         ax.set_ylabel("regularization samples (%)")
         ax.set_title(f"{grp[1]}, {grp[2]} m={grp[3]}" + (f" ({grp[0]})" if len({k[0] for k in groups}) > 1 else ""))
     rule = df["rule"].iloc[0] if "rule" in df else "gt"
-    fig.suptitle(f"Regularization samples at the end of training\nagainst τ (rule '{rule}')")
+    taus = ", ".join(f"{t:g}" for t in sorted(df["temperature"].unique()))
+    fig.suptitle("Regularization samples at each replicate's kept epoch\n"
+                 + (f"against τ (rule '{rule}', mean over replicates)" if sweeps else
+                    f"per method and teacher at τ = {taus}, the only τ\n(rule '{rule}', mean over replicates)"))
     extra = {methods.base(m): Line2D([], [], color=methods.base_color(m), marker="o", ls="none")
              for m in sorted(df["method"].unique(), key=methods.base)}
     extra.update({f"teacher {n}" + ("; KD over τ" if sweeps else ""):
@@ -910,6 +928,7 @@ FOREST_ROW_IN = 0.16   # inches per setting: at 150 dpi about 24 px, room for a 
 FOREST_LABEL_CHARS = 44  # per line of a row label; a longer label wraps onto a second line, never cut
 FOREST_TITLE_CHARS = 100  # per line of a panel title (at most FOREST_TITLE_LINES lines)
 FOREST_TITLE_LINES = 4
+FOREST_SUPTITLE_CHARS = 110  # per line of the figure's title (10 points across the 9 in)
 FOREST_MAX_IN = 15  # a taller single column of panels (2250 px, 2.5 screens of 900 px) becomes two columns
 
 
@@ -957,48 +976,86 @@ def _wrap(text: str, width: int = 105, lines: int | None = None) -> str:
     return "\n".join(textwrap.wrap(text, width, max_lines=lines, placeholder=" …"))
 
 
-def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
-    """One panel per claim of ``paper`` (pooled over experiments), one row per setting: the estimate as a
-    point and its interval as a horizontal line, coloured by the setting's verdict, the claim's threshold as
-    a vertical line. A setting without an estimate is drawn as a hollow marker on the threshold (the
-    legend's "no estimate"); a claim none of whose settings has an estimate or an interval gets no panel,
-    only a line under the figure naming it. A paper without a tested claim gets one panel that says so (the
-    figures are planned from the config, before the claims are known)."""
+#: a claim tested in a qualified form, "<claim> (<qualifier>)": paper A's neuron claims name their training regime
+#: ("... (both arms at radius B = 4)"); the forms of one claim share a panel, each form a block of rows
+_QUALIFIED = re.compile(r"^(?P<claim>.+) \((?P<qualifier>[^()]+)\)$")
+
+
+def forest_panels(claims: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """The panels of a forest plot: panel title -> its blocks (claim, block heading), panels in order of first
+    appearance. Claims that differ only in a trailing parenthesis (paper A's regimes) share one panel, one block
+    per claim headed by the parenthesis, in natural order (B = 1, 4, 16), the claim's plain form (if tested too)
+    first and without a heading; any other claim is a panel of one block without a heading."""
+    def stem(c: str) -> str:
+        m = _QUALIFIED.match(c)
+        return m["claim"] if m else c
+
+    stems: dict[str, list[str]] = {}
+    for c in claims:
+        stems.setdefault(stem(c), []).append(c)
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in claims:
+        if len(stems[stem(c)]) > 1:  # the claim's plain form, if tested too, is the block without a heading
+            out.setdefault(stem(c), []).append((c, "" if c == stem(c) else _QUALIFIED.match(c)["qualifier"]))
+        else:
+            out[c] = [(c, "")]
+    return {t: sorted(blocks, key=lambda block: natural(block[1])) for t, blocks in out.items()}
+
+
+def plot_claims_forest(claims: pd.DataFrame, experiment: str) -> Figure:
+    """The claims one experiment tests (both papers), one panel per claim, one row per setting: the estimate as
+    a point and its interval as a horizontal line, coloured by the setting's verdict, the claim's threshold as a
+    vertical line. The regimes of one paper-A claim share its panel, one block of rows each under a bold heading
+    (:func:`forest_panels`). A setting without an estimate is drawn as a hollow marker on the threshold (the
+    legend's "no estimate"); an interval open on one side (a censored m*) runs to the panel's edge and ends in
+    an arrow (the legend's "open interval"); a claim none of whose settings has an estimate or an interval gets
+    no panel, only a line under the title naming it. An experiment without a numbered setting gets one panel
+    that says so (the figures are planned from the config, before the claims are known)."""
     _theme()
-    df = claims[claims["paper"] == paper]
+    df = claims[claims["experiment"].astype(str) == experiment]
+    title = f"Claims tested by experiment {experiment}: estimate and interval per setting"
     handles = {v: Line2D([], [], color=c, marker="o", linestyle="-", markerfacecolor=c, label=v)
                for v, c in VERDICT_COLOURS.items()}
     handles["no estimate"] = Line2D([], [], color="#222222", marker="o", linestyle="", markerfacecolor="white",
                                     label="no estimate (on the threshold)")
-    empty_claims = []
-    groups = []
-    for claim in pd.unique(df["claim"]):
-        g = df[df["claim"] == claim]
-        numbers = pd.concat([pd.to_numeric(g[c], errors="coerce") for c in ("estimate", "lo", "hi")])
-        (groups if numbers.notna().any() else empty_claims).append(claim)
-    if not groups:
-        fig, ax = plt.subplots(figsize=(9, 2), layout="constrained")
-        ax.axis("off")
-        what = (f"No claim of paper {paper} is tested by this run's configuration." if df.empty else
-                f"No setting of paper {paper}'s claims has an estimate (claims table: the verdicts and notes).")
-        ax.text(0.5, 0.5, what, ha="center", va="center", fontsize=10)
-        fig.suptitle(f"Claims of paper {paper}: estimate and interval per setting")
-        return fig
-    sizes = [int((df["claim"] == c).sum()) for c in groups]
+    handles["open"] = Line2D([], [], color="#222222", marker=">", linestyle="-", label="interval open on this side "
+                             "(the effect is a bound)")
+    numbered = {c for c in pd.unique(df["claim"]) if pd.concat(
+        [pd.to_numeric(df.loc[df["claim"] == c, k], errors="coerce") for k in ("estimate", "lo", "hi")]).notna().any()}
+    empty_claims = [c for c in pd.unique(df["claim"]) if c not in numbered]
+    panels = forest_panels([c for c in pd.unique(df["claim"]) if c in numbered])
+    if not panels:
+        what = (f"Experiment {experiment} tests no claim of either paper (claims table)." if df.empty else
+                f"No setting of experiment {experiment}'s claims has an estimate or an interval (claims table: the "
+                "verdicts and notes): " + "; ".join(empty_claims))
+        return _message_figure(title, what)
+    titles = list(panels)
+    none_lines = len(_wrap("No estimate in any setting, so not drawn (claims table): " + "; ".join(empty_claims),
+                           FOREST_SUPTITLE_CHARS).split("\n")) if empty_claims else 0
 
-    def layout(chars: int) -> tuple[dict[str, list[str]], list[float]]:
-        labels = {c: compact_labels(list(df[df["claim"] == c]["setting"]), list(df[df["claim"] == c]["experiment"]),
-                                    chars) for c in groups}
-        lines = [sum(lab.count("\n") + 1 for lab in labels[c]) for c in groups]
-        return labels, [FOREST_ROW_IN * max(n, ln * 0.9) + 0.85 for n, ln in zip(sizes, lines)]
+    def rows_of(t: str, chars: int) -> list[tuple[str, pd.Series | None]]:
+        """A panel's rows, top to bottom: (label, claims row), a block heading with no row."""
+        out: list[tuple[str, pd.Series | None]] = []
+        for claim, heading in panels[t]:
+            g = df[df["claim"] == claim].reset_index(drop=True)
+            if heading:
+                out.append((_wrap(heading, chars), None))
+            labels = compact_labels(list(g["setting"]), [experiment] * len(g), chars)
+            out += [(lab, r) for lab, (_, r) in zip(labels, g.iterrows())]
+        return out
 
-    labels, heights = layout(FOREST_LABEL_CHARS)
-    columns = [list(range(len(groups)))]
-    if sum(heights) > FOREST_MAX_IN and len(groups) > 1:  # two columns of panels, split where they balance
-        labels, heights = layout(FOREST_LABEL_CHARS * 2 // 3)
-        cut = min(range(1, len(groups)), key=lambda k: max(sum(heights[:k]), sum(heights[k:])))
-        columns = [list(range(cut)), list(range(cut, len(groups)))]
-    height = max(sum(heights[i] for i in col) for col in columns) + 0.9 + 0.3 * bool(empty_claims)
+    def layout(chars: int) -> tuple[dict[str, list[tuple[str, pd.Series | None]]], list[float]]:
+        rows = {t: rows_of(t, chars) for t in titles}
+        lines = [sum(lab.count("\n") + 1 for lab, _ in rows[t]) for t in titles]
+        return rows, [FOREST_ROW_IN * max(len(rows[t]), ln * 0.9) + 0.85 for t, ln in zip(titles, lines)]
+
+    rows, heights = layout(FOREST_LABEL_CHARS)
+    columns = [list(range(len(titles)))]
+    if sum(heights) > FOREST_MAX_IN and len(titles) > 1:  # two columns of panels, split where they balance
+        rows, heights = layout(FOREST_LABEL_CHARS * 2 // 3)
+        cut = min(range(1, len(titles)), key=lambda k: max(sum(heights[:k]), sum(heights[k:])))
+        columns = [list(range(cut)), list(range(cut, len(titles)))]
+    height = max(sum(heights[i] for i in col) for col in columns) + 0.9 + 0.18 * none_lines
     fig = plt.figure(figsize=(9, height), layout="constrained")
     subfigs = fig.subfigures(1, len(columns), squeeze=False)[0] if len(columns) > 1 else [fig]
     axes = []
@@ -1011,19 +1068,24 @@ def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
             filler.set_visible(False)
     title_chars = FOREST_TITLE_CHARS if len(columns) == 1 else FOREST_TITLE_CHARS * 2 // 5
     used = set()
-    for ax, claim in zip(axes, groups):
-        g = df[df["claim"] == claim].reset_index(drop=True)
-        y = np.arange(len(g))[::-1]
-        est = pd.to_numeric(g["estimate"], errors="coerce").to_numpy(float)
-        lo = pd.to_numeric(g["lo"], errors="coerce").to_numpy(float)
-        hi = pd.to_numeric(g["hi"], errors="coerce").to_numpy(float)
+    for ax, t in zip(axes, titles):
+        panel = rows[t]
+        g = pd.DataFrame([r for _, r in panel if r is not None])
+        y = np.arange(len(panel))[::-1]
+        cols = {k: pd.to_numeric(g[k], errors="coerce").to_numpy(float) for k in ("estimate", "lo", "hi")}
         thresholds = sorted({float(str(s).split()[-1]) for s in g["claimed"]})
         # an interval open on one side (a censored m*: the effect is only a bound) runs to the panel's edge,
         # with an arrow there
-        finite = np.concatenate([x[np.isfinite(x)] for x in (est, lo, hi)])
+        finite = np.concatenate([x[np.isfinite(x)] for x in cols.values()] + [np.array(thresholds, float)])
         left, right = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
         pad = 0.08 * ((right - left) or 1.0)
-        for yi, e, a, b, v in zip(y, est, lo, hi, g["verdict"]):
+        headings = []
+        for yi, (_, r) in zip(y, panel):
+            if r is None:
+                headings.append(yi)
+                continue
+            e, a, b = (float(pd.to_numeric(r[k], errors="coerce")) for k in ("estimate", "lo", "hi"))
+            v = str(r["verdict"])
             c = VERDICT_COLOURS.get(v, "#000000")
             used.add(v)
             if not (np.isnan(a) or np.isnan(b)):
@@ -1032,6 +1094,7 @@ def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
                 for end, inf, mark in ((a_, np.isneginf(a), "<"), (b_, np.isposinf(b), ">")):
                     if inf:
                         ax.plot([end], [yi], mark, color=c, ms=5)
+                        used.add("open")
             if not np.isnan(e):
                 ax.plot([e], [yi], "o", color=c, ms=4, markerfacecolor=c)
             else:
@@ -1039,21 +1102,28 @@ def plot_claims_forest(claims: pd.DataFrame, paper: str) -> Figure:
                 used.add("no estimate")
         for thr in thresholds:
             ax.axvline(thr, color="#222222", lw=0.9, ls="--")
+        for yi in headings:  # a rule between the blocks of a claim's regimes
+            if yi != y[0]:
+                ax.axhline(yi + 0.5, color="#999999", lw=0.6)
         ax.set_yticks(y)
-        ax.set_yticklabels(labels[claim], fontsize=7)
-        ax.set_ylim(-0.7, len(g) - 0.3)
+        ax.set_yticklabels([lab for lab, _ in panel], fontsize=7)
+        for tick, (_, r) in zip(ax.get_yticklabels(), panel):
+            if r is None:
+                tick.set_fontweight("bold")
+        ax.set_xlim(left - 2 * pad, right + 2 * pad)
+        ax.set_ylim(-0.7, len(panel) - 0.3)
         ax.grid(axis="y", visible=False)
-        ax.set_title(_wrap(f"{claim}  (claimed: effect {' / '.join(pd.unique(g['claimed']))})", title_chars,
-                           FOREST_TITLE_LINES), fontsize=8.5, loc="left")
+        paper = " / ".join(pd.unique(g["paper"].astype(str)))
+        ax.set_title(_wrap(f"paper {paper}: {t}  (claimed: effect {' / '.join(pd.unique(g['claimed'].astype(str)))})",
+                           title_chars, FOREST_TITLE_LINES), fontsize=8.5, loc="left")
         ax.set_xlabel(_wrap("; ".join(pd.unique(g["effect"].astype(str))), title_chars + 10, 2), fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
-    none = ("\n" + _wrap("No estimate in any setting, so not drawn (claims table): " + "; ".join(empty_claims), 150, 3)
-            if empty_claims else "")
-    fig.suptitle(f"Claims of paper {paper}: estimate and interval per setting (full settings: claims table){none}",
-                 fontsize=10)
+    none = ("\n" + _wrap("No estimate in any setting, so not drawn (claims table): " + "; ".join(empty_claims),
+                         FOREST_SUPTITLE_CHARS) if empty_claims else "")
+    fig.suptitle(_wrap(f"{title} (full settings: claims table)", FOREST_SUPTITLE_CHARS) + none, fontsize=10)
     shown = {k: h for k, h in handles.items() if k in used}
     fig.legend(list(shown.values()), [h.get_label() for h in shown.values()], loc="outside lower center",
-               ncol=min(5, len(shown)), frameon=False, title="verdict of the setting")
+               ncol=min(3, len(shown)), frameon=False, title="verdict of the setting")
     return fig
 
 
