@@ -119,7 +119,7 @@ def load() -> Kernel | None:
                 path = _build(cc)
                 lib = ctypes.CDLL(str(path))
                 if not lib.sl_supported():
-                    reason = "this CPU lacks AVX2 and FMA"
+                    reason = "this CPU cannot run it (it needs x86-64 with AVX2 and FMA)"
                 else:
                     return Kernel(lib, path)
             except Exception as exc:  # noqa: BLE001 - any failure to build or load falls back, with its reason
