@@ -27,6 +27,13 @@ def test_smoke_benchmark_writes_complete_records(tmp_path):
     assert steps and all("DISAGREE" not in r["note"] and r["ratio"] > 0 for r in steps), [r["note"] for r in steps]
     bound = [r for r in records if r["name"].startswith("theory step vs bound")]
     assert bound and all(0 < r["peer_or_limit"] < r["ours"] for r in bound)  # nothing beats its bound
+    from softlabels.training import theory_kernel
+
+    if theory_kernel.load() is not None:  # the compiled step, timed against its PyTorch fallback too
+        assert any(r["name"].endswith("vs PyTorch") and "float32 rounding" in r["note"] for r in steps)
+        assert all(theory_kernel.NAME in r["note"] for r in bound)
+    overhead = next(r for r in records if r["name"].startswith("per-job overhead"))
+    assert overhead["ours"] > 0 and "import torch" in overhead["note"]
     memory = next(r for r in records if r["name"].startswith("practical peak memory"))
     assert memory["ours"] > 0 and memory["ratio"] == pytest.approx(1024 / memory["ours"])
     pytest.importorskip("mlxtend")

@@ -792,3 +792,30 @@ def test_a_neurons_needed_figure_without_a_positive_margin_says_so(needed, scali
     fig = F.plot_neurons_needed(needed.assign(gamma=-0.07), scaling, neurons, "neurons")
     assert len(fig.axes) == 1 and "positive solved kernel margin" in fig.axes[0].texts[0].get_text()
     assert "-0.07" in fig.axes[0].texts[0].get_text() and not fig.axes[0].collections
+
+
+def test_the_figures_theme_is_seaborns_without_importing_it():
+    """The figures set seaborn's paper / whitegrid / colour-blind theme from ``THEME`` and ``COLORBLIND`` (so that
+    a figure job does not import seaborn and scipy.stats): the rcParams seaborn's ``set_theme`` sets, its
+    colormap aside, and its palette; and plotting a figure imports neither."""
+    import subprocess
+    import sys
+
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from softlabels.report import figures as F
+
+    with plt.rc_context():
+        sns.set_theme(context="paper", style="whitegrid", palette="colorblind")
+        theirs = dict(plt.rcParams)
+    with plt.rc_context():
+        F._theme()
+        ours = dict(plt.rcParams)
+    differ = {k for k in theirs if k not in ("image.cmap", "svg.hashsalt") and theirs[k] != ours[k]}
+    assert not differ, {k: (theirs[k], ours[k]) for k in differ}
+    assert F.COLORBLIND == sns.color_palette("colorblind").as_hex()
+    probe = ("import sys; from softlabels.report import figures as F; F._message_figure('t', 'x'); "
+             "print([m for m in ('seaborn', 'scipy.stats') if m in sys.modules])")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"

@@ -166,11 +166,15 @@ def test_fresh_resampling_gives_replicate_r_fresh_set_r():
                                                                               "alpha": 1.0}, "bootstrap"),
                                                ({"kind": "kd-filtered", "temperature": 2.0}, "none")],
                          ids=lambda v: v["kind"] if isinstance(v, dict) else v)
-def test_fused_theory_step_follows_the_reference_formulation(method, resampling):
-    """The fused theory step (issue 29) against the formulation it replaced, kept as ``fused=False``: the same
-    trajectories (weights after every chunk of epochs, by training for 1, 10 and 60 epochs) and records, to
-    float32 rounding; the widths span several tiles (64 rows x 200 samples > FUSED_TILE_ELEMENTS / 4)."""
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "pytorch"])
+def test_fused_theory_step_follows_the_reference_formulation(method, resampling, compiled):
+    """The fused theory step, compiled and in PyTorch, against the formulation it replaced, kept as
+    ``fused=False``: the same trajectories (weights after every chunk of epochs, by training for 1, 10 and 60
+    epochs) and records, to float32 rounding; the widths span several tiles (64 rows x 200 samples >
+    FUSED_TILE_ELEMENTS / 4) and several of the compiled step's unit blocks (a width of 6 padded to 16)."""
     from softlabels.training import trainer
+    if compiled:
+        _need_compiled()
 
     X = np.concatenate([KERNEL["X_train"]] * 4)[:200]
     y = np.concatenate([KERNEL["y_train"]] * 4)[:200]
@@ -180,7 +184,8 @@ def test_fused_theory_step_follows_the_reference_formulation(method, resampling)
     for epochs in (1, 10, 60):
         hp = {**THEORY, "epochs": epochs, "lr": 4.0, "replicates": 3, "resampling": resampling}
         runs = [trainer.train_mlp_segments(X, y, m, hp, segments, [0, 1, 2], 5, teacher_logits=Z, n_classes=2,
-                                           fused=fused) for fused in (True, False)]
+                                           fused=fused, compiled=compiled if fused else None)
+                for fused in (True, False)]
         for (width, _), fast, ref in zip(segments, *runs):
             W0 = init_mlp("theory", X.shape[1], width, 2, [0, 1, 2], 5)[0]["W"]
             moved = float((ref.params["W"] - W0).abs().max())
@@ -197,23 +202,91 @@ def test_fused_theory_step_follows_the_reference_formulation(method, resampling)
                     np.testing.assert_allclose(fast.history[k], v, atol=1e-5, rtol=1e-4, err_msg=k)
 
 
-def test_fused_step_gives_a_width_the_same_numbers_alone_packed_and_with_fewer_replicates():
-    """The fused step's tiles depend on a width and the number of points alone, so a width trained alone
-    (train_mlp), packed with others (train_mlp_segments) or as a subset of the replicates gets the same bytes
-    (what the store of trained cells relies on when it reuses widths and replicates)."""
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "pytorch"])
+def test_fused_step_gives_a_width_the_same_numbers_alone_packed_and_with_fewer_replicates(compiled):
+    """The fused step's tiles (PyTorch) and passes (compiled, one per replicate and width) depend on a width and
+    the number of points alone, so a width trained alone (train_mlp), packed with others (train_mlp_segments)
+    or as a subset of the replicates gets the same bytes (what the store of trained cells relies on when it
+    reuses widths and replicates)."""
     from softlabels.training import trainer
+    if compiled:
+        _need_compiled()
 
     hp = {**THEORY, "epochs": 30, "lr": 4.0, "replicates": 3, "resampling": "none"}
     m = make_method({"kind": "hard"})
     X = np.concatenate([KERNEL["X_train"]] * 8)  # 512 points: width 256 spans several sample blocks
     y = np.concatenate([KERNEL["y_train"]] * 8)
-    packed = trainer.train_mlp_segments(X, y, m, hp, [(4, 2.0), (256, 2.0)], [0, 1, 2], 3, n_classes=2)
-    alone = trainer.train_mlp(X, y, m, {**hp, "radius": 2.0}, 256, [0, 1, 2], 3, n_classes=2)
-    last = trainer.train_mlp(X, y, m, {**hp, "radius": 2.0}, 256, [2], 3, n_classes=2)
+    packed = trainer.train_mlp_segments(X, y, m, hp, [(4, 2.0), (256, 2.0)], [0, 1, 2], 3, n_classes=2,
+                                        compiled=compiled)
+    alone = trainer.train_mlp(X, y, m, {**hp, "radius": 2.0}, 256, [0, 1, 2], 3, n_classes=2, compiled=compiled)
+    last = trainer.train_mlp(X, y, m, {**hp, "radius": 2.0}, 256, [2], 3, n_classes=2, compiled=compiled)
     assert torch.equal(packed[1].params["W"], alone.params["W"])
     assert torch.equal(alone.params["W"][2:], last.params["W"])
     for k in alone.history:
         assert np.array_equal(packed[1].history[k], alone.history[k]), k
+
+
+
+def _need_compiled():
+    from softlabels.training import theory_kernel
+
+    if theory_kernel.load() is None:
+        pytest.skip("the compiled theory step cannot be built here (no C compiler, or no AVX2 and FMA)")
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 4, 5])
+def test_compiled_theory_step_agrees_with_pytorch_at_every_input_dimension(dim):
+    """The compiled step specialises the input dimensions 1-4 (registers) and takes a general loop above: each
+    against the PyTorch step after 40 steps, weights to float32 rounding, on an odd number of points (the
+    forward pass takes two samples at a time) and widths that are not multiples of its 16-unit blocks."""
+    from softlabels.training import trainer
+
+    _need_compiled()
+    rng = np.random.default_rng(dim)
+    X = rng.standard_normal((101, dim)).astype(np.float32)
+    y = (X.sum(1) + 0.5 * rng.standard_normal(101) > 0).astype(np.int64)
+    hp = {**THEORY, "epochs": 40, "lr": 4.0, "replicates": 2, "resampling": "none"}
+    segments = [(2, 1.0), (20, 4.0), (34, 16.0)]
+    runs = [trainer.train_mlp_segments(X, y, make_method({"kind": "hard"}), hp, segments, [0, 1], 1, n_classes=2,
+                                       compiled=c) for c in (True, False)]
+    for (width, _), fast, ref in zip(segments, *runs):
+        W0 = init_mlp("theory", dim, width, 2, [0, 1], 1)[0]["W"]
+        moved = float((ref.params["W"] - W0).abs().max())
+        assert moved > 1e-3
+        assert float((fast.params["W"] - ref.params["W"]).abs().max()) <= 1e-4 * max(1.0, moved), width
+        np.testing.assert_allclose(fast.history["train_loss"], ref.history["train_loss"], atol=1e-5, rtol=1e-4)
+
+
+def test_without_the_compiled_step_the_trainer_falls_back_and_says_so_once(tmp_path, monkeypatch, caplog):
+    """A machine where the compiled step cannot be built (here: a compiler that fails, then the step turned off)
+    trains with the PyTorch step, the numbers of ``compiled=False``, logs the reason once per process, and
+    names the step in what a cell records (``step_name``)."""
+    from softlabels.training import theory_kernel, trainer
+
+    hp = {**THEORY, "epochs": 5, "replicates": 2, "resampling": "none"}
+    X, y, m = KERNEL["X_train"], KERNEL["y_train"], make_method({"kind": "hard"})
+    torch_ref = trainer.train_mlp(X, y, m, hp, 8, [0, 1], 0, n_classes=2, compiled=False)
+    for env in ({"CC": "false", theory_kernel.CACHE_ENV: str(tmp_path)}, {theory_kernel.ENV: "0"}):
+        with monkeypatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            if "CC" in env:  # no compiler but a failing one on the PATH
+                mp.setenv("PATH", str(tmp_path))
+                (tmp_path / "false").write_text("#!/bin/sh\nexit 1\n")
+                (tmp_path / "false").chmod(0o755)
+            theory_kernel.load.cache_clear()
+            caplog.clear()
+            with caplog.at_level("WARNING", logger="softlabels"):
+                res = [trainer.train_mlp(X, y, m, hp, 8, [0, 1], 0, n_classes=2) for _ in range(2)]
+                assert theory_kernel.step_name("cpu") == theory_kernel.TORCH
+            said = [r.getMessage() for r in caplog.records if "compiled theory-regime step is not used" in r.message]
+            assert len(said) == 1, said
+            assert ("could not be built" in said[0]) if "CC" in env else (theory_kernel.ENV in said[0])
+            for r in res:
+                assert torch.equal(r.params["W"], torch_ref.params["W"])
+            with pytest.raises(ConfigError, match="compiled theory step was asked for"):
+                trainer.train_mlp(X, y, m, hp, 8, [0, 1], 0, n_classes=2, compiled=True)
+    theory_kernel.load.cache_clear()
 
 
 MEMORY_PROBE = r"""

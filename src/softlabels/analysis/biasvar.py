@@ -20,13 +20,14 @@ import math
 from typing import Callable, Iterator
 
 import numpy as np
-from scipy.special import logsumexp
 
 TERMS = ("ce_loss", "ce_bias", "ce_variance", "ce_bias_unbiased", "ce_variance_unbiased", "zo_loss", "zo_bias", "zo_variance", "zo_net_variance",
          "zo_variance_unbiased", "zo_variance_biased", "se_loss", "se_bias", "se_variance")
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
+    from scipy.special import logsumexp  # here, not at import: the tables that never call it skip scipy
+
     z = np.asarray(z, dtype=np.float64)
     return z - logsumexp(z, axis=-1, keepdims=True)
 
@@ -37,6 +38,8 @@ def accuracy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def ce_decomposition(logp: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    from scipy.special import logsumexp
+
     logp = np.asarray(logp, dtype=np.float64)
     R, N, _ = logp.shape
     mean_log = logp.mean(0)                                   # (N, C)

@@ -415,6 +415,10 @@ def train_students(snk: Any) -> None:
 
     R = hp["replicates"]
     config_slice = {"method": method_p, "student": student_p}
+    if hp["regime"] == "theory":  # which step trains it (compiled or PyTorch): in its key and its meta.json
+        from softlabels.training.theory_kernel import step_name
+
+        extra["theory_step"] = step_name(device)
     store = S.Store() if S.enabled() else None
     if store is None:
         log.info("store: off (%s=0); training every width", S.ENV)
@@ -427,7 +431,8 @@ def train_students(snk: Any) -> None:
             continue
         try:
             key = S.cell_key(S.data_fingerprint(d), None if teacher is None else S.array_fingerprint(teacher), method_p,
-                             student_p, width, hp.get("radius"), used, S.code_version(), S.environment(device))
+                             student_p, width, hp.get("radius"), used, S.code_version(),
+                             S.environment(device, extra.get("theory_step")))
             S.key_hash(key)
         except Exception as exc:  # noqa: BLE001 - a key that cannot be made is a miss, never an error
             log.warning("store: no key for width %d (%s): a miss", width, exc)

@@ -11,7 +11,8 @@ radius and the radius list it came from: the radius used is in the key; without 
 replicate has its own seed streams), the width, the radius used, the code version (``code_version``: a
 hash of every source file of the package, so that no edit anywhere in it can serve an old result) and the
 numerical environment (``environment``: the torch and numpy versions, the CPU's vector capability that
-torch dispatches to, the machine and the device, which change the last bits). The replicate count is the
+torch dispatches to, the machine, the device and the theory regime's step, compiled or not, which change the
+last bits). The replicate count is the
 entry's sub-directory, so that one key holds R = 8 and, later, R = 16.
 
 A student job looks each width up first (``Store.find``): an entry with the same replicates is copied to
@@ -85,10 +86,12 @@ def code_version(package: Path = PACKAGE) -> str:
     return h.hexdigest()[:16]
 
 
-def environment(device: str) -> dict[str, str]:
+def environment(device: str, theory_step: str | None = None) -> dict[str, str]:
     """What besides the code and the inputs changes a trained cell's last bits: the torch and numpy versions,
     the CPU vector capability torch dispatches to (``torch.backends.cpu.get_cpu_capability``), the machine,
-    and the device the job trains on (a GPU's name)."""
+    the device the job trains on (a GPU's name), and for a theory-regime cell the step that trains it
+    (``theory_step``: compiled or PyTorch, ``softlabels.training.theory_kernel``; they agree to float32
+    rounding, not bit for bit)."""
     import numpy as np
     import torch
 
@@ -96,6 +99,8 @@ def environment(device: str) -> dict[str, str]:
            "cpu_capability": str(torch.backends.cpu.get_cpu_capability()), "device": str(device)}
     if str(device).startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    if theory_step is not None:
+        env["theory_step"] = theory_step
     return env
 
 

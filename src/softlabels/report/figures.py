@@ -1,4 +1,4 @@
-"""The figures: seaborn/matplotlib (Agg) plots of the tables and of the training curves (docs/report.md).
+"""The figures: matplotlib (Agg) plots, in seaborn's paper theme, of the tables and of the training curves (docs/report.md).
 
 Each ``plot_*`` function takes DataFrames shaped like the tables under ``results/tables/`` and
 returns a matplotlib Figure; ``softlabels.pipeline.figures`` reads the rule's files, plots and writes
@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+from cycler import cycler  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -39,8 +39,29 @@ PAPER_A_SERIES = ("teacher", "hard", "soft")
 
 # --- helpers ---------------------------------------------------------------------------------
 
+#: seaborn's colour-blind palette (``seaborn.color_palette("colorblind")``): the methods' colours
+COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
+              "#56b4e9"]
+#: what ``seaborn.set_theme(context="paper", style="whitegrid", palette="colorblind")`` sets in matplotlib's
+#: rcParams (its colormap aside), so that a figure job need not import seaborn, and with it scipy.stats
+#: (``tests/test_figures.py`` checks it against seaborn)
+_PAPER = 0.8  # seaborn's "paper" context: its "notebook" sizes times 0.8
+THEME: dict[str, Any] = {
+    "axes.axisbelow": True, "axes.edgecolor": ".8", "axes.grid": True, "axes.labelcolor": ".15",
+    "axes.labelsize": 12 * _PAPER, "axes.linewidth": 1.25 * _PAPER, "axes.titlesize": 12 * _PAPER,
+    "font.sans-serif": ["Arial", "DejaVu Sans", "Liberation Sans", "Bitstream Vera Sans", "sans-serif"],
+    "font.size": 12 * _PAPER, "grid.color": ".8", "legend.fontsize": 11 * _PAPER, "legend.title_fontsize": 12 * _PAPER,
+    "lines.linewidth": 1.5 * _PAPER, "lines.markersize": 6 * _PAPER, "lines.solid_capstyle": "round",
+    "patch.edgecolor": "w", "patch.force_edgecolor": True, "patch.linewidth": 1 * _PAPER, "text.color": ".15",
+    "xtick.bottom": False, "xtick.color": ".15", "xtick.labelsize": 11 * _PAPER, "xtick.major.size": 6 * _PAPER,
+    "xtick.major.width": 1.25 * _PAPER, "xtick.minor.size": 4 * _PAPER, "xtick.minor.width": 1 * _PAPER,
+    "ytick.color": ".15", "ytick.labelsize": 11 * _PAPER, "ytick.left": False, "ytick.major.size": 6 * _PAPER,
+    "ytick.major.width": 1.25 * _PAPER, "ytick.minor.size": 4 * _PAPER, "ytick.minor.width": 1 * _PAPER,
+}
+
+
 def _theme() -> None:
-    sns.set_theme(context="paper", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({**THEME, "axes.prop_cycle": cycler(color=[to_rgb(c) for c in COLORBLIND])})
     plt.rcParams["svg.hashsalt"] = "softlabels"  # stable element ids: the same data give the same SVG
 
 
@@ -118,8 +139,11 @@ class Methods:
         if base not in self.order:
             self.order.append(base)  # a method the config does not name (unit tests): after the config's
         i = self.order.index(base)
-        pal = sns.color_palette("colorblind", 10)
-        return pal[i] if i < len(pal) else sns.color_palette("husl", i + 1)[i]
+        if i < len(COLORBLIND):
+            return to_rgb(COLORBLIND[i])
+        import seaborn as sns  # more methods than the palette has colours: evenly spaced hues
+
+        return sns.color_palette("husl", i + 1)[i]
 
     def siblings(self, m: str) -> list[str]:
         """The variants of ``m``'s config method, by τ (``m`` among them)."""
@@ -653,7 +677,7 @@ def plot_paper_a_figure1(df: pd.DataFrame) -> Figure:
         raise InputError(f"figure paperA_figure1: missing columns {missing}; found {list(df.columns)}")
     keys = [c for c in ("teacher", "student", "width") if c in df.columns]
     panels = sorted(df[keys].drop_duplicates().itertuples(index=False, name=None)) if keys else [()]
-    pal = dict(zip(PAPER_A_SERIES, sns.color_palette("colorblind", 3)))
+    pal = dict(zip(PAPER_A_SERIES, map(to_rgb, COLORBLIND)))
     _theme()
     fig, axes = _grid(len(panels), 2, w=6.0, h=3.6)
     for ax, key in zip(axes, panels):

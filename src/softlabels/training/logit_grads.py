@@ -87,7 +87,10 @@ class Objective:
 
 def error_rate(zT: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """Mean 0-1 error (R,) of class-major logits zT (R, C, B) against one-hot labels Y: the prediction is the
-    first class attaining the maximum, as ``argmax`` has it (whose CPU kernel is slow on these shapes)."""
+    first class attaining the maximum, as ``argmax`` has it (whose CPU kernel is slow on these shapes). With two
+    classes the prediction is class 1 where z_1 > z_0 (a tie predicts class 0): the same 0/1 values, in one pass."""
+    if zT.shape[1] == 2:
+        return (zT[:, 1] > zT[:, 0]).to(zT.dtype).sub_(Y[:, 1]).abs_().mean(-1)
     top = (zT == zT.amax(1, keepdim=True)).to(zT.dtype)          # the classes attaining the max
     classes = torch.arange(zT.shape[1], dtype=zT.dtype, device=zT.device).view(1, -1, 1)
     below = (classes < (Y * classes).sum(1, keepdim=True)).to(zT.dtype)   # the classes before the label

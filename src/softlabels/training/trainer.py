@@ -22,7 +22,9 @@ fused: cache-sized tiles per (replicates, width, sample block), the backward pas
 with each tile's ReLU mask, no (R, Σm, n) activation tensor in memory; ``train_mlp``'s theory regime takes
 the same step with one width, and ``fused=False`` keeps the formulation it replaced as the reference
 (``tests/test_train.py`` compares their trajectories and records; ``python -m softlabels_bench`` times them).
-Pure PyTorch: nothing is compiled, so there is no fallback to choose.
+On a CPU with AVX2 and FMA and a C compiler, the fused step runs compiled (``softlabels.training.theory_kernel``,
+built at first use): one pass per (replicate, width) with the units in vector lanes, near the arithmetic's
+bound; elsewhere it runs in PyTorch, with the same numbers to float32 rounding, and says so once in the log.
 
 The practical regime holds the training inputs once, shared by the replicates: each minibatch, and each
 block of the per-epoch records' forward pass, gathers its own rows.
@@ -40,6 +42,7 @@ import torch
 
 from softlabels.errors import ConfigError, DivergenceError
 from softlabels.models.mlp import STREAM_ORDER, STREAM_RESAMPLE, Params, init_mlp, mlp_logits, replicate_rng
+from softlabels.training import theory_kernel
 from softlabels.training.logit_grads import Objective, objective_for
 from softlabels.training.methods import REGULARIZATION_RULES, Method
 
@@ -159,6 +162,7 @@ def train_mlp(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     watch_val: bool = False,
     fused: bool = True,
+    compiled: bool | None = None,
 ) -> TrainResult:
     """Train replicates ``replicate_ids`` of one (data, method, width) cell as one batched computation.
 
@@ -170,7 +174,9 @@ def train_mlp(
     ``watch_val``: record (and report to ``on_epoch``) the validation loss every epoch even without early
     stopping, where validation data are given; it selects nothing, so the trained numbers do not change.
     ``fused``: the theory regime's step, fused (default) or the reference formulation it is tested against
-    (``_PackedMLP.accumulate_grad``; they agree to float32 rounding).
+    (``_PackedMLP.accumulate_grad``; they agree to float32 rounding). ``compiled``: the fused step compiled
+    (``softlabels.training.theory_kernel``) where it can be built, else in PyTorch (None, the default); True
+    requires the compiled step, False the PyTorch one (the two agree to float32 rounding).
     """
     regime = hp["regime"]
     dtype = torch.float32
@@ -191,7 +197,7 @@ def train_mlp(
     with torch.no_grad(), _num_threads(threads):
         return _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, X_val, y_val,
                       C, device, on_epoch, full_batch, B, use_val, watch_val=watch_val, segments=segments,
-                      fused=fused)
+                      fused=fused, compiled=compiled)
 
 
 def train_mlp_segments(
@@ -207,6 +213,7 @@ def train_mlp_segments(
     device: str = "cpu",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     fused: bool = True,
+    compiled: bool | None = None,
 ) -> list[TrainResult]:
     """Train several theory-regime widths ("segments", each a (width m_k, radius B_k)) of one cell as one
     packed computation; returns one ``TrainResult`` per segment, each what ``train_mlp`` gives for
@@ -253,7 +260,7 @@ def train_mlp_segments(
     with torch.no_grad(), _num_threads(threads):
         packed = _train(X, y, method, hp, params, fixed, idx_np, seed, replicate_ids, teacher_logits, None, None,
                         C, device, on_epoch, True, n_r, False, segments=[(m, float(b)) for m, b in segments],
-                        fused=fused)
+                        fused=fused, compiled=compiled)
     out = []
     off = 0
     K = len(segments)
@@ -272,10 +279,11 @@ def _train(X: np.ndarray, y: np.ndarray, method: Method, hp: dict[str, Any], par
            X_val: np.ndarray | None, y_val: np.ndarray | None, C: int, device: str,
            on_epoch: Callable[[int, dict[str, float]], None] | None, full_batch: bool, B: int,
            use_val: bool, segments: list[tuple[int, float]] | None = None, watch_val: bool = False,
-           fused: bool = True) -> TrainResult:
+           fused: bool = True, compiled: bool | None = None) -> TrainResult:
     dtype = torch.float32
     R, n_r = idx_np.shape
-    net = _FlatMLP(params, fixed, device) if segments is None else _PackedMLP(params, fixed, device, segments, fused)
+    net = (_FlatMLP(params, fixed, device) if segments is None
+           else _PackedMLP(params, fixed, device, segments, fused, compiled))
     obj = objective_for(method, C, teacher_logits is not None)
     Xt = torch.as_tensor(X, dtype=dtype, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
@@ -547,9 +555,15 @@ class _PackedMLP(_FlatMLP):
     replicate r, so the objective and the records treat each as a replicate of its own."""
 
     def __init__(self, params: Params, fixed: Params, device: str, segments: list[tuple[int, float]],
-                 fused: bool = True):
+                 fused: bool = True, compiled: bool | None = None):
         W, A = params["W"], fixed["A"]
         self.fused = fused
+        # the compiled step (theory_kernel), where it can be built and the weights are on the CPU
+        self.kernel = None
+        if fused and compiled is not False and torch.device(device).type == "cpu":
+            self.kernel = theory_kernel.load()
+        if compiled and self.kernel is None:
+            raise ConfigError("the compiled theory step was asked for, but it cannot be built or run here")
         self.R, self.m, self.d = W.shape
         if A.shape[-1] != 2 or bool((A[..., 0] != 0).any()):
             raise ConfigError("packed training needs the theory regime's fixed second layer, logits [0, f]")
@@ -679,6 +693,8 @@ class _PackedMLP(_FlatMLP):
         to float32 rounding (the sums are ordered differently; ``tests/test_train.py`` compares trajectories)."""
         if not self.fused:
             return self._accumulate_grad_reference(X, T, obj)
+        if self.kernel is not None:
+            return self._accumulate_grad_compiled(X, T, obj)
         R, B, d = X.shape
         plan = self._fused_plan(X)
         f, gXT, zT = plan["f"], plan["gXT"], plan["zT"]
@@ -700,6 +716,26 @@ class _PackedMLP(_FlatMLP):
                 else:
                     acc.baddbmm_(gXs, h)
             torch.mul(plan["gWT"][k].transpose(1, 2), plan["a"][k], out=self.gWs[k])
+        return z.clone()
+
+    def _accumulate_grad_compiled(self, X: torch.Tensor, T: torch.Tensor, obj: Objective) -> torch.Tensor:
+        """The fused step's mathematics in one compiled pass per (replicate, segment) (``theory_step.c``): the
+        forward pass gives every f, the loss gradient g = ∂L/∂f is taken here on the logits [0, f] as in the
+        PyTorch step, and the backward pass recomputes the pre-activations and forms ∂W = a ⊙ Σ_i M g_i x_i."""
+        R, B, d = X.shape
+        c = getattr(self, "_compiled", None)
+        if c is None or c["X"] is not X:
+            A = torch.cat([AT[:, 1].contiguous().reshape(-1) for AT in self.ATs]).to(self.data.dtype)
+            c = self._compiled = {"X": X, "Xc": X.contiguous(), "A": A,
+                                  "widths": torch.tensor(self.widths, dtype=torch.int64),
+                                  "f": torch.empty(R, self.K, B, dtype=self.data.dtype),
+                                  "zT": torch.zeros(R, self.K, 2, B, dtype=self.data.dtype)}
+        self.kernel.forward(c["widths"], c["Xc"], self.data, c["A"], c["f"])
+        zT = c["zT"]
+        zT[:, :, 1] = c["f"]
+        z = zT.view(R * self.K, 2, B)
+        g = obj.grad(z, T).view(R, self.K, 2, B)[:, :, 1].contiguous()   # ∂L/∂f (R, K, B)
+        self.kernel.backward(c["widths"], c["Xc"], self.data, c["A"], g, self.grad)
         return z.clone()
 
     def _fused_plan(self, X: torch.Tensor) -> dict[str, Any]:
