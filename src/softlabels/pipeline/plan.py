@@ -244,6 +244,9 @@ def claims_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
         # seed teachers (teachers.<t>.seeds), pooled by the claims that compare or distil from teachers; only
         # when there are any, so that a config without seeds keeps the params (and the table job) it had
         **({"teacher_seeds": seeds} if (seeds := C.teacher_seeds(cfg)) else {}),
+        # independent data draws (datasets.<d>.draws), each counted once by paper A's neuron claims; only when
+        # there are any, as for the seed teachers
+        **({"dataset_draws": draws} if (draws := C.dataset_draws(cfg)) else {}),
     }
 
 
