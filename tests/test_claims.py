@@ -63,7 +63,7 @@ def test_soft_needs_fewer_neurons_at_the_primary_epsilon_in_its_regime():
     assert math.isinf(row["hi"]) and row["lo"] > 0
     # the other ε are in the note, not rows: at 0.01 hard never reaches it (a bound against soft's interpolated m*)
     assert "other ε (not counted): 0.01: ≥" in row["note"]
-    assert row["claim"] == "soft labels need fewer neurons than hard labels (both arms at radius B = 4)"
+    assert row["claim"] == "soft labels need fewer neurons than hard labels (both arms at radius B = 4: a constraint study)"
     assert "bounds' ratio γ²/(ε ln(1/ε)) 0.011" in row["setting"]  # 0.05² / (0.1 ln 10)
     # a p-value from the draws: every draw's lower bound lies above 0, so it is the floor 1 / n_boot
     assert row["p_value"] == pytest.approx(1 / 200) and row["p_against"] == 1.0
@@ -693,3 +693,19 @@ def test_the_soft_arm_at_its_own_radius_is_named_as_the_b1_run():
     assert "its cells are the theory-B1 run" in row["note"]
     (plain,) = K.neurons_claims(_params(), curves, {"d": 0.05}, np.random.default_rng(1))
     assert "theory-B1 run" not in plain["note"]
+
+
+def test_common_radius_rows_carry_the_hard_theorems_radius_and_the_steps():
+    """A common-radius row names itself a constraint study and gives the hard-label theorem's radius on its data
+    (what radius auto gives the hard arm) beside B; every theory row gives the T and η it was measured at."""
+    from softlabels.theory.radius import hard_label_radius
+
+    curves = _curves(np.random.default_rng(0), {2: (0.3, 0.05), 4: (0.2, 0.0), 8: (0.05, 0.0)})
+    p = _params(data_sizes={"d": 512}, student_steps={"theory": {"epochs": 800, "lr": 4.0}})
+    (row,) = K.neurons_claims(p, curves, {"d": 0.05}, np.random.default_rng(1))
+    r = hard_label_radius(0.05, 512, 0.01)
+    assert f"hard-label theorem's radius on these data (radius auto: (√(2 ln(4n/δ)) + ln(4/ε))/(γ/4)) is {r:.0f}–{r:.0f}" in row["note"]
+    assert "T = 800, η = 4," in row["setting"]
+    own = _params(data_sizes={"d": 512}, student_setups={"theory": {"setup": "theory", "radius": "auto"}})
+    (auto,) = K.neurons_claims(own, curves, {"d": 0.05}, np.random.default_rng(1))
+    assert "constraint study" not in auto["note"] + auto["claim"]

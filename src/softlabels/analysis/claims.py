@@ -248,7 +248,33 @@ def regime(p: dict[str, Any], student: str) -> str:
     label = p.get("student_setups", {}).get(student, {}).get("radius", "")
     if label == "auto":
         return "each arm at its own theorem's radius"
-    return f"both arms at radius B = {label}" if label else "one radius for both arms"
+    return f"both arms at radius B = {label}: a constraint study" if label else "one radius for both arms"
+
+
+def steps_text(p: dict[str, Any], student: str) -> str:
+    """The training budget a theory-regime setup's verdicts were measured at, for the setting: ', T = 800, η = 4'
+    ('' where the params do not give it)."""
+    st = p.get("student_steps", {}).get(student)
+    return f", T = {st['epochs']}, η = {st['lr']:g}" if st else ""
+
+
+def constraint_note(p: dict[str, Any], student: str, sets: list[str], gammas: dict[str, float]) -> str:
+    """For a common radius B (docs/science.md#a-regimes): the hard-label theorem's own radius on these data sets
+    (``hard_label_radius`` at each one's solved γ and n, ε the smallest of ``epsilons``, what ``radius: auto``
+    gives the hard arm) beside B, since at B far below it the hard arm is held to a ball its theorem does not
+    analyse; '' for other setups or without the data sizes."""
+    from softlabels.theory.radius import hard_label_radius
+
+    label = p.get("student_setups", {}).get(student, {}).get("radius", "")
+    sizes = p.get("data_sizes", {})
+    if not label or label == "auto":
+        return ""
+    radii = [hard_label_radius(gammas[d], sizes[d], min(float(e) for e in p["epsilons"]))
+             for d in sets if d in sizes and gammas.get(d, math.nan) > 0]
+    if not radii:
+        return ""
+    return (f"a constraint study: both arms held to B = {label}, while the hard-label theorem's radius on these data "
+            f"(radius auto: (√(2 ln(4n/δ)) + ln(4/ε))/(γ/4)) is {min(radii):.0f}–{max(radii):.0f}")
 
 
 def _premise_note(p: dict[str, Any], ds: str, t: str) -> str:
@@ -428,6 +454,8 @@ def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: d
                 notes.append(f"{'the hard' if bound == '≥' else 'the soft'} arm does not reach ε at the widest width "
                              f"({widths[-1]}): its m* is only bounded (> {widths[-1]}), so the effect is a bound")
             notes.append(f"one data draw, {R} initialisations: the interval is conditional on this data set")
+            if cn := constraint_note(p, st, [ds], gammas):
+                notes.append(cn)
             if shared := _soft_arm_note(p, t, st):
                 notes.append(shared)
             notes.append("other ε (not counted): " + ", ".join(
@@ -436,7 +464,7 @@ def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: d
                 notes.append(outside)
             out.append(_row("A", claim, exp,
                             f"{ds} (γ {gamma:.3g}), teacher {t}, {m} vs {p['direct_method']}, {st}, widths "
-                            f"{widths[0]}–{widths[-1]}, primary ε {eps:g}, bounds' ratio γ²/(ε ln(1/ε)) "
+                            f"{widths[0]}–{widths[-1]}{steps_text(p, st)}, primary ε {eps:g}, bounds' ratio γ²/(ε ln(1/ε)) "
                             f"{bound_ratio(gamma, eps):.2g}",
                             "log2(m*_hard / m*_soft)", est, lo, hi, ">", 0.0, R,
                             f"{p['interval']:.0%} bootstrap over replicates (one data draw)", "; ".join(notes),
@@ -480,12 +508,15 @@ def _neurons_over_draws(p: dict[str, Any], exp: str, t: str, m: str, st: str, cl
         notes.append("other ε (not counted): " + ", ".join(curve))
         if shared := _soft_arm_note(p, t, st):
             notes.append(shared)
+        if cn := constraint_note(p, st, sets, gammas):
+            notes.append(cn)
         if outside:
             notes.append(outside)
         gm = float(np.nanmedian(g)) if np.isfinite(g).any() else math.nan
         row = _row("A", claim, exp,
                    f"{fam}: {len(sets)} draws (γ {np.nanmin(g):.3g}–{np.nanmax(g):.3g}), teacher {t}, {m} vs "
-                   f"{p['direct_method']}, {st}, widths {widths[0]}–{widths[-1]}, primary ε {eps:g}, bounds' ratio "
+                   f"{p['direct_method']}, {st}, widths {widths[0]}–{widths[-1]}{steps_text(p, st)}, primary ε {eps:g}, "
+                   f"bounds' ratio "
                    f"γ²/(ε ln(1/ε)) {bound_ratio(gm, eps):.2g} at the median γ",
                    "log2(m*_hard / m*_soft), mean over draws", fit["mean"], fit["lo"], fit["hi"], ">", 0.0,
                    len(sets), f"{level:.0%} t-interval over draws", "; ".join(notes), premise=not outside,
@@ -531,12 +562,14 @@ def gap_growth_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas
             fe = bounded_fit(x, ge[:, 0], ge[:, 1], p["interval"])
             curve.append(f"{e:g}: {fe['bound']}{fe['slope']:+.2f}" if not math.isnan(fe["slope"]) else f"{e:g}: –")
         notes.append("other ε (not counted): " + ", ".join(curve))
+        if cn := constraint_note(p, st, sets, gammas):
+            notes.append(cn)
         if outside:
             notes.append(outside)
         lo, hi = fit["lo"], fit["hi"]
         row = _row("A", f"the soft-label advantage in neurons grows as γ shrinks ({regime(p, st)})", exp,
                    f"{len(sets)} data sets (γ {min(gammas[d] for d in sets):.3g}–{max(gammas[d] for d in sets):.3g}), "
-                   f"teacher {t}, {m} vs {p['direct_method']}, {st}, primary ε {eps:g}",
+                   f"teacher {t}, {m} vs {p['direct_method']}, {st}{steps_text(p, st)}, primary ε {eps:g}",
                    "slope of log2(m*_hard / m*_soft) on log2(1/γ)", fit["slope"], lo, hi, ">", 0.0, len(sets),
                    f"{p['interval']:.0%} t-interval over data sets", "; ".join(notes), premise=not outside,
                    level=p["interval"], bound=fit["bound"])
@@ -587,7 +620,7 @@ def slope_claims(p: dict[str, Any], scaling: pd.DataFrame) -> list[dict]:
         n_sets = int(r["datasets_total"])
         censored = int(r["datasets_censored"]) if "datasets_censored" in r and not pd.isna(r["datasets_censored"]) else 0
         row = _row("A", f"m* grows no faster than (1/γ)^{bound:g}{where}", exp,
-                   f"{m} (teacher {t}), {st}, primary ε {eps:g}, "
+                   f"{m} (teacher {t}), {st}{steps_text(p, st) if theory else ''}, primary ε {eps:g}, "
                    + ("γ = the teacher's margin, " if alt is not None else "")
                    + f"{int(r['datasets_reached'])} of {n_sets} data sets "
                    f"reach ε" + (f", {censored} give a bound" if censored else ""),
