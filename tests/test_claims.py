@@ -709,3 +709,20 @@ def test_common_radius_rows_carry_the_hard_theorems_radius_and_the_steps():
     own = _params(data_sizes={"d": 512}, student_setups={"theory": {"setup": "theory", "radius": "auto"}})
     (auto,) = K.neurons_claims(own, curves, {"d": 0.05}, np.random.default_rng(1))
     assert "constraint study" not in auto["note"] + auto["claim"]
+
+
+def test_the_soft_slope_shared_by_b1_and_the_own_radius_is_one_claim():
+    """The kernel-limit teacher's student at its own radius is the B = 1 run: its slope claim appears once, at
+    B = 1, noting the twin; the hard arm keeps one claim per regime."""
+    setups = {"theory-B1": {"setup": "theory", "radius": "1"}, "theory-Bauto": {"setup": "theory", "radius": "auto"}}
+    rows = []
+    for st in setups:
+        for t, m, theory_slope in (("none", "hard", 4.0), ("wide", "kd", 2.0)):
+            rows.append({"experiment": "n", "teacher": t, "student": st, "method": m, "epsilon": 0.1,
+                         "datasets_total": 4, "datasets_reached": 4, "slope": 1.0, "slope_lo": 0.5, "slope_hi": 1.5,
+                         "intercept": 0.0, "theory_slope": theory_slope, "note": ""})
+    p = _params(student_setups=setups, regimes={"theory-B1": "theory", "theory-Bauto": "theory"})
+    out = K.slope_claims(p, pd.DataFrame(rows))
+    kd = [r for r in out if r["setting"].startswith("kd")]
+    assert len(kd) == 1 and "theory-B1" in kd[0]["setting"] and "theory-Bauto), tested once here" in kd[0]["note"]
+    assert len([r for r in out if r["setting"].startswith("hard")]) == 2

@@ -303,6 +303,17 @@ def _soft_arm_note(p: dict[str, Any], t: str, st: str) -> str:
             f"{sibling[0]} run, so only the hard arm differs from the B = 1 rows")
 
 
+def _own_radius_twin(p: dict[str, Any], t: str, st: str) -> str:
+    """The own-radius setup whose soft arm is this B = 1 setup's run (``_soft_arm_note`` from the other side),
+    or ''."""
+    setups = p.get("student_setups", {})
+    base = setups.get(st, {})
+    if base.get("radius") != "1":
+        return ""
+    return next((s for s, v in setups.items() if v.get("setup") == base.get("setup") and v.get("radius") == "auto"
+                 and _soft_arm_note(p, t, s)), "")
+
+
 def _neuron_pairs(p: dict[str, Any], curves: dict[tuple, np.ndarray]) -> dict[tuple, dict[str, Any]]:
     """(experiment, teacher, soft method, student) -> {data set: (widths, soft errors, hard errors)} for every
     theory-regime soft-label arm and its hard-label partner at the same student setup (so the same radius
@@ -602,8 +613,12 @@ def slope_claims(p: dict[str, Any], scaling: pd.DataFrame) -> list[dict]:
             continue
         lo, hi = float(r["slope_lo"]), float(r["slope_hi"])
         theory = p["regimes"].get(r["student"]) == "theory"
+        if theory and _soft_arm_note(p, t, st):
+            continue  # the soft arm's own-radius cells are its B = 1 run: one finding, tested once (at B = 1)
         where = f" ({regime(p, r['student'])})" if theory else ""
         notes = [str(r["note"])] if isinstance(r["note"], str) and r["note"] else []
+        if theory and (own := _own_radius_twin(p, t, st)):
+            notes.append(f"the same cells as the soft arm at its own theorem's radius ({own}), tested once here")
         rest = g[~np.isclose(g["epsilon"].astype(float), eps)]
         notes.append("other ε (not counted): " + ", ".join(
             f"{q['epsilon']:g}: " + (f"{_bound_text(q.get('bound'))}{q['slope']:.2f} [{q['slope_lo']:.2f}, "
