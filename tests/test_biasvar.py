@@ -322,3 +322,33 @@ def test_crossed_shift_draws_match_a_brute_force_resampling():
         bk = np.array(brute[k])
         slope, icpt = np.polyfit(bk, lib[k], 1)
         assert slope > 0 and np.abs(lib[k] - (icpt + slope * bk)).max() < 1e-9, k
+
+
+def test_scaling_fits_a_distilled_arm_also_on_its_teachers_margin_and_the_claim_uses_it():
+    """Where the data record the kernel-limit teacher's own margin (min y·z), a distilled arm gets a second fit on
+    it (the γ of the soft-label theorem); the hard arm only the solved γ. The slope claim of the distilled arm is
+    the teacher-margin fit, with the solved-γ fit in its note."""
+    import pandas as pd
+
+    from softlabels.analysis import claims as K
+    from softlabels.analysis.tables import TEACHER_MARGIN, scaling
+    from softlabels.pipeline.rules import teacher_margin
+
+    assert teacher_margin(np.array([0.3, -0.02, 0.05]), np.array([1, 0, 1])) == pytest.approx(0.02)
+    assert teacher_margin(np.array([0.3, 0.02]), np.array([1, 0])) == pytest.approx(-0.02)  # a wrong label
+    gam, tm = [0.2, 0.1, 0.05], [0.04, 0.01, 0.0025]  # the teacher's margin falls 4x per halving of the solved γ
+    rows = [{"experiment": "n", "dataset": f"d{i}", "teacher": t, "method": m, "student": "theory", "gamma": g,
+             "teacher_margin": q, "epsilon": 0.1, "m_star": ms, "m_star_lo": float(ms), "m_star_hi": float(ms),
+             "reached": "yes"}
+            for i, (g, q, ms) in enumerate(zip(gam, tm, [4, 16, 64]))
+            for t, m in (("none", "hard"), ("kernel", "kd1"))]
+    sc = scaling(pd.DataFrame(rows), {"hard": "hard", "kd1": "kd"}, 0.9)
+    assert sorted(sc[sc["method"] == "hard"]["margin"]) == ["solved γ"]
+    kd = sc[sc["method"] == "kd1"].set_index("margin")
+    assert kd.loc["solved γ", "slope"] == pytest.approx(2.0) and kd.loc[TEACHER_MARGIN, "slope"] == pytest.approx(1.0)
+    p = {"epsilons": [0.1], "interval": 0.9, "regimes": {"theory": "theory"},
+         "student_setups": {"theory": {"setup": "theory", "radius": "1"}}}
+    by = {r["setting"].split(" ")[0]: r for r in K.slope_claims(p, sc.assign(slope_lo=sc["slope"] - 0.5,
+                                                                              slope_hi=sc["slope"] + 0.5))}
+    assert by["kd1"]["estimate"] == pytest.approx(1.0) and "teacher's margin" in by["kd1"]["setting"]
+    assert "on the solved γ instead: 2.00" in by["kd1"]["note"] and by["hard"]["estimate"] == pytest.approx(2.0)

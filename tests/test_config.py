@@ -184,3 +184,33 @@ def test_slices_leave_out_the_keys_a_cell_does_not_read():
     assert C.student_slice(C.validate(cfg, SCHEMA), "auto")["radius_epsilon"] == 0.3
     assert C.student_slice(before, "auto")["radius_epsilon"] == 0.1
     assert C.student_slice(after, "theory")["lr"] == 4.0 and "batch_size" in C.student_slice(after, "practical")
+
+
+def test_dataset_draws_expand_into_one_data_set_per_draw_with_its_own_seed():
+    plain = C.validate(_tiny(), SCHEMA)
+    cfg = _tiny()
+    cfg["datasets"]["easy"].update(draws=3, seed=10)
+    v = C.validate(cfg, SCHEMA)
+    assert v["experiments"]["neurons"]["datasets"] == ["easy-draw0", "easy-draw1", "easy-draw2", "mid", "hard"]
+    slices = [C.dataset_slice(v, f"easy-draw{k}") for k in range(3)]
+    assert [s["seed"] for s in slices] == [10, 11, 12]
+    assert all("draws" not in s and s["draw_of"] == "easy" for s in slices) and [s["draw"] for s in slices] == [0, 1, 2]
+    assert C.dataset_draws(v) == {f"easy-draw{k}": "easy" for k in range(3)} and C.dataset_draws(plain) == {}
+    # a data set without draws keeps its slice byte for byte
+    assert C.dataset_slice(v, "mid") == C.dataset_slice(plain, "mid")
+
+
+@pytest.mark.parametrize("mutate,pattern", [
+    # draws of two data sets sharing a seed would share a target function
+    (lambda c: c["datasets"]["mid"].update(draws=2, seed=2), r"experiments\.neurons\.datasets: easy-draw1 and mid-draw0"),
+    (lambda c: c["datasets"]["easy"].update(draws=0), r"datasets\.easy\.draws"),
+    (lambda c: c["datasets"]["digits-r"].update(draws=2), r"datasets\.digits-r.*draws"),
+    (lambda c: c["datasets"].update({"easy-draw1": {"kind": "synthetic", "margin": 0.1}}),
+     r"datasets\.easy-draw1: the name 'easy-draw1' is given twice"),
+])
+def test_bad_dataset_draws_are_refused(mutate, pattern):
+    cfg = _tiny()
+    cfg["datasets"]["easy"].update(draws=2, seed=1)
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=pattern):
+        C.validate(cfg, SCHEMA)

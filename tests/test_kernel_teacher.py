@@ -87,6 +87,10 @@ def test_kernel_teacher_workflow_end_to_end(tmp_path):
     margin = json.loads((res / "data/k/margin.json").read_text())
     assert margin["gamma"] >= 0.01 - 4 * margin["gamma_certificate_se"]
     data = io.read_npz(res / "data/k/data.npz")
+    # the teacher's own labels' margin min y·z: at least the requested margin (the rejection step), below γ
+    y_pm = np.where(data["y_train"] == 1, 1.0, -1.0)
+    assert margin["teacher_margin"] == pytest.approx(float((y_pm * data["z_train"]).min()))
+    assert 0.01 <= margin["teacher_margin"] <= margin["gamma"]
     logits = io.read_npz(res / "teachers/k/kern/logits.npz")["logits_train"]  # softmax at τ = 1: σ(z)
     probs = np.exp(logits - np.log(np.exp(logits).sum(1, keepdims=True)))
     np.testing.assert_allclose(probs[:, 1], 1 / (1 + np.exp(-data["z_train"])), rtol=1e-5)

@@ -248,7 +248,33 @@ def regime(p: dict[str, Any], student: str) -> str:
     label = p.get("student_setups", {}).get(student, {}).get("radius", "")
     if label == "auto":
         return "each arm at its own theorem's radius"
-    return f"both arms at radius B = {label}" if label else "one radius for both arms"
+    return f"both arms at radius B = {label}: a constraint study" if label else "one radius for both arms"
+
+
+def steps_text(p: dict[str, Any], student: str) -> str:
+    """The training budget a theory-regime setup's verdicts were measured at, for the setting: ', T = 800, η = 4'
+    ('' where the params do not give it)."""
+    st = p.get("student_steps", {}).get(student)
+    return f", T = {st['epochs']}, η = {st['lr']:g}" if st else ""
+
+
+def constraint_note(p: dict[str, Any], student: str, sets: list[str], gammas: dict[str, float]) -> str:
+    """For a common radius B (docs/science.md#a-regimes): the hard-label theorem's own radius on these data sets
+    (``hard_label_radius`` at each one's solved γ and n, ε the smallest of ``epsilons``, what ``radius: auto``
+    gives the hard arm) beside B, since at B far below it the hard arm is held to a ball its theorem does not
+    analyse; '' for other setups or without the data sizes."""
+    from softlabels.theory.radius import hard_label_radius
+
+    label = p.get("student_setups", {}).get(student, {}).get("radius", "")
+    sizes = p.get("data_sizes", {})
+    if not label or label == "auto":
+        return ""
+    radii = [hard_label_radius(gammas[d], sizes[d], min(float(e) for e in p["epsilons"]))
+             for d in sets if d in sizes and gammas.get(d, math.nan) > 0]
+    if not radii:
+        return ""
+    return (f"a constraint study: both arms held to B = {label}, while the hard-label theorem's radius on these data "
+            f"(radius auto: (√(2 ln(4n/δ)) + ln(4/ε))/(γ/4)) is {min(radii):.0f}–{max(radii):.0f}")
 
 
 def _premise_note(p: dict[str, Any], ds: str, t: str) -> str:
@@ -260,6 +286,32 @@ def _premise_note(p: dict[str, Any], ds: str, t: str) -> str:
     if p.get("data_targets", {}).get(ds) != "kernel":
         notes.append(f"data set {ds} has no certified kernel margin (target is not 'kernel')")
     return "; ".join(notes)
+
+
+def _soft_arm_note(p: dict[str, Any], t: str, st: str) -> str:
+    """Where the soft arm of a regime is the soft arm of another (docs/science.md#a-regimes): at its own theorem's
+    radius the kernel-limit teacher's student gets B = 1, so with a B = 1 setup beside it its cells are that
+    setup's run (trained once, copied), and only the hard arm differs between the two regimes; '' otherwise."""
+    setups = p.get("student_setups", {})
+    st_info = setups.get(st, {})
+    if st_info.get("radius") != "auto" or p.get("teacher_models", {}).get(t) != "kernel":
+        return ""
+    sibling = [s for s, v in setups.items() if v.get("setup") == st_info.get("setup") and v.get("radius") == "1"]
+    if not sibling:
+        return ""
+    return (f"the soft arm at its own theorem's radius is B = 1 (the kernel-limit teacher's): its cells are the "
+            f"{sibling[0]} run, so only the hard arm differs from the B = 1 rows")
+
+
+def _own_radius_twin(p: dict[str, Any], t: str, st: str) -> str:
+    """The own-radius setup whose soft arm is this B = 1 setup's run (``_soft_arm_note`` from the other side),
+    or ''."""
+    setups = p.get("student_setups", {})
+    base = setups.get(st, {})
+    if base.get("radius") != "1":
+        return ""
+    return next((s for s, v in setups.items() if v.get("setup") == base.get("setup") and v.get("radius") == "auto"
+                 and _soft_arm_note(p, t, s)), "")
 
 
 def _neuron_pairs(p: dict[str, Any], curves: dict[tuple, np.ndarray]) -> dict[tuple, dict[str, Any]]:
@@ -389,9 +441,16 @@ def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: d
     out = []
     eps = primary_epsilon(p)
     others = [e for e in p["epsilons"] if float(e) != eps]
+    families = p.get("dataset_draws", {})
     for (exp, t, m, st), by_ds in _neuron_pairs(p, curves).items():
         claim = f"soft labels need fewer neurons than hard labels ({regime(p, st)})"
+        # data sets with two or more draws here count each draw once; a single draw is a data set like any other
+        size = pd.Series([families[d] for d in by_ds if d in families]).value_counts()
+        drawn = {ds: v for ds, v in by_ds.items() if ds in families and size[families[ds]] >= 2}
+        out += _neurons_over_draws(p, exp, t, m, st, claim, drawn, gammas, eps, others)
         for ds, (widths, soft_e, hard_e) in sorted(by_ds.items()):
+            if ds in drawn:
+                continue
             R = len(soft_e[0])
             gamma = gammas.get(ds, math.nan)
             outside = _premise_note(p, ds, t)
@@ -406,17 +465,76 @@ def neurons_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas: d
                 notes.append(f"{'the hard' if bound == '≥' else 'the soft'} arm does not reach ε at the widest width "
                              f"({widths[-1]}): its m* is only bounded (> {widths[-1]}), so the effect is a bound")
             notes.append(f"one data draw, {R} initialisations: the interval is conditional on this data set")
+            if cn := constraint_note(p, st, [ds], gammas):
+                notes.append(cn)
+            if shared := _soft_arm_note(p, t, st):
+                notes.append(shared)
             notes.append("other ε (not counted): " + ", ".join(
                 f"{e:g}: {_fmt_bounded(*neuron_gap(widths, soft_e, hard_e, e))}" for e in others))
             if outside:
                 notes.append(outside)
             out.append(_row("A", claim, exp,
                             f"{ds} (γ {gamma:.3g}), teacher {t}, {m} vs {p['direct_method']}, {st}, widths "
-                            f"{widths[0]}–{widths[-1]}, primary ε {eps:g}, bounds' ratio γ²/(ε ln(1/ε)) "
+                            f"{widths[0]}–{widths[-1]}{steps_text(p, st)}, primary ε {eps:g}, bounds' ratio γ²/(ε ln(1/ε)) "
                             f"{bound_ratio(gamma, eps):.2g}",
                             "log2(m*_hard / m*_soft)", est, lo, hi, ">", 0.0, R,
                             f"{p['interval']:.0%} bootstrap over replicates (one data draw)", "; ".join(notes),
                             premise=not outside, level=p["interval"], draws=draws, bound=bound))
+    return out
+
+
+def _neurons_over_draws(p: dict[str, Any], exp: str, t: str, m: str, st: str, claim: str,
+                        by_ds: dict[str, Any], gammas: dict[str, float], eps: float, others: list[float]
+                        ) -> list[dict]:
+    """The neuron claim's rows for data sets with independent draws (``datasets.<name>.draws``,
+    docs/science.md#a-draws): one row per data set, its effect the mean over its draws of each draw's neuron
+    gap (a bound where draws are censored), its interval the t-interval over the draws (``bounded_mean``: the
+    union over the values censored draws allow), so each draw counts once and the scatter between draws (new
+    target function, new points) is in the interval, not only the initialisations' noise."""
+    from softlabels.analysis.tables import bound_ratio, bounded_mean
+
+    families: dict[str, list[str]] = {}
+    for ds in sorted(by_ds):
+        families.setdefault(p["dataset_draws"][ds], []).append(ds)
+    out = []
+    level = p["interval"]
+    for fam, sets in sorted(families.items()):
+        gaps = np.array([neuron_gap(*by_ds[d], eps) for d in sets])             # (draws, 2): bounds
+        fit = bounded_mean(gaps[:, 0], gaps[:, 1], level, 0.0)
+        g = np.array([gammas.get(d, math.nan) for d in sets])
+        widths = by_ds[sets[0]][0]
+        R = len(by_ds[sets[0]][1][0])
+        outside = "; ".join(n for n in (_premise_note(p, d, t) for d in sets) if n)
+        notes = [f"{len(sets)} independent draws (own seed, target function and points), {R} initialisations each: "
+                 f"the t-interval over draws has {len(sets) - 1} degrees of freedom; per draw: " + ", ".join(
+                     f"{d} (γ {gammas.get(d, math.nan):.3g}) {_fmt_bounded(*gaps[i])}" for i, d in enumerate(sets))]
+        if fit["censored"]:
+            notes.append(f"{fit['censored']} of {len(sets)} draws give a bound (an arm does not reach ε at the widest "
+                         f"width, {widths[-1]}): the interval is the union over the values they allow")
+        curve = []
+        for e in others:
+            ge = np.array([neuron_gap(*by_ds[d], e) for d in sets])
+            fe = bounded_mean(ge[:, 0], ge[:, 1], level)
+            curve.append(f"{e:g}: {fe['bound']}{fe['mean']:+.2f}" if not math.isnan(fe["mean"]) else f"{e:g}: –")
+        notes.append("other ε (not counted): " + ", ".join(curve))
+        if shared := _soft_arm_note(p, t, st):
+            notes.append(shared)
+        if cn := constraint_note(p, st, sets, gammas):
+            notes.append(cn)
+        if outside:
+            notes.append(outside)
+        gm = float(np.nanmedian(g)) if np.isfinite(g).any() else math.nan
+        row = _row("A", claim, exp,
+                   f"{fam}: {len(sets)} draws (γ {np.nanmin(g):.3g}–{np.nanmax(g):.3g}), teacher {t}, {m} vs "
+                   f"{p['direct_method']}, {st}, widths {widths[0]}–{widths[-1]}{steps_text(p, st)}, primary ε {eps:g}, "
+                   f"bounds' ratio "
+                   f"γ²/(ε ln(1/ε)) {bound_ratio(gm, eps):.2g} at the median γ",
+                   "log2(m*_hard / m*_soft), mean over draws", fit["mean"], fit["lo"], fit["hi"], ">", 0.0,
+                   len(sets), f"{level:.0%} t-interval over draws", "; ".join(notes), premise=not outside,
+                   level=level, bound=fit["bound"])
+        if not (math.isnan(fit["p_above"]) or math.isnan(fit["lo"]) or math.isnan(fit["hi"])) and fit["hi"] > fit["lo"]:
+            row["p_value"], row["p_against"] = fit["p_above"], fit["p_below"]
+        out.append(row)
     return out
 
 
@@ -441,7 +559,10 @@ def gap_growth_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas
         outside = "; ".join(n for n in (_premise_note(p, d, t) for d in sets) if n)
         gaps = np.array([neuron_gap(*by_ds[d], eps) for d in sets])             # (data sets, 2): bounds
         fit = bounded_fit(x, gaps[:, 0], gaps[:, 1], p["interval"], 0.0)
-        notes = [f"{len(sets)} data sets, one draw each: the t-interval has {len(sets) - 2} degrees of freedom"]
+        fams = {p.get("dataset_draws", {}).get(d, d) for d in sets}
+        notes = [f"{len(sets)} independent draws of {len(fams)} data sets (own seed and target function each): the "
+                 f"t-interval has {len(sets) - 2} degrees of freedom" if len(fams) < len(sets) else
+                 f"{len(sets)} data sets, one draw each: the t-interval has {len(sets) - 2} degrees of freedom"]
         if fit["censored"]:
             notes.append(f"{fit['censored']} of {len(sets)} gaps are bounds (an arm does not reach ε at the widest "
                          "width): the interval is the union over the values they allow"
@@ -452,12 +573,14 @@ def gap_growth_claims(p: dict[str, Any], curves: dict[tuple, np.ndarray], gammas
             fe = bounded_fit(x, ge[:, 0], ge[:, 1], p["interval"])
             curve.append(f"{e:g}: {fe['bound']}{fe['slope']:+.2f}" if not math.isnan(fe["slope"]) else f"{e:g}: –")
         notes.append("other ε (not counted): " + ", ".join(curve))
+        if cn := constraint_note(p, st, sets, gammas):
+            notes.append(cn)
         if outside:
             notes.append(outside)
         lo, hi = fit["lo"], fit["hi"]
         row = _row("A", f"the soft-label advantage in neurons grows as γ shrinks ({regime(p, st)})", exp,
                    f"{len(sets)} data sets (γ {min(gammas[d] for d in sets):.3g}–{max(gammas[d] for d in sets):.3g}), "
-                   f"teacher {t}, {m} vs {p['direct_method']}, {st}, primary ε {eps:g}",
+                   f"teacher {t}, {m} vs {p['direct_method']}, {st}{steps_text(p, st)}, primary ε {eps:g}",
                    "slope of log2(m*_hard / m*_soft) on log2(1/γ)", fit["slope"], lo, hi, ">", 0.0, len(sets),
                    f"{p['interval']:.0%} t-interval over data sets", "; ".join(notes), premise=not outside,
                    level=p["interval"], bound=fit["bound"])
@@ -471,9 +594,16 @@ def slope_claims(p: dict[str, Any], scaling: pd.DataFrame) -> list[dict]:
     """The fitted slope of log m* against log(1/γ) stays within the theory's exponent (2 soft, 4 hard), at the
     primary ε (the other ε in the note, not counted); censored m* enter the scaling table's fit as bounds, and
     its p-values (``bounded_fit``) are the rows'."""
+    from softlabels.analysis.tables import TEACHER_MARGIN
+
     out = []
     eps = primary_epsilon(p)
     for (exp, t, st, m), g in scaling.groupby(["experiment", "teacher", "student", "method"], sort=False):
+        # a distilled arm is fitted on its teacher's own margin where the table has that fit (the γ of the
+        # soft-label theorem, docs/science.md#a-teacher-margin); its fit on the solved γ goes in the note
+        alt = None
+        if "margin" in g and (g["margin"] == TEACHER_MARGIN).any():
+            alt, g = g[g["margin"] != TEACHER_MARGIN], g[g["margin"] == TEACHER_MARGIN]
         prim = g[np.isclose(g["epsilon"].astype(float), eps)]
         if not len(prim):
             continue
@@ -483,19 +613,31 @@ def slope_claims(p: dict[str, Any], scaling: pd.DataFrame) -> list[dict]:
             continue
         lo, hi = float(r["slope_lo"]), float(r["slope_hi"])
         theory = p["regimes"].get(r["student"]) == "theory"
+        if theory and _soft_arm_note(p, t, st):
+            continue  # the soft arm's own-radius cells are its B = 1 run: one finding, tested once (at B = 1)
         where = f" ({regime(p, r['student'])})" if theory else ""
         notes = [str(r["note"])] if isinstance(r["note"], str) and r["note"] else []
+        if theory and (own := _own_radius_twin(p, t, st)):
+            notes.append(f"the same cells as the soft arm at its own theorem's radius ({own}), tested once here")
         rest = g[~np.isclose(g["epsilon"].astype(float), eps)]
         notes.append("other ε (not counted): " + ", ".join(
             f"{q['epsilon']:g}: " + (f"{_bound_text(q.get('bound'))}{q['slope']:.2f} [{q['slope_lo']:.2f}, "
                                      f"{q['slope_hi']:.2f}]" if not pd.isna(q["slope"]) else "–")
             for _, q in rest.iterrows()))
+        if alt is not None:
+            a = alt[np.isclose(alt["epsilon"].astype(float), eps)]
+            if len(a) and not pd.isna(a.iloc[0]["slope_lo"]):
+                q = a.iloc[0]
+                notes.append(f"fitted on the teacher's own margin min y·z; on the solved γ instead: "
+                             f"{_bound_text(q.get('bound'))}{q['slope']:.2f} [{q['slope_lo']:.2f}, {q['slope_hi']:.2f}]")
         if not theory:  # the bounds are about the theory regime's students (projected GD near their init)
             notes.append(f"{r['student']} is a practical-regime setup: outside the theorems' setting")
         n_sets = int(r["datasets_total"])
         censored = int(r["datasets_censored"]) if "datasets_censored" in r and not pd.isna(r["datasets_censored"]) else 0
         row = _row("A", f"m* grows no faster than (1/γ)^{bound:g}{where}", exp,
-                   f"{m} (teacher {t}), {st}, primary ε {eps:g}, {int(r['datasets_reached'])} of {n_sets} data sets "
+                   f"{m} (teacher {t}), {st}{steps_text(p, st) if theory else ''}, primary ε {eps:g}, "
+                   + ("γ = the teacher's margin, " if alt is not None else "")
+                   + f"{int(r['datasets_reached'])} of {n_sets} data sets "
                    f"reach ε" + (f", {censored} give a bound" if censored else ""),
                    "slope of log m* on log(1/γ)", float(r["slope"]), lo, hi, "<", float(bound),
                    n_sets, f"{p['interval']:.0%} t-interval over data sets", "; ".join(notes),

@@ -204,6 +204,7 @@ def neuron_rows(cells: list[dict[str, Any]], replicates: list[Arrays], margins: 
             "setup": st.get("setup", cell["student"]), "radius": st.get("radius", ""),
             "radius_used": math.nan if used is None else float(used),
             "gamma": m.get("gamma"), "gamma_lower": m.get("gamma_lower"), "gamma_upper": m.get("gamma_upper"),
+            "teacher_margin": m.get("teacher_margin", math.nan),
             "train_err_mean_iter": float(r["train_err"].mean()),
             "train_err_final": float(r["train_err"][:, -1].mean()),
             "final_train_loss": float(r["train_loss"][:, -1].mean()),
@@ -239,7 +240,9 @@ def neurons_needed(df: pd.DataFrame, epsilons: list[float]) -> pd.DataFrame:
             # above the narrowest width; at most the narrowest (at least 1 neuron) where that one reaches ε
             # already; at least twice the widest (the next grid width) where no width reaches it: censored
             lo_hi = ((1, narrowest) if floor else (int(ok["width"].iloc[0]),) * 2) if len(ok) else (2 * widest, math.inf)
-            rows.append({**dict(zip(keys, k)), **{c: g[c].iloc[0] for c in extra}, "gamma": gamma, "epsilon": eps,
+            rows.append({**dict(zip(keys, k)), **{c: g[c].iloc[0] for c in extra}, "gamma": gamma,
+                         **({"teacher_margin": g["teacher_margin"].iloc[0]} if "teacher_margin" in g else {}),
+                         "epsilon": eps,
                          "bound_ratio": bound_ratio(gamma, eps),
                          "m_star": int(ok["width"].iloc[0]) if len(ok) else None,
                          "m_star_lo": float(lo_hi[0]), "m_star_hi": float(lo_hi[1]),
@@ -271,28 +274,14 @@ def fit_slope(x: np.ndarray, y: np.ndarray, level: float) -> tuple[float, float,
 BOUND_STEPS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 1e3)
 
 
-def bounded_fit(x: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float,
-                threshold: float = math.nan) -> dict[str, Any]:
-    """The OLS slope of y on x with its t-interval (n − 2 degrees of freedom) where some y are known only to lie
-    in [lower_i, upper_i] (a value: lower = upper; a censored m*: one end infinite; docs/science.md#a-censoring).
-
-    The interval is the union of the t-intervals over the values the bounds allow (evaluated on a grid that
-    steps away from each bound, ``BOUND_STEPS``; an end still moving at the far step is ±inf): it covers at
-    least as often as the t-interval at the true values, so a verdict from it is one the bounds decide. The
-    p-values toward 'slope < threshold' (``p_below``) and 'slope > threshold' (``p_above``) are the largest
-    t-test p-values over the same grid. The estimate is the slope at the bounds, with ``bound`` '≥' or '≤' where
-    every censored value pushes the slope the same way from there (NaN where they pull both ways, or where a
-    value is unbounded on both sides). Fewer than 3 points or no spread in x: NaNs."""
+def bound_grid(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every combination of the values that n quantities known only to lie in [lower_i, upper_i] may take, on a
+    grid stepping away from each bound (``BOUND_STEPS``; five points across a finite range; a value: itself):
+    (G, n) candidate vectors and, per vector, whether some value sits at the far step (where an interval end
+    still moving is taken to run to infinity). What ``bounded_fit`` and ``bounded_mean`` take the union over."""
     from itertools import product
 
-    from scipy import stats
-
-    x, L, U = (np.asarray(a, float) for a in (x, lower, upper))
-    n = len(x)
-    nan = {"slope": math.nan, "bound": "", "lo": math.nan, "hi": math.nan, "intercept": math.nan,
-           "p_below": math.nan, "p_above": math.nan, "censored": int((L != U).sum())}
-    if n < 3 or np.ptp(x) == 0:
-        return nan
+    L, U = np.asarray(lower, float), np.asarray(upper, float)
     steps = np.asarray(BOUND_STEPS)
     cands, far = [], []
     for lo_i, hi_i in zip(L, U):
@@ -309,8 +298,79 @@ def bounded_fit(x: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: floa
         cands.append(c)
         far.append(np.abs(c - (c[0] if np.isfinite(lo_i) or np.isfinite(hi_i) else 0.0)) >= steps[-1])
     idx = np.array(list(product(*(range(len(c)) for c in cands))))              # (G, n)
-    Y = np.stack([cands[i][idx[:, i]] for i in range(n)], 1)
-    is_far = np.stack([far[i][idx[:, i]] for i in range(n)], 1).any(1)
+    Y = np.stack([cands[i][idx[:, i]] for i in range(len(L))], 1)
+    is_far = np.stack([far[i][idx[:, i]] for i in range(len(L))], 1).any(1)
+    return Y, is_far
+
+
+def _union_ends(lo_g: np.ndarray, hi_g: np.ndarray, is_far: np.ndarray) -> tuple[float, float]:
+    """The union of intervals [lo_g, hi_g] over a ``bound_grid``: an end that still moves at the far step is ±inf."""
+    lo = -math.inf if is_far.any() and lo_g[is_far].min() < lo_g[~is_far].min() else float(lo_g[~is_far].min())
+    hi = math.inf if is_far.any() and hi_g[is_far].max() > hi_g[~is_far].max() else float(hi_g[~is_far].max())
+    return lo, hi
+
+
+def bounded_mean(lower: np.ndarray, upper: np.ndarray, level: float, threshold: float = math.nan
+                 ) -> dict[str, Any]:
+    """The mean of n independent draws with its t-interval (n − 1 degrees of freedom) where some draws are known
+    only to lie in [lower_i, upper_i] (docs/science.md#a-draws): as ``bounded_fit`` for a slope, the interval is
+    the union of the t-intervals over the values the bounds allow, and ``p_below`` / ``p_above`` (toward 'mean <
+    threshold' / 'mean > threshold') the largest t-test p-values over them. The estimate is the mean at the
+    bounds, '≥' or '≤' where every censored draw is bounded on the same side (NaN where they pull both ways, or
+    where a draw is unbounded on both sides). Fewer than 2 draws: NaNs."""
+    from scipy import stats
+
+    L, U = np.asarray(lower, float), np.asarray(upper, float)
+    n = len(L)
+    out = {"mean": math.nan, "bound": "", "lo": math.nan, "hi": math.nan, "p_below": math.nan,
+           "p_above": math.nan, "censored": int((L != U).sum()), "n": n}
+    if n < 2:
+        return out
+    Y, is_far = bound_grid(L, U)
+    mean = Y.mean(1)
+    se = Y.std(1, ddof=1) / math.sqrt(n)
+    t = float(stats.t.ppf((1 + level) / 2, n - 1))
+    out["lo"], out["hi"] = _union_ends(mean - t * se, mean + t * se, is_far)
+    if not math.isnan(threshold):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, (mean - threshold) / se, np.sign(mean - threshold) * np.inf)
+        out["p_below"], out["p_above"] = float(stats.t.cdf(z, n - 1).max()), float(stats.t.sf(z, n - 1).max())
+    censored = L != U
+    up, down = censored & np.isinf(U) & np.isfinite(L), censored & np.isinf(L) & np.isfinite(U)
+    fin = censored & np.isfinite(L) & np.isfinite(U)
+    anchor = np.where(np.isfinite(L), L, U)
+    if not np.isfinite(anchor).all() or fin.any():
+        return out
+    if not censored.any():
+        out["mean"] = float(anchor.mean())
+    elif not down.any():
+        out.update(mean=float(anchor.mean()), bound="≥")
+    elif not up.any():
+        out.update(mean=float(anchor.mean()), bound="≤")
+    return out
+
+
+def bounded_fit(x: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float,
+                threshold: float = math.nan) -> dict[str, Any]:
+    """The OLS slope of y on x with its t-interval (n − 2 degrees of freedom) where some y are known only to lie
+    in [lower_i, upper_i] (a value: lower = upper; a censored m*: one end infinite; docs/science.md#a-censoring).
+
+    The interval is the union of the t-intervals over the values the bounds allow (evaluated on a grid that
+    steps away from each bound, ``BOUND_STEPS``; an end still moving at the far step is ±inf): it covers at
+    least as often as the t-interval at the true values, so a verdict from it is one the bounds decide. The
+    p-values toward 'slope < threshold' (``p_below``) and 'slope > threshold' (``p_above``) are the largest
+    t-test p-values over the same grid. The estimate is the slope at the bounds, with ``bound`` '≥' or '≤' where
+    every censored value pushes the slope the same way from there (NaN where they pull both ways, or where a
+    value is unbounded on both sides). Fewer than 3 points or no spread in x: NaNs."""
+    from scipy import stats
+
+    x, L, U = (np.asarray(a, float) for a in (x, lower, upper))
+    n = len(x)
+    nan = {"slope": math.nan, "bound": "", "lo": math.nan, "hi": math.nan, "intercept": math.nan,
+           "p_below": math.nan, "p_above": math.nan, "censored": int((L != U).sum())}
+    if n < 3 or np.ptp(x) == 0:
+        return nan
+    Y, is_far = bound_grid(L, U)
     xc = x - x.mean()
     sxx = float(xc @ xc)
     slope = (Y - Y.mean(1, keepdims=True)) @ xc / sxx
@@ -319,8 +379,7 @@ def bounded_fit(x: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: floa
     se = np.sqrt((resid * resid).sum(1) / (n - 2) / sxx)
     t = float(stats.t.ppf((1 + level) / 2, n - 2))
     lo_g, hi_g = slope - t * se, slope + t * se
-    lo = -math.inf if is_far.any() and lo_g[is_far].min() < lo_g[~is_far].min() else float(lo_g[~is_far].min())
-    hi = math.inf if is_far.any() and hi_g[is_far].max() > hi_g[~is_far].max() else float(hi_g[~is_far].max())
+    lo, hi = _union_ends(lo_g, hi_g, is_far)
     p_below = p_above = math.nan
     if not math.isnan(threshold):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -352,7 +411,7 @@ def fit_slope(x: np.ndarray, y: np.ndarray, level: float) -> tuple[float, float,
     return f["slope"], f["lo"], f["hi"], f["intercept"]
 
 
-SCALING_COLUMNS = ["experiment", "teacher", "student", "method", "epsilon", "datasets_total", "datasets_reached",
+SCALING_COLUMNS = ["experiment", "teacher", "student", "method", "epsilon", "margin", "datasets_total", "datasets_reached",
                    "datasets_censored", "bound", "slope", "slope_lo", "slope_hi", "intercept", "theory_slope",
                    "p_within", "p_beyond", "note"]
 
@@ -363,6 +422,10 @@ def _theory_slope(kind: str) -> float:
     return m.theory_slope if m is not None and m.theory_slope is not None else math.nan
 
 
+#: the ``margin`` of a scaling row fitted on the kernel-limit teacher's own margin (min y·z over training points)
+TEACHER_MARGIN = "teacher's margin"
+
+
 def scaling(needed: pd.DataFrame, kinds: dict[str, str], level: float) -> pd.DataFrame:
     """One slope per (experiment, teacher, student, method, ε) over the data sets with γ > 0: m* where it was
     reached, and where it was not (censored: at least twice the widest width) or was reached at the narrowest
@@ -371,37 +434,52 @@ def scaling(needed: pd.DataFrame, kinds: dict[str, str], level: float) -> pd.Dat
     when nothing to fit."""
     keys = SCALING_COLUMNS[:5]
     rows = []
-    for k, g in needed.groupby(keys, sort=True):
-        g = g[g["gamma"] > 0]
-        x = np.log(1.0 / g["gamma"].to_numpy(float))
-        if "m_star_lo" in g:
-            lo_m, hi_m = g["m_star_lo"].to_numpy(float), g["m_star_hi"].to_numpy(float)
-        else:  # a table without the bounds: m* reached, or at most the narrowest width (the censored left out)
-            hi_m = g["m_star"].to_numpy(float)
-            floor = g["reached"].astype(str).str.startswith("at the narrowest").to_numpy()
-            lo_m = np.where(floor, 1.0, hi_m)
-        keep = ~np.isnan(lo_m)
-        kind = kinds.get(k[3], "")
-        theory = _theory_slope(kind)
-        fit = bounded_fit(x[keep], np.log(lo_m[keep]), np.log(hi_m[keep]), level, theory)
-        reached = int((lo_m == hi_m).sum())
-        note = ""
-        if math.isnan(fit["lo"]):
-            note = "needs >= 3 data sets with distinct γ"
-        elif not fit["censored"] and np.ptp(lo_m[keep]) == 0:  # a flat grid: no slope to fit
-            fit.update(slope=math.nan, lo=math.nan, hi=math.nan, intercept=math.nan, p_below=math.nan,
-                       p_above=math.nan)
-            note = "the same m* on every data set: no slope to fit at this grid"
-        elif fit["censored"]:
-            note = (f"{fit['censored']} of {int(keep.sum())} data sets give only a bound on m* (not reached at the "
-                    "widest width: m* ≥ twice it; reached at the narrowest: m* ≤ it): the interval is the union over "
-                    "the values the bounds allow" + ("" if not math.isnan(fit["slope"]) else
-                                                      "; the bounds pull the slope both ways: no estimate"))
-        rows.append({**dict(zip(keys, k)), "datasets_total": g["dataset"].nunique(), "datasets_reached": reached,
-                     "datasets_censored": fit["censored"], "bound": fit["bound"], "slope": fit["slope"],
-                     "slope_lo": fit["lo"], "slope_hi": fit["hi"], "intercept": fit["intercept"],
-                     "theory_slope": theory, "p_within": fit["p_below"], "p_beyond": fit["p_above"], "note": note})
+    for k, g0 in needed.groupby(keys, sort=True):
+        # every arm against the solved γ; a distilled arm also against its teacher's own margin where the data
+        # record one (the kernel-limit teacher: min y·z, docs/science.md#a-teacher-margin), the γ of its theorem
+        margins = [("solved γ", "gamma")]
+        if (k[1] != NO_TEACHER and "teacher_margin" in g0 and (g0["teacher_margin"].astype(float) > 0).all()
+                and METHODS.get(kinds.get(k[3], "")) is not None and METHODS[kinds[k[3]]].needs_teacher):
+            margins.append((TEACHER_MARGIN, "teacher_margin"))
+        for margin, col in margins:
+            rows.append(_scaling_row(k, g0, col, margin, kinds, level))
     return pd.DataFrame(rows, columns=SCALING_COLUMNS)
+
+
+def _scaling_row(k: tuple, g: pd.DataFrame, col: str, margin: str, kinds: dict[str, str], level: float
+                 ) -> dict[str, Any]:
+    """One row of ``scaling``: the fit of log m* on log(1/margin) for the group ``k``, the margin the column
+    ``col`` of its data sets (the solved γ, or the teacher's own margin)."""
+    keys = SCALING_COLUMNS[:5]
+    g = g[g[col].astype(float) > 0]
+    x = np.log(1.0 / g[col].to_numpy(float))
+    if "m_star_lo" in g:
+        lo_m, hi_m = g["m_star_lo"].to_numpy(float), g["m_star_hi"].to_numpy(float)
+    else:  # a table without the bounds: m* reached, or at most the narrowest width (the censored left out)
+        hi_m = g["m_star"].to_numpy(float)
+        floor = g["reached"].astype(str).str.startswith("at the narrowest").to_numpy()
+        lo_m = np.where(floor, 1.0, hi_m)
+    keep = ~np.isnan(lo_m)
+    kind = kinds.get(k[3], "")
+    theory = _theory_slope(kind)
+    fit = bounded_fit(x[keep], np.log(lo_m[keep]), np.log(hi_m[keep]), level, theory)
+    reached = int((lo_m == hi_m).sum())
+    note = ""
+    if math.isnan(fit["lo"]):
+        note = "needs >= 3 data sets with distinct γ"
+    elif not fit["censored"] and np.ptp(lo_m[keep]) == 0:  # a flat grid: no slope to fit
+        fit.update(slope=math.nan, lo=math.nan, hi=math.nan, intercept=math.nan, p_below=math.nan,
+                   p_above=math.nan)
+        note = "the same m* on every data set: no slope to fit at this grid"
+    elif fit["censored"]:
+        note = (f"{fit['censored']} of {int(keep.sum())} data sets give only a bound on m* (not reached at the "
+                "widest width: m* ≥ twice it; reached at the narrowest: m* ≤ it): the interval is the union over "
+                "the values the bounds allow" + ("" if not math.isnan(fit["slope"]) else
+                                                  "; the bounds pull the slope both ways: no estimate"))
+    return {**dict(zip(keys, k)), "margin": margin, "datasets_total": g["dataset"].nunique(),
+            "datasets_reached": reached, "datasets_censored": fit["censored"], "bound": fit["bound"],
+            "slope": fit["slope"], "slope_lo": fit["lo"], "slope_hi": fit["hi"], "intercept": fit["intercept"],
+            "theory_slope": theory, "p_within": fit["p_below"], "p_beyond": fit["p_above"], "note": note}
 
 
 def neuron_tables(p: dict[str, Any], replicates: list[Arrays], margins: dict[str, dict[str, Any]],
@@ -417,7 +495,9 @@ def neuron_tables(p: dict[str, Any], replicates: list[Arrays], margins: dict[str
                 "quantity (docs/science.md#a-neurons-needed); train_err_final: the last iterate's. "
                 "gamma: γ solved by the Monte-Carlo program of Assumption 1 (docs/science.md#a-margin-solve); "
                 "gamma_lower / gamma_upper: a lower bound (its certificate on fresh directions, or half the linear "
-                "margin) and an upper bound (SVM margin on the limiting kernel).")
+                "margin) and an upper bound (SVM margin on the limiting kernel); teacher_margin: the margin of the "
+                "kernel-limit teacher's own labels, min y·z over the training points (docs/science.md#a-teacher-margin; "
+                "empty for data without the kernel target).")
     needed = neurons_needed(df, p["epsilons"])
     needed["m_star"] = needed["m_star"].astype("Int64")
     needed["m_star_final"] = needed["m_star_final"].astype("Int64")
@@ -430,7 +510,9 @@ def neuron_tables(p: dict[str, Any], replicates: list[Arrays], margins: dict[str
     sc = scaling(needed[several], p["method_kinds"], p["interval"])
     out["scaling"] = Table(sc, "Scaling of m* with the margin",
                            f"slope of log m* against log(1/γ) over data sets, {int(p['interval'] * 100)}% "
-                           "t-interval; theory_slope is the upper bound's exponent (2 soft labels, 4 hard labels). "
+                           "t-interval; margin: the γ fitted on (the solved γ; for a distilled arm also its "
+                           "kernel-limit teacher's own margin, the soft-label theorem's γ); theory_slope is the upper "
+                           "bound's exponent (2 soft labels, 4 hard labels). "
                            "A smaller fitted slope means the data beat the bound.")
     return out
 

@@ -68,7 +68,7 @@ def validate(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     _check_references(cfg)
     cfg = canonical(cfg, schema)
     method_variants(cfg)  # every generated method name is unique
-    return expand_teacher_seeds(expand_student_variants(cfg))
+    return expand_teacher_seeds(expand_student_variants(expand_dataset_draws(cfg)))
 
 
 #: the lists an experiment is the product of; a design variant inherits those it does not give from its base
@@ -652,6 +652,53 @@ def expand_student_variants(cfg: dict[str, Any]) -> dict[str, Any]:
         return [(f"{name}-B{radius_label(r)}", {**st, "radius": r, "variant_of": name}) for r in radii]
 
     return _expand(cfg, "students", entries, "a radius list's setups are named NAME-B<radius>")
+
+
+def dataset_draw_name(name: str, draw: int) -> str:
+    """The name of data set ``name``'s independent draw ``draw`` (``datasets.<name>.draws``): k-0.02, 1 ->
+    'k-0.02-draw1'."""
+    return f"{name}-draw{int(draw)}"
+
+
+def expand_dataset_draws(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A synthetic data set with ``draws: K`` becomes K data sets, named <name>-draw<k> (k = 0 … K − 1), each
+    generated from seed ``seed + k`` (its own target function and points) with ``draw_of: <name>`` and
+    ``draw: k``; the experiments that name the data set name its draws instead (docs/science.md#a-draws).
+    Every other data set is left as it is. The draws of different data sets that one experiment names must
+    not share a seed (they would share a target function, and count as independent when they are not)."""
+    def entries(name: str, d: dict[str, Any]) -> list[tuple[str, dict]]:
+        k = d.get("draws")
+        if k is None:
+            return [(name, d)]
+        base = {key: v for key, v in d.items() if key != "draws"}
+        items = [(dataset_draw_name(name, i), {**base, "seed": int(d["seed"]) + i, "draw_of": name, "draw": i})
+                 for i in range(int(k))]
+        for variant, _ in items:
+            if len(variant) > MAX_NAME:
+                raise ConfigError(f"config key datasets.{name}.draws: the draw's name {variant!r} is "
+                                  f"{len(variant)} characters long; names may have at most {MAX_NAME} (shorten "
+                                  f"the data set's name)")
+        return items
+
+    out = _expand(cfg, "datasets", entries, "a data set's draws are named NAME-draw<k>")
+    for exp, e in out["experiments"].items():
+        seen: dict[int, str] = {}
+        for ds in e["datasets"]:
+            d = out["datasets"][ds]
+            if "draw_of" not in d:
+                continue
+            other = seen.setdefault(d["seed"], ds)
+            if out["datasets"][other]["draw_of"] != d["draw_of"]:
+                raise ConfigError(f"config key experiments.{exp}.datasets: {other} and {ds} are draws of different "
+                                  f"data sets with the same seed {d['seed']} (seed + k for draw k), so they share a "
+                                  f"target function; give the data sets seeds at least `draws` apart")
+    return out
+
+
+def dataset_draws(cfg: dict[str, Any]) -> dict[str, str]:
+    """Draw data set (<name>-draw<k>, ``expand_dataset_draws``) -> the data set it is a draw of, in name order;
+    empty when no data set has draws."""
+    return {d: v["draw_of"] for d, v in sorted(cfg["datasets"].items()) if "draw_of" in v}
 
 
 def teacher_seed_name(name: str, seed: int) -> str:

@@ -230,6 +230,10 @@ def claims_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
         "regimes": {s: v["regime"] for s, v in student_setups(cfg).items()},
         "resampling": {s: v["resampling"] for s, v in student_setups(cfg).items()},
         "student_setups": student_radii(cfg),
+        # what paper A's verdicts were measured at (T, η) and each data set's n, for the hard-label theorem's radius
+        "student_steps": {s: {"epochs": v["epochs"], "lr": v["lr"]} for s, v in student_setups(cfg).items()
+                          if v["regime"] == "theory"},
+        "data_sizes": {d: n for d in datasets_used(cfg) if (n := cfg["datasets"][d].get("n_train")) is not None},
         "teacher_models": {t: v["model"] for t, v in cfg["teachers"].items()},
         "data_kinds": {d: cfg["datasets"][d]["kind"] for d in datasets_used(cfg)},
         "data_targets": {d: cfg["datasets"][d].get("target", "") for d in datasets_used(cfg)},
@@ -244,6 +248,9 @@ def claims_table_params(cfg: dict[str, Any]) -> dict[str, Any]:
         # seed teachers (teachers.<t>.seeds), pooled by the claims that compare or distil from teachers; only
         # when there are any, so that a config without seeds keeps the params (and the table job) it had
         **({"teacher_seeds": seeds} if (seeds := C.teacher_seeds(cfg)) else {}),
+        # independent data draws (datasets.<d>.draws), each counted once by paper A's neuron claims; only when
+        # there are any, as for the seed teachers
+        **({"dataset_draws": draws} if (draws := C.dataset_draws(cfg)) else {}),
     }
 
 

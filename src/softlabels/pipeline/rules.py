@@ -171,12 +171,21 @@ def measure_margin(snk: Any) -> None:
         log.info("kernel margin of %s: %d training points of %d, dimension %d; solver %s", snk.input.data, n,
                  len(d["y_train"]), int(np.prod(d["X_train"].shape[1:])), solver or "defaults")
         rep = kernel_margin_report(d["X_train"], d["y_train"], max_points=p["max_points"], **solver)
+        if "z_train" in d:  # the kernel-limit teacher's logits: the margin of its own labels (docs/science.md#a-teacher-margin)
+            rep["teacher_margin"] = teacher_margin(d["z_train"], d["y_train"])
+            log.info("the kernel-limit teacher's labels have margin min y·z = %.6g", rep["teacher_margin"])
         log.info("gamma %.6g (solved, gap %.3g, %d iterations, %s); bounds [%.6g, %.6g]; SVM margin upper bound %.6g",
                  rep["gamma"], rep["gamma_gap"], rep["gamma_mc_iterations"],
                  "converged" if rep["gamma_mc_converged"] else "not converged", rep["gamma_lower"],
                  rep["gamma_upper"], rep["svm_margin_upper"])
     io.write_json(snk.output[0], {**rep, "provenance": io.provenance(dict(snk.params.p))})
     log.info("wrote %s (%s)", snk.output[0], duration(time.time() - t0))
+
+
+def teacher_margin(z: np.ndarray, y: np.ndarray) -> float:
+    """The margin of the kernel-limit teacher's labels on the training points, min_i y_i z_i with y_i = ±1
+    (docs/science.md#a-teacher-margin): the γ of the map v that makes its soft labels σ(z)."""
+    return float(np.min(np.where(np.asarray(y) == 1, 1.0, -1.0) * np.asarray(z, float)))
 
 
 def teacher_method(p: dict[str, Any]) -> Any:
