@@ -689,3 +689,19 @@ def test_planned_claims_list_every_claim_and_a_comparison_without_partner():
     table = K.planned_claims(_grid_params(cells=cells, resampling={"prac": "fresh"}, method_params=crd))
     wsl = table[table["claim"] == K.WSL_VS_KD].iloc[0]
     assert wsl["settings"] == 0 and "no partner for wsl" in wsl["note"]
+
+
+def test_regularization_accuracy_claim_without_teacher_seeds_resamples_replicates_only():
+    rng = np.random.default_rng(4)
+    acc, frac = {("b", "d", "none", "hard", "prac", 8): 0.45 + 0.01 * rng.random(16)}, {}
+    for k, t in enumerate(("t1", "t2", "t3", "t4")):
+        frac[("b", "d", t, "kd", "prac", 8)] = 0.2 + 0.05 * k + 0.01 * rng.random(16)
+        acc[("b", "d", t, "kd", "prac", 8)] = 0.6 - 0.02 * k + 0.01 * rng.standard_normal(16)
+    p = _params(method_params=FAIR, teacher_ls={t: 0.0 for t in ("t1", "t2", "t3", "t4")}, seed=0)
+    (row,) = K.regularization_accuracy_claims(p, acc, frac)
+    assert row["estimate"] == pytest.approx(-1.0) and row["verdict"] in ("supported", "inconclusive")
+    assert "teachers t1, t2, t3, t4, prac" in row["setting"] and "seeds" not in row["setting"]
+    assert len(K.regularization_accuracy_claims(p, {k: v for k, v in acc.items() if k[2] != "t4"},
+                                                {k: v for k, v in frac.items() if k[2] != "t4"})) == 1
+    three = {k: v for k, v in frac.items() if k[2] not in ("t3", "t4")}
+    assert K.regularization_accuracy_claims(p, acc, three) == []  # fewer than 3 teachers: no row

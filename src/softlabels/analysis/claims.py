@@ -945,7 +945,7 @@ def regularization_accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarra
             seeds = list(next(iter(seed_sets)))
             grid = [[by_base[b][k] for k in seeds] for b in sorted(by_base)]
         else:  # teachers without a common set of seeds: each teacher one point, replicates resampled
-            grid = [[key] for _, key in sorted(cells.items())]
+            seeds, grid = [], [[key] for _, key in sorted(cells.items())]
         R = min(min(len(fractions[k]), len(acc[k])) for row in grid for k in row)
         frac = np.array([[fractions[k][:R] for k in row] for row in grid], float)
         accs = np.array([[100 * np.asarray(acc[k][:R], float) for k in row] for row in grid], float)
@@ -961,9 +961,8 @@ def regularization_accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarra
                 f"{ac.min():.2f}–{ac.max():.2f} %")
         if rooms:
             note += "; " + rooms[0] + (f" (and {len(rooms) - 1} more teachers)" if len(rooms) > 1 else "")
-        names = sorted({teacher_seed(p, k[2])[0] for row in grid for k in row})
-        setting = (f"{ds}, {m} (τ {tau}), teachers {', '.join(names)}"
-                   + (f" ({seeds_label(seeds)})" if len(grid[0]) > 1 or grid[0][0][2] != names[0] else "")
+        names = sorted({teacher_seed(p, k[2])[0] if seeds else k[2] for row in grid for k in row})
+        setting = (f"{ds}, {m} (τ {tau}), teachers {', '.join(names)}" + (f" ({seeds_label(seeds)})" if seeds else "")
                    + f", {st}, m={w}")
         out.append(_row("B", REG_ACCURACY, exp, setting,
                         "Spearman rank correlation across teachers: regularization fraction vs KD test accuracy",
