@@ -726,3 +726,106 @@ def test_the_soft_slope_shared_by_b1_and_the_own_radius_is_one_claim():
     kd = [r for r in out if r["setting"].startswith("kd")]
     assert len(kd) == 1 and "theory-B1" in kd[0]["setting"] and "theory-Bauto), tested once here" in kd[0]["note"]
     assert len([r for r in out if r["setting"].startswith("hard")]) == 2
+
+
+# --- paper B where distillation has room: the teacher grid, the rank correlation, LS teachers ----------
+
+GRID = {f"{t}-s{k}": {"base": t, "seed": k} for t in ("w00", "w05", "w10", "w20") for k in range(2)}
+GRID_LS = {**{t: float(t[1:]) / 100 for t in ("w00", "w05", "w10", "w20")},
+           **{t: float(s["base"][1:]) / 100 for t, s in GRID.items()}}
+
+
+def _grid_params(**kw):
+    return _params(**{"teacher_seeds": GRID, "teacher_ls": GRID_LS, "seed": 0, "method_params": FAIR,
+                      "teacher_models": {t: "mlp" for t in GRID_LS}, **kw})
+
+
+def _grid(rng, slope, R=16, noise=0.002):
+    """KD students of 4 label-smoothing levels × 2 seeds: fraction of regularization samples rising with the
+    smoothing, accuracy = 0.6 + slope × fraction (+ noise): a known sign of the rank correlation."""
+    acc, frac = {("b", "d", "none", "hard", "prac", 8): 0.45 + 0.01 * rng.random(R)}, {}
+    for t, s in GRID.items():
+        f = 0.2 + float(s["base"][1:]) / 100 + 0.01 * s["seed"] + 0.002 * rng.random(R)
+        frac[("b", "d", t, "kd", "prac", 8)] = f
+        acc[("b", "d", t, "kd", "prac", 8)] = 0.6 + slope * f + noise * rng.standard_normal(R)
+    return acc, frac
+
+
+def test_rank_correlation_is_spearmans():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random(12), rng.random(12)
+    b[3] = b[5]  # a tie: average ranks
+    assert K.rank_correlation(a[None], b[None])[0] == pytest.approx(spearmanr(a, b).statistic)
+    assert K.rank_correlation(np.ones((1, 5)), b[None, :5])[0] == 0.0  # nothing to order: no association
+
+
+@pytest.mark.parametrize("slope, verdict", [(-0.1, "supported"), (0.1, "contradicted"), (0.0, "inconclusive")])
+def test_regularization_accuracy_claim_has_the_sign_of_the_association(slope, verdict):
+    """Neighbouring teachers (seeds 0.01 apart in fraction, 0.001 in accuracy) swap places under the replicate
+    noise, so the rank correlation is not ±1 in every draw; its interval decides the sign."""
+    acc, frac = _grid(np.random.default_rng(1), slope, noise=0.01)
+    teachers = {("d", t): {"accuracy": {"test": 0.7}} for t in GRID}
+    (row,) = K.regularization_accuracy_claims(_grid_params(), acc, frac, teachers)
+    assert row["verdict"] == verdict and row["n"] == 8 * 16
+    assert row["lo"] < row["hi"] and (slope == 0 or np.sign(row["estimate"]) == np.sign(slope))
+    assert "crossed bootstrap" in row["interval"] and "(seeds 0, 1)" in row["setting"]
+    assert "8 teachers" in row["note"]
+
+
+def test_paper_b_claims_without_room_are_not_tested_with_the_gap():
+    acc, frac = _grid(np.random.default_rng(2), -0.1, noise=0.01)
+    close = {("d", t): {"accuracy": {"test": 0.47}} for t in GRID}  # 1.5 points above the direct student
+    (row,) = K.regularization_accuracy_claims(_grid_params(), acc, frac, close)
+    assert row["verdict"] == "not tested" and K.NO_ROOM_B in row["note"] and "points from the direct" in row["note"]
+    ls_rows = [r for r in K.accuracy_claims(_grid_params(), acc, teachers=close) if r["claim"] == K.LS_DISTILS_WORSE]
+    assert ls_rows and all(r["verdict"] == "not tested" for r in ls_rows)
+    room = {("d", t): {"accuracy": {"test": 0.70}} for t in GRID}
+    ls_rows = [r for r in K.accuracy_claims(_grid_params(), acc, teachers=room) if r["claim"] == K.LS_DISTILS_WORSE]
+    assert ls_rows and all(r["verdict"] != "not tested" for r in ls_rows)
+
+
+def test_label_smoothing_teachers_distil_worse_pairs_seed_k_with_the_plain_teacher():
+    rng = np.random.default_rng(3)
+    acc, _ = _grid(rng, 0.0, noise=0.0)
+    for t, s in GRID.items():  # smoothing costs 2 points per 0.1, seed by seed
+        acc[("b", "d", t, "kd", "prac", 8)] = 0.6 + 0.01 * s["seed"] - 0.2 * float(s["base"][1:]) / 100 \
+            + 0.003 * rng.standard_normal(16)
+    rows = [r for r in K.accuracy_claims(_grid_params(), acc) if r["claim"] == K.LS_DISTILS_WORSE]
+    assert len(rows) == 3  # one per smoothing level, the seeds pooled
+    by = {r["setting"].split("teacher ")[1].split(" ")[0]: r for r in rows}
+    assert set(by) == {"w05", "w10", "w20"} and all(r["verdict"] == "supported" for r in rows)
+    assert by["w20"]["estimate"] == pytest.approx(-4.0, abs=0.3) and "(teacher w00, same seed)" in by["w20"]["setting"]
+
+
+def test_planned_claims_list_every_claim_and_a_comparison_without_partner():
+    cells = [{"experiment": "b", "dataset": "d", "teacher": t, "method": m, "student": "prac", "width": 8}
+             for t in GRID for m in ("kd", "wsl")] + [
+        {"experiment": "b", "dataset": "d", "teacher": "none", "method": "hard", "student": "prac", "width": 8}]
+    p = _grid_params(cells=cells, resampling={"prac": "fresh"})
+    table = K.planned_claims(p).set_index("claim")
+    assert table.loc[K.WSL_VS_KD, "settings"] == 4 and table.loc[K.LS_DISTILS_WORSE, "settings"] == 3
+    assert table.loc[K.REG_ACCURACY, "settings"] == 1
+    assert table.loc["KD has a smaller variance than direct training", "settings"] == 4
+    # WSL without a KD of the same hard-label weight: listed with 0 settings and the reason
+    crd = {**FAIR, "kd": {"kind": "kd", "temperature": 4.0, "alpha": 0.9}}
+    table = K.planned_claims(_grid_params(cells=cells, resampling={"prac": "fresh"}, method_params=crd))
+    wsl = table[table["claim"] == K.WSL_VS_KD].iloc[0]
+    assert wsl["settings"] == 0 and "no partner for wsl" in wsl["note"]
+
+
+def test_regularization_accuracy_claim_without_teacher_seeds_resamples_replicates_only():
+    rng = np.random.default_rng(4)
+    acc, frac = {("b", "d", "none", "hard", "prac", 8): 0.45 + 0.01 * rng.random(16)}, {}
+    for k, t in enumerate(("t1", "t2", "t3", "t4")):
+        frac[("b", "d", t, "kd", "prac", 8)] = 0.2 + 0.05 * k + 0.01 * rng.random(16)
+        acc[("b", "d", t, "kd", "prac", 8)] = 0.6 - 0.02 * k + 0.01 * rng.standard_normal(16)
+    p = _params(method_params=FAIR, teacher_ls={t: 0.0 for t in ("t1", "t2", "t3", "t4")}, seed=0)
+    (row,) = K.regularization_accuracy_claims(p, acc, frac)
+    assert row["estimate"] == pytest.approx(-1.0) and row["verdict"] in ("supported", "inconclusive")
+    assert "teachers t1, t2, t3, t4, prac" in row["setting"] and "seeds" not in row["setting"]
+    assert len(K.regularization_accuracy_claims(p, {k: v for k, v in acc.items() if k[2] != "t4"},
+                                                {k: v for k, v in frac.items() if k[2] != "t4"})) == 1
+    three = {k: v for k, v in frac.items() if k[2] not in ("t3", "t4")}
+    assert K.regularization_accuracy_claims(p, acc, three) == []  # fewer than 3 teachers: no row

@@ -3,7 +3,7 @@ import pytest
 
 from softlabels.data.common import binary_digit_task
 from softlabels.data.digits import make_digits
-from softlabels.data.synthetic import TargetFunction, make_synthetic
+from softlabels.data.synthetic import MultiClassTarget, TargetFunction, make_synthetic
 from softlabels.errors import ConfigError
 
 BASE = dict(dim=6, n_train=300, n_val=0, n_test=200, margin=0.2, target="linear", target_hidden=8,
@@ -135,3 +135,22 @@ def test_kernel_target_fresh_sets_carry_their_kernel_values():
     d = make_synthetic({**BASE, "target": "kernel", "target_hidden": 2, "margin": 0.01, "fresh_sets": 2})
     assert d["z_pool"].shape == (600,) and np.array_equal(d["y_pool"], (d["z_pool"] > 0).astype(int))
     assert np.abs(d["z_pool"]).min() >= 0.01
+
+
+def test_multiclass_target_balanced_classes_known_bayes_error_and_smaller_fresh_sets():
+    """classes C > 2: labels are the arg-max of C scores, about equally frequent; label noise replaces a label by
+    one of the other classes, so the share of labels that differ from the arg-max is the noise rate (the Bayes
+    error); fresh_size sets the size of each fresh set apart from n_train; the margin is the top-two gap."""
+    p = {**BASE, "target": "relu", "target_hidden": 12, "classes": 10, "margin": 0.0, "n_train": 4000,
+         "label_noise": 0.1, "fresh_sets": 3, "fresh_size": 500}
+    d = make_synthetic(p)
+    assert d["X_pool"].shape == (1500, 6) and int(d["pool_size"]) == 500 and d["X_train"].shape == (4000, 6)
+    f = MultiClassTarget(6, 10, np.random.default_rng(p["seed"]), 12)
+    clean = np.argmax(f.scores(d["X_train"].astype(np.float64)), 1)
+    assert abs((clean != d["y_train"]).mean() - 0.1) < 0.015
+    share = np.bincount(clean, minlength=10) / len(clean)
+    assert share.min() > 0.05 and share.max() < 0.15
+    wide = make_synthetic({**p, "margin": 0.05, "label_noise": 0.0, "fresh_sets": 0})
+    assert np.all(f(wide["X_train"].astype(np.float64)) >= 0.05 - 1e-6)
+    with pytest.raises(ConfigError, match="relu"):
+        make_synthetic({**p, "target": "linear"})

@@ -94,6 +94,29 @@ def test_settings_that_cannot_mean_anything_are_warned_about_by_key():
         assert C.advisories(C.load(path, SCHEMA)) == [], path
 
 
+def test_many_classes_need_the_relu_target_and_their_chance_level_is_theirs():
+    cfg = micro_config()
+    cfg["datasets"]["easy"].update(classes=10, target="linear")
+    with pytest.raises(ConfigError, match=r"datasets\.easy\.classes: 10 classes need target relu"):
+        C.validate(cfg, SCHEMA)
+    cfg["datasets"]["easy"].update(target="relu", target_hidden=8, label_noise=0.5)
+    assert C.advisories(C.validate(cfg, SCHEMA)) == []  # 0.5 is below the 10-class chance level 0.9
+    cfg["datasets"]["easy"]["label_noise"] = 0.9
+    (w,) = C.advisories(C.validate(cfg, SCHEMA))
+    assert "10-class task" in w and "chance level 0.9" in w
+
+
+def test_validate_lists_the_claims_a_config_tests_and_comparisons_without_partner(capsys):
+    from softlabels.cli import main
+
+    assert main(["validate", "--no-dag", str(ROOT / "config" / "paper.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "claims this config will test" in out
+    wsl = [ln for ln in out.splitlines() if "WSL gives higher test accuracy than KD" in ln]
+    assert wsl and all("paperB-" in ln for ln in wsl)
+    assert not any(ln.startswith("!") and "WSL" in ln for ln in wsl), wsl  # every CIFAR-100 pair has its KD
+
+
 @pytest.mark.slow
 def test_the_cli_and_the_workflow_refuse_a_clash_and_the_cli_counts_the_dry_runs_jobs(tmp_path):
     path = write_config(tmp_path / "clash", _clashing())

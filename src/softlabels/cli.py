@@ -49,7 +49,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cells = C.all_cells(cfg)
     jobs = "" if args.no_dag else f"; {dry_run(args.config)}"
     print(f"{args.config}: valid; {len(cfg['experiments'])} experiments, {len(cells)} student cells{jobs}")
+    print(claims_listing(cfg))
     return 0
+
+
+def claims_listing(cfg: dict) -> str:
+    """The claims a run of ``cfg`` will test (``claims.planned_claims``), one line per claim and experiment with
+    its number of settings, and a line for each comparison that has no partner in the config."""
+    from softlabels.analysis.claims import planned_claims
+    from softlabels.pipeline import plan
+
+    table = planned_claims(plan.claims_table_params(cfg))
+    lines = ["claims this config will test (settings per claim and experiment; docs/science.md#claims):"]
+    for _, r in table.iterrows():
+        mark = "  " if r["settings"] else "! "
+        lines.append(f"{mark}{r['paper']} [{r['experiment']}] {r['claim']}: {r['settings']} setting"
+                     f"{'' if r['settings'] == 1 else 's'}" + (f" ({r['note']})" if r["note"] else ""))
+    if len(lines) == 1:
+        lines.append("  none")
+    return "\n".join(lines)
 
 
 def dry_run(config: str) -> str:

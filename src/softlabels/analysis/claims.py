@@ -133,6 +133,10 @@ def mcnemar_exact(this_correct: np.ndarray, ref_correct: np.ndarray, claimed: st
 
 IDENTICAL = "both arms make identical predictions on every test point in every replicate; no verdict"
 NO_ROOM = "no room for the effect: the hard-label student already matches the teacher"
+#: paper B's accuracy claims need a teacher this many points of test accuracy above the direct (hard-label)
+#: student of the same setting; below it distillation can only regularise (docs/science.md#b-room)
+ROOM_POINTS = 3.0
+NO_ROOM_B = "not tested: no room"
 
 
 def _row(paper: str, claim: str, experiment: str, setting: str, effect: str, est: float, lo: float, hi: float,
@@ -775,7 +779,6 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict
     predicted classes (R, N); ``labels``: each data set's test labels (for McNemar's exact test and the
     identical-predictions rule); ``teachers``: (data set, teacher) -> the teacher's record (teacher.json:
     its test accuracy for paper A's no-room rule, its τ* for a method with temperature 'auto')."""
-    kinds, data_kinds = p["method_kinds"], p["data_kinds"]
     out = []
     teachers = teachers or {}
 
@@ -798,36 +801,87 @@ def accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], preds: dict
         return (f"{NO_ROOM} (hard-label student {100 * hard.mean():.2f} % ± {100 * se:.2f} standard error, "
                 f"teacher {100 * teacher:.2f} %)")
 
-    def soft_vs_hard(key: tuple) -> tuple | None:
-        exp, ds, t, m, st, w = key
-        if data_kinds[ds] not in PAPER_A_ACCURACY_KINDS or kinds[m] != "kd" or t == NO_TEACHER:
-            return None
-        return (exp, ds, NO_TEACHER, p["direct_method"], st, w)
+    cells = set(acc)
+    out += _accuracy_claim(p, acc, "A", SOFT_VS_HARD, lambda key: soft_vs_hard_ref(p, key), ">", preds, labels,
+                           no_room)
 
-    out += _accuracy_claim(p, acc, "A", "soft labels give small students higher test accuracy than hard labels",
-                           soft_vs_hard, ">", preds, labels, no_room)
+    def room_b(key: tuple, ref: tuple) -> str:
+        return teacher_room(p, acc, teachers, key)
 
-    def wsl_vs_kd(key: tuple) -> tuple | None:
-        exp, ds, t, m, st, w = key
-        if kinds[m] != "wsl":
-            return None
-        kd = _kd_partner(p, m)
-        return (exp, ds, t, kd, st, w) if kd else None
-
-    out += _accuracy_claim(p, acc, "B", "WSL gives higher test accuracy than KD at the same temperature",
-                           wsl_vs_kd, ">", preds, labels)
-
-    def filter_vs_kd(key: tuple) -> tuple | None:
-        exp, ds, t, m, st, w = key
-        mp = p["method_params"][m]
-        if kinds[m] != "kd-filtered" or mp.get("filter_weight") != 0.0:
-            return None
-        kd = _kd_partner(p, m)
-        return (exp, ds, t, kd, st, w) if kd else None
-
-    out += _accuracy_claim(p, acc, "B", "removing the regularization samples from KD (the hard filter) lowers "
-                           "test accuracy", filter_vs_kd, "<", preds, labels)
+    out += _accuracy_claim(p, acc, "B", WSL_VS_KD, lambda key: wsl_vs_kd_ref(p, key), ">", preds, labels, room_b)
+    out += _accuracy_claim(p, acc, "B", FILTER_VS_KD, lambda key: filter_vs_kd_ref(p, key), "<", preds, labels,
+                           room_b)
+    out += _accuracy_claim(p, acc, "B", LS_DISTILS_WORSE, lambda key: plain_teacher_cell(p, key, cells), "<", preds,
+                           labels, lambda key, ref: teacher_room(p, acc, teachers, ref))
     return out
+
+
+SOFT_VS_HARD = "soft labels give small students higher test accuracy than hard labels"
+WSL_VS_KD = "WSL gives higher test accuracy than KD at the same temperature"
+FILTER_VS_KD = "removing the regularization samples from KD (the hard filter) lowers test accuracy"
+
+
+def soft_vs_hard_ref(p: dict[str, Any], key: tuple) -> tuple | None:
+    """Paper A's accuracy claim: a KD cell on paper A's own data kinds against the teacher-free direct cell."""
+    exp, ds, t, m, st, w = key
+    if p["data_kinds"].get(ds) not in PAPER_A_ACCURACY_KINDS or p["method_kinds"][m] != "kd" or t == NO_TEACHER:
+        return None
+    return (exp, ds, NO_TEACHER, p["direct_method"], st, w)
+
+
+def wsl_vs_kd_ref(p: dict[str, Any], key: tuple) -> tuple | None:
+    """A WSL cell against the KD cell of the same teacher whose loss differs only in the weights (``_kd_partner``)."""
+    exp, ds, t, m, st, w = key
+    if p["method_kinds"][m] != "wsl":
+        return None
+    kd = _kd_partner(p, m)
+    return (exp, ds, t, kd, st, w) if kd else None
+
+
+def filter_vs_kd_ref(p: dict[str, Any], key: tuple) -> tuple | None:
+    """A hard-filter cell (filter_weight 0) against its KD partner (``_kd_partner``)."""
+    exp, ds, t, m, st, w = key
+    if p["method_kinds"][m] != "kd-filtered" or p["method_params"][m].get("filter_weight") != 0.0:
+        return None
+    kd = _kd_partner(p, m)
+    return (exp, ds, t, kd, st, w) if kd else None
+
+
+LS_DISTILS_WORSE = "a label-smoothing teacher distils worse than the plain teacher (KD at the same temperature)"
+
+
+def plain_teacher_cell(p: dict[str, Any], key: tuple, cells: set[tuple]) -> tuple | None:
+    """The cell (among ``cells``) a KD cell (fixed τ) of a label-smoothing teacher is compared with: the same
+    method, data set, student setup and width under a teacher without label smoothing that has the same seed
+    (the same teacher stream, only the smoothing differs); None for other cells or without such a teacher.
+    With several plain teachers, the first by name."""
+    exp, ds, t, m, st, w = key
+    ls = p.get("teacher_ls", {})
+    if (p["method_kinds"].get(m) != "kd" or t == NO_TEACHER or ls.get(t, 0) <= 0
+            or isinstance(p["method_params"][m].get("temperature"), str)):
+        return None
+    seed = teacher_seed(p, t)[1]
+    plain = [ref for x in sorted(ls) if ls[x] == 0 and teacher_seed(p, x)[1] == seed
+             and (ref := (exp, ds, x, m, st, w)) in cells]
+    return plain[0] if plain else None
+
+
+def teacher_room(p: dict[str, Any], acc: dict[tuple, np.ndarray], teachers: dict[tuple[str, str], dict[str, Any]],
+                 key: tuple) -> str:
+    """Paper B's accuracy claims need room (docs/science.md#b-room): the teacher of cell ``key`` at least
+    ``ROOM_POINTS`` points of test accuracy above the direct (hard-label, teacher-free) student of the same
+    data set, student setup and width. '' where it is, or where either is unknown; else the reason, with the gap."""
+    exp, ds, t, m, st, w = key
+    record = teachers.get((ds, t), {})
+    teacher = record.get("accuracy", {}).get("test")
+    direct = acc.get((exp, ds, NO_TEACHER, p.get("direct_method"), st, w))
+    if teacher is None or direct is None or not len(direct):
+        return ""
+    gap = 100 * (teacher - float(np.mean(direct)))
+    if gap >= ROOM_POINTS:
+        return ""
+    return (f"{NO_ROOM_B}: teacher {t} {100 * teacher:.2f} % is {gap:+.2f} points from the direct student "
+            f"{100 * float(np.mean(direct)):.2f} % (needs ≥ {ROOM_POINTS:g})")
 
 
 # --- paper B: bias, variance, regularization samples ----------------------------------------------
@@ -970,6 +1024,97 @@ def regularization_claims(p: dict[str, Any], fractions: dict[tuple, np.ndarray])
     return out
 
 
+REG_ACCURACY = ("at a fixed temperature, KD distils worse from teachers that give more regularization samples")
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rank correlation of the rows of ``a`` and ``b`` (each (k, n): k draws of n paired values; average
+    ranks for ties), one value per row; 0 for a row where either side is constant (no order to correlate)."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(np.atleast_2d(a), axis=1), rankdata(np.atleast_2d(b), axis=1)
+    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
+    den = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1.0), 0.0)
+
+
+def teacher_grid_draws(frac: np.ndarray, acc: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap draws of the rank correlation across teachers between the regularization-sample fraction and
+    the test accuracy of their KD students. ``frac`` and ``acc``: (B, S, R), B teachers (one per label-smoothing
+    level, say) × S seeds × R student replicates. The design is crossed (docs/science.md#b-room): seed k of every
+    teacher comes from the same stream, and replicate r of every cell trains on the same training set from the
+    same initialisation, so each draw takes S seed indices with replacement, shared by the B teachers, and one set
+    of R replicate indices with replacement, shared by every teacher; each drawn (teacher, seed) is one point of
+    the correlation, at the mean of its drawn replicates."""
+    B, S, R = frac.shape
+    out = np.empty(n_boot)
+    for j in range(n_boot):
+        si, ri = rng.integers(0, S, S), rng.integers(0, R, R)
+        f = frac[:, si][:, :, ri].mean(-1).ravel()
+        a = acc[:, si][:, :, ri].mean(-1).ravel()
+        out[j] = rank_correlation(f[None], a[None])[0]
+    return out
+
+
+def regularization_accuracy_claims(p: dict[str, Any], acc: dict[tuple, np.ndarray], fractions: dict[tuple, np.ndarray],
+                                   teachers: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[dict]:
+    """Paper B's headline observation: at a fixed temperature, the more regularization samples a teacher gives its
+    KD students (their fraction at the kept epoch), the lower their test accuracy. One setting per (experiment,
+    data set, KD method of a fixed τ, student setup, width) with at least 3 teachers: Spearman's rank correlation
+    across the teachers (every seed a point) of the mean fraction and the mean accuracy over replicates, claimed
+    < 0, with a percentile interval of ``teacher_grid_draws`` (seeds and replicates resampled as crossed factors;
+    ``tables.n_boot`` draws seeded by the run's ``seed``) and p-values from the same draws. Not tested (no room)
+    when any teacher is less than ``ROOM_POINTS`` above the direct student."""
+    out = []
+    teachers = teachers or {}
+    groups: dict[tuple, dict[str, tuple]] = {}
+    for key in sorted(fractions):
+        exp, ds, t, m, st, w = key
+        if (p["method_kinds"].get(m) != "kd" or t == NO_TEACHER or key not in acc
+                or isinstance(p["method_params"][m].get("temperature"), str)):
+            continue
+        groups.setdefault((exp, ds, m, st, w), {})[t] = key
+    for (exp, ds, m, st, w), cells in groups.items():
+        if len(cells) < 3:
+            continue
+        by_base: dict[str, dict[Any, tuple]] = {}
+        for t, key in cells.items():
+            base, seed = teacher_seed(p, t)
+            by_base.setdefault(base, {})[seed] = key
+        seed_sets = {tuple(sorted(v, key=lambda k: -1 if k is None else k)) for v in by_base.values()}
+        if len(seed_sets) == 1 and None not in next(iter(seed_sets)):  # crossed: every teacher with the same seeds
+            seeds = list(next(iter(seed_sets)))
+            grid = [[by_base[b][k] for k in seeds] for b in sorted(by_base)]
+        else:  # teachers without a common set of seeds: each teacher one point, replicates resampled
+            seeds, grid = [], [[key] for _, key in sorted(cells.items())]
+        R = min(min(len(fractions[k]), len(acc[k])) for row in grid for k in row)
+        frac = np.array([[fractions[k][:R] for k in row] for row in grid], float)
+        accs = np.array([[100 * np.asarray(acc[k][:R], float) for k in row] for row in grid], float)
+        est = float(rank_correlation(frac.mean(-1).ravel()[None], accs.mean(-1).ravel()[None])[0])
+        rng = np.random.default_rng(p.get("seed", 0))
+        draws = teacher_grid_draws(frac, accs, p["n_boot"], rng) if R > 1 else None
+        lo, hi = percentile(draws, p["interval"]) if draws is not None else (math.nan, math.nan)
+        rooms = [why for why in (teacher_room(p, acc, teachers, k) for row in grid for k in row) if why]
+        tau = _tau(p["method_params"][m].get("temperature"))
+        n_t = frac.shape[0] * frac.shape[1]
+        fr, ac = frac.mean(-1).ravel(), accs.mean(-1).ravel()
+        note = (f"{n_t} teachers: regularization fraction {fr.min():.3f}–{fr.max():.3f}, KD accuracy "
+                f"{ac.min():.2f}–{ac.max():.2f} %")
+        if rooms:
+            note += "; " + rooms[0] + (f" (and {len(rooms) - 1} more teachers)" if len(rooms) > 1 else "")
+        names = sorted({teacher_seed(p, k[2])[0] if seeds else k[2] for row in grid for k in row})
+        setting = (f"{ds}, {m} (τ {tau}), teachers {', '.join(names)}" + (f" ({seeds_label(seeds)})" if seeds else "")
+                   + f", {st}, m={w}")
+        out.append(_row("B", REG_ACCURACY, exp, setting,
+                        "Spearman rank correlation across teachers: regularization fraction vs KD test accuracy",
+                        est, lo, hi, "<", 0.0, n_t * R,
+                        f"{p['interval']:.0%} crossed bootstrap: teacher seeds (shared by the teachers) and "
+                        "replicates (shared by every teacher)", note, premise=not rooms, level=p["interval"],
+                        draws=draws))
+    return out
+
+
 def claims_table(p: dict[str, Any], curves: dict[tuple, np.ndarray], acc: dict[tuple, np.ndarray],
                  fractions: dict[tuple, np.ndarray], gammas: dict[str, float], scaling: pd.DataFrame,
                  biasvar: pd.DataFrame, preds: dict[tuple, np.ndarray] | None = None,
@@ -986,8 +1131,96 @@ def claims_table(p: dict[str, Any], curves: dict[tuple, np.ndarray], acc: dict[t
     rng = np.random.default_rng(p.get("seed", 0))
     rows = (neurons_claims(p, curves, gammas, rng) + gap_growth_claims(p, curves, gammas, rng)
             + slope_claims(p, scaling) + accuracy_claims(p, acc, preds, labels, teachers)
-            + biasvar_claims(p, biasvar, logp, labels) + regularization_claims(p, fractions))
+            + biasvar_claims(p, biasvar, logp, labels) + regularization_claims(p, fractions)
+            + regularization_accuracy_claims(p, acc, fractions, teachers))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+# --- the claims a config will test, before any job (``softlabels validate``) ----------------------
+
+PLANNED_COLUMNS = ["paper", "claim", "experiment", "settings", "note"]
+
+
+def planned_claims(p: dict[str, Any]) -> pd.DataFrame:
+    """The claims a run of this config will test, from its plan alone (``p``: the claims table's params): one row
+    per (paper, claim, experiment) with the number of settings the claims table will have, found by the same
+    pairing rules as the table itself; and a row with 0 settings, and a note, where a config has one side of a
+    comparison but not its partner (a WSL or hard-filter method without a KD of the same τ, α and hard-label
+    weight; a label-smoothing teacher without a plain one; fewer than 3 teachers for the rank correlation), so
+    a user sees before spending compute that a comparison has no partner. Paper A's slope claims (m* against γ,
+    from the scaling table) are not listed."""
+    keys = sorted(tuple(c[k] for k in ("experiment", "dataset", "teacher", "method", "student", "width"))
+                  for c in p["cells"])
+    cells = set(keys)
+    kinds = p["method_kinds"]
+    rows: list[dict] = []
+
+    def add(paper: str, claim: str, exp: str, n: int, note: str = "") -> None:
+        rows.append({"paper": paper, "claim": claim, "experiment": exp, "settings": n, "note": note})
+
+    def pairing(paper: str, claim: str, pick: Callable[[tuple], tuple | None], wants: Callable[[tuple], bool],
+                missing: Callable[[tuple], str]) -> None:
+        by_exp: dict[str, list] = {}
+        lonely: dict[str, set] = {}
+        for key in keys:
+            ref = pick(key)
+            if ref is not None and ref in cells:
+                by_exp.setdefault(key[0], []).append((key, ref))
+            elif wants(key):
+                lonely.setdefault(key[0], set()).add(missing(key))
+        for exp in sorted(set(by_exp) | set(lonely)):
+            n = len(seed_groups(p, by_exp.get(exp, [])))
+            add(paper, claim, exp, n, "; ".join(sorted(lonely.get(exp, ()))))
+
+    pairing("A", SOFT_VS_HARD, lambda k: soft_vs_hard_ref(p, k), lambda k: False, lambda k: "")
+    pairing("B", WSL_VS_KD, lambda k: wsl_vs_kd_ref(p, k), lambda k: kinds[k[3]] == "wsl",
+            lambda k: f"no partner for {k[3]}: no KD method with its τ, α and hard-label weight "
+                      f"(docs/science.md#loss-wsl)")
+    pairing("B", FILTER_VS_KD, lambda k: filter_vs_kd_ref(p, k),
+            lambda k: kinds[k[3]] == "kd-filtered" and p["method_params"][k[3]].get("filter_weight") == 0.0,
+            lambda k: f"no partner for {k[3]}: no KD method with its τ, α and hard-label weight")
+    ls = p.get("teacher_ls", {})
+
+    def ls_kd(k: tuple) -> bool:
+        return (kinds[k[3]] == "kd" and ls.get(k[2], 0) > 0
+                and not isinstance(p["method_params"][k[3]].get("temperature"), str))
+
+    pairing("B", LS_DISTILS_WORSE, lambda k: plain_teacher_cell(p, k, cells), ls_kd,
+            lambda k: f"no partner for teacher {teacher_seed(p, k[2])[0]}: no teacher without label smoothing "
+                      "(of the same seeds) distils with the same method")
+    reg_pairs: dict[str, list] = {}
+    for k in keys:
+        if ls_kd(k) or (ls.get(k[2], 0) > 0 and kinds[k[3]] in ("wsl", "kd-filtered")
+                        and not isinstance(p["method_params"][k[3]].get("temperature"), str)):
+            reg_pairs.setdefault(k[0], []).extend(
+                (k, (k[0], k[1], x, *k[3:])) for x in sorted(ls) if ls[x] == 0 and (k[0], k[1], x, *k[3:]) in cells)
+    for exp, pairs in sorted(reg_pairs.items()):
+        add("B", "a label-smoothing teacher yields more regularization samples", exp, len(seed_groups(p, pairs)),
+            "" if pairs else "no teacher without label smoothing to compare with")
+    bv: dict[str, list] = {}
+    for k in keys:
+        if kinds[k[3]] == "kd" and k[2] != NO_TEACHER and p["resampling"].get(k[4], "none") != "none":
+            ref = (k[0], k[1], NO_TEACHER, p["direct_method"], *k[4:])
+            if ref in cells:
+                bv.setdefault(k[0], []).append((k, ref))
+    for exp, pairs in sorted(bv.items()):
+        for _, claim, _ in BIASVAR_CLAIMS:
+            add("B", claim, exp, len(seed_groups(p, pairs)))
+    grid: dict[tuple, set] = {}
+    for k in keys:
+        if kinds[k[3]] == "kd" and k[2] != NO_TEACHER and not isinstance(p["method_params"][k[3]].get("temperature"), str):
+            grid.setdefault((k[0], k[1], k[3], k[4], k[5]), set()).add(k[2])
+    for exp in sorted({g[0] for g in grid}):
+        sizes = [len(t) for g, t in grid.items() if g[0] == exp]
+        n = sum(1 for s in sizes if s >= 3)
+        if any(ls.get(t, 0) > 0 for g, ts in grid.items() if g[0] == exp for t in ts) or n:
+            add("B", REG_ACCURACY, exp, n, "" if n else f"needs ≥ 3 teachers at one τ, has {max(sizes)}")
+    curves = {k: np.zeros((1, 1)) for k in keys}
+    for (exp, t, m, st), by_ds in sorted(_neuron_pairs(p, curves).items()):
+        add("A", f"soft labels need fewer neurons than hard labels ({regime(p, st)})", exp, len(by_ds))
+        add("A", f"the soft-label advantage in neurons grows as γ shrinks ({regime(p, st)})", exp,
+            int(len(by_ds) >= 3), "" if len(by_ds) >= 3 else f"needs ≥ 3 data sets, has {len(by_ds)}")
+    return pd.DataFrame(rows, columns=PLANNED_COLUMNS)
 
 
 NOTE = ("Verdict rule: a claim states that its effect lies on one side of a threshold (column claimed). "

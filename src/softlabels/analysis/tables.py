@@ -797,7 +797,7 @@ def paper_b_cifar100(p: dict[str, Any], df: pd.DataFrame, teacher_acc: dict[tupl
             wsl, wsl_std, _ = _acc_of(g, p["wsl"], t)
             pair = (teacher["model"], student["model"])
             paper_setting = (pair in PAPER_B_CIFAR100 and _is_own_width(teacher, p["base_widths"])
-                             and _is_own_width(student, p["base_widths"]))
+                             and _is_own_width(student, p["base_widths"]) and not teacher.get("label_smoothing"))
             paper = PAPER_B_CIFAR100[pair] if paper_setting else (math.nan,) * 4
             rows.append({"pair": f"{teacher['model']} -> {student['model']}", "dataset": ds, "teacher": t,
                          "student": st, "width": int(w), "teacher_acc": teacher_acc[(ds, t)],
@@ -808,7 +808,8 @@ def paper_b_cifar100(p: dict[str, Any], df: pd.DataFrame, teacher_acc: dict[tupl
     return Table(out, "Paper B, CIFAR-100: ours beside the paper's",
                 "Ours: top-1 test accuracy (%) at the epoch chosen by each setup's selection rule (never the test "
                 "set); students: mean ± std over replicates. paper_*: paper B's table (CRD protocol: 240 epochs, "
-                "SGD, WSL τ = 4, α = 2.25), shown only for its pairs at the models' own widths; independent "
+                "SGD, WSL τ = 4, α = 2.25), shown only for its pairs at the models' own widths and teachers without label "
+                "smoothing; independent "
                 "reproductions land 0.1-1.3 points lower. "
                 + _method_note(p, {"student_acc": "hard", "kd_acc": "kd", "wsl_acc": "wsl"}) + ".")
 

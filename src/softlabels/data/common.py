@@ -24,6 +24,8 @@ SPLITS = ("train", "val", "test")
 #: a synthetic data set's fresh training sets (``fresh_sets`` K > 0): K sets of n_train points, set r at rows
 #: r·n_train … (r+1)·n_train − 1, for students with resampling ``fresh``
 POOL = "pool"
+#: the number of points of one fresh training set (a scalar array beside the pool; ``fresh_size``)
+POOL_SIZE = "pool_size"
 #: every labelled part of a data set a teacher gives its logits on
 LABELLED = (*SPLITS, POOL)
 

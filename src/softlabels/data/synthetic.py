@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from softlabels.data.common import POOL, Arrays, split_head
+from softlabels.data.common import POOL, POOL_SIZE, Arrays, split_head
 from softlabels.errors import ConfigError
 
 
@@ -79,11 +79,38 @@ class TargetFunction:
         return np.maximum(x @ self.V.T, 0.0) @ self.c - self.b
 
 
+class MultiClassTarget:
+    """A fixed C-class labelling function on the sphere: the arg-max of C scores of a small random ReLU network,
+    s(x) = relu(V x)ᵀ M + b, V (``hidden`` unit rows), M (hidden × C) Gaussian, and offsets b set so that the
+    classes are about equally frequent on the sphere (a few steps of b_c ← b_c − (share_c − 1/C) on 20000
+    points of its own stream). Its ``margin`` is the gap between the top two scores (docs/science.md#synthetic-data)."""
+
+    kind = "multiclass"
+
+    def __init__(self, dim: int, classes: int, rng: np.random.Generator, hidden: int = 8):
+        self.V = unit_sphere(rng, hidden, dim)
+        self.M = rng.standard_normal((hidden, classes)) / np.sqrt(hidden)
+        self.b = np.zeros(classes)
+        probe = unit_sphere(rng, 20000, dim)
+        h = np.maximum(probe @ self.V.T, 0.0) @ self.M
+        for _ in range(200):
+            share = np.bincount(np.argmax(h + self.b, 1), minlength=classes) / len(probe)
+            self.b -= 0.5 * (share - 1.0 / classes) * np.abs(h).mean()
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x @ self.V.T, 0.0) @ self.M + self.b
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The gap between the largest and second-largest score (≥ 0): the distance from the class boundary."""
+        s = np.sort(self.scores(x), axis=1)
+        return s[:, -1] - s[:, -2]
+
+
 #: the stream of fresh training set r: numpy seed [data seed, FRESH_STREAM, r], apart from the main draw
 FRESH_STREAM = 11
 
 
-def draw_points(f: TargetFunction, rng: np.random.Generator, n: int, dim: int, margin: float) -> np.ndarray:
+def draw_points(f: TargetFunction | MultiClassTarget, rng: np.random.Generator, n: int, dim: int, margin: float) -> np.ndarray:
     """n points uniform on the unit sphere with |f*(x)| >= margin (float32), by rejection from ``rng``."""
     kept: list[np.ndarray] = []
     have, drawn = 0, 0
@@ -104,12 +131,19 @@ def draw_points(f: TargetFunction, rng: np.random.Generator, n: int, dim: int, m
     return np.concatenate(kept)[:n].astype(np.float32)
 
 
-def label_points(f: TargetFunction, X: np.ndarray, rng: np.random.Generator, noise: float
+def label_points(f: TargetFunction | MultiClassTarget, X: np.ndarray, rng: np.random.Generator, noise: float
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(f*(x) as float64, labels 1(f*(x) > 0) with each flipped with probability ``noise`` by ``rng``)."""
+    """(f*(x) as float64, labels 1(f*(x) > 0) with each flipped with probability ``noise`` by ``rng``).
+    Several classes: the labels are the arg-max class, each replaced with probability ``noise`` by one of the
+    other C − 1 classes drawn uniformly, so the Bayes error is ``noise`` (for noise < (C − 1)/C)."""
     fx = f(X.astype(np.float64))
-    y = (fx > 0).astype(np.int64)
     flip = rng.random(len(X)) < noise
+    if isinstance(f, MultiClassTarget):
+        C = f.M.shape[1]
+        y = np.argmax(f.scores(X.astype(np.float64)), 1).astype(np.int64)
+        other = (y + rng.integers(1, C, len(X))) % C
+        return fx, np.where(flip, other, y)
+    y = (fx > 0).astype(np.int64)
     return fx, np.where(flip, 1 - y, y)
 
 
@@ -117,18 +151,26 @@ def make_synthetic(p: dict[str, Any]) -> Arrays:
     """Points on the unit sphere labelled by f*, rejecting |f*(x)| < margin, with optional label noise.
 
     Keys of ``p`` (config ``datasets.<name>``): dim, n_train, n_val, n_test, margin, target,
-    target_hidden, label_noise, seed, fresh_sets. Label noise flips each label (every split) with that
+    target_hidden, classes, label_noise, seed, fresh_sets, fresh_size. ``classes`` C > 2 (target relu only):
+    the labels are the arg-max of C scores (``MultiClassTarget``), the margin the gap between the top two. Label noise flips each label (every split) with that
     probability. The kernel target also stores its values z(x) on every split as ``z_<split>`` (float64),
     the logits of the kernel-limit teacher (docs/science.md#kernel-teacher).
 
-    ``fresh_sets`` K > 0 adds the split ``pool``: K more training sets of ``n_train`` points each, set r
+    ``fresh_sets`` K > 0 adds the split ``pool``: K more training sets of ``fresh_size`` points each
+    (default ``n_train``; smaller where the teacher learns from more data than one student sees), set r
     drawn (points, then label noise) from its own stream [seed, FRESH_STREAM, r] by the same rule as the
     main draw, so the other splits, and set r, do not depend on K (resampling ``fresh``,
     docs/science.md#b-replicates).
     """
     rng = np.random.default_rng(p["seed"])
     dim, margin, noise = p["dim"], p["margin"], p.get("label_noise", 0.0)
-    f = TargetFunction(p["target"], dim, rng, p.get("target_hidden", 8))
+    C = p.get("classes", 2)
+    if C > 2:
+        if p["target"] != "relu":
+            raise ConfigError(f"classes {C}: only the relu target has more than two classes, got {p['target']!r}")
+        f: TargetFunction | MultiClassTarget = MultiClassTarget(dim, C, rng, p.get("target_hidden", 8))
+    else:
+        f = TargetFunction(p["target"], dim, rng, p.get("target_hidden", 8))
     X = draw_points(f, rng, p["n_train"] + p.get("n_val", 0) + p["n_test"], dim, margin)
     fx, y = label_points(f, X, rng, noise)
     out = split_head(X, y, p["n_train"], p.get("n_val", 0))
@@ -137,9 +179,11 @@ def make_synthetic(p: dict[str, Any]) -> Arrays:
         out.update({f"z_{k[2:]}": v for k, v in z.items() if k.startswith("y_")})
     sets = [np.random.default_rng([p["seed"], FRESH_STREAM, r]) for r in range(p.get("fresh_sets", 0))]
     if sets:
-        X_pool = [draw_points(f, g, p["n_train"], dim, margin) for g in sets]
+        size = p.get("fresh_size") or p["n_train"]
+        X_pool = [draw_points(f, g, size, dim, margin) for g in sets]
         drawn = [label_points(f, x, g, noise) for x, g in zip(X_pool, sets)]
         out[f"X_{POOL}"] = np.concatenate(X_pool)
+        out[POOL_SIZE] = np.array(size)
         out[f"y_{POOL}"] = np.concatenate([yr for _, yr in drawn])
         if p["target"] == "kernel":
             out[f"z_{POOL}"] = np.concatenate([fr for fr, _ in drawn])

@@ -315,7 +315,10 @@ def _check_values(cfg: dict[str, Any]) -> None:
                 raise ConfigError(f"config key datasets.{name}.split: the train and test fractions must be "
                                   f"positive (no split may be empty but val), got {d['split']}")
         if d["kind"] == "synthetic":
-            if d["target"] == "relu" and d["target_hidden"] % 2:
+            if d.get("classes", 2) > 2 and d["target"] != "relu":
+                raise ConfigError(f"config key datasets.{name}.classes: {d['classes']} classes need target relu (the "
+                                  f"arg-max of a random ReLU network's scores), got target {d['target']!r}")
+            if d["target"] == "relu" and d["target_hidden"] % 2 and d.get("classes", 2) == 2:
                 raise ConfigError(f"config key datasets.{name}.target_hidden: the relu target pairs its hidden units "
                                   f"(+1 and -1 output weights in equal numbers), so it needs an even number, got "
                                   f"{d['target_hidden']}")
@@ -374,10 +377,11 @@ def advisories(cfg: dict[str, Any]) -> list[str]:
     network cannot move, names that differ only in case. Each names its key."""
     out = []
     for name, d in cfg["datasets"].items():
-        if d["kind"] == "synthetic" and d.get("label_noise", 0) >= 0.5:
-            out.append(f"config key datasets.{name}.label_noise: {d['label_noise']:g} flips each label of a "
-                       f"two-class task with probability at or above the chance level 1/2: the labels carry no "
-                       f"signal, and every method trains and tests at chance")
+        C = d.get("classes", 2)
+        if d["kind"] == "synthetic" and d.get("label_noise", 0) >= (C - 1) / C:
+            out.append(f"config key datasets.{name}.label_noise: {d['label_noise']:g} replaces each label of a "
+                       f"{C}-class task with probability at or above the chance level {(C - 1) / C:g}: the labels "
+                       f"carry no signal, and every method trains and tests at chance")
     for exp, e in sorted(cfg["experiments"].items()):
         for ds in e["datasets"]:
             n = training_size(cfg["datasets"][ds])
@@ -418,7 +422,7 @@ MAX_DATA_BYTES = 16 * 2**30
 
 def _points(d: dict[str, Any]) -> int:
     """Points a synthetic data set holds: its three splits and its fresh training sets."""
-    return int(d["n_train"] * (1 + d.get("fresh_sets", 0)) + d["n_val"] + d["n_test"])
+    return int(d["n_train"] + d.get("fresh_sets", 0) * (d.get("fresh_size") or d["n_train"]) + d["n_val"] + d["n_test"])
 
 
 def synthetic_memory(d: dict[str, Any]) -> int:

@@ -314,7 +314,8 @@ def deep_table_params(cfg: dict[str, Any], kind: str) -> dict[str, Any]:
         "teacher_cells": cells,
         "noise_variance": {r["dataset"]: cfg["datasets"][r["dataset"]].get("noise_variance") for r in recs},
         "teacher_models": {
-            t: {"model": cfg["teachers"][t]["model"], "width": cfg["teachers"][t]["width"]}
+            t: {"model": cfg["teachers"][t]["model"], "width": cfg["teachers"][t]["width"],
+                "label_smoothing": cfg["teachers"][t].get("label_smoothing", 0.0)}
             for t in sorted({c["teacher"] for c in cells})
         },
         "student_models": {r["student"]: student_setups(cfg)[r["student"]]["model"] for r in recs},

@@ -493,15 +493,16 @@ def training_rows(d: dict[str, np.ndarray], teacher_file: dict[str, np.ndarray] 
                   hp: dict[str, Any], dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The rows a student setup trains on (inputs, labels, and the teacher's logits on them where the method
     distils): the training split, or with resampling ``fresh`` the data set's fresh training sets (its pool,
-    replicate r on set r; ``hp`` gains ``fresh_size``, the size of one set: the training split's)."""
-    from softlabels.data.common import POOL
+    replicate r on set r; ``hp`` gains ``fresh_size``, the size of one set: the data set's ``fresh_size``, by
+    default the training split's)."""
+    from softlabels.data.common import POOL, POOL_SIZE
 
     split = "train"
     if hp["resampling"] == "fresh":
         if f"X_{POOL}" not in d:
             raise ConfigError(f"resampling fresh: data set {dataset!r} has no fresh training sets; give it "
                               f"fresh_sets (kind synthetic) at least the setup's replicates ({hp['replicates']})")
-        split, hp["fresh_size"] = POOL, len(d["y_train"])
+        split, hp["fresh_size"] = POOL, int(d[POOL_SIZE]) if POOL_SIZE in d else len(d["y_train"])
     teacher = None
     if teacher_file is not None and method.needs_teacher:
         if f"logits_{split}" not in teacher_file:
