@@ -1,4 +1,4 @@
-"""Bad input, second round (issue 15): configs that would silently change what is trained, numbers
+"""Bad input, second round: configs that would silently change what is trained, numbers
 outside their domain, divergence that stays finite, key order, nested --config, and the downloader's
 scheme, size cap and corrupt cache. Each test asserts the message's key phrase and that no finished
 output is lost."""

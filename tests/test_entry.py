@@ -73,7 +73,7 @@ entry.run(SimpleNamespace(log=[sys.argv[1]], rule="train_students", threads=1), 
 
 
 def test_a_running_jobs_log_shows_its_epochs(tmp_path):
-    """The progress lines reach the log file as training goes (issue 30 reads them from running jobs): the
+    """The progress lines reach the log file as training goes (a user watching a long job reads them): the
     first epoch's line is there before training ends (each epoch here is about 300 M multiply-adds, more
     than the records may lag behind), and read while the job still runs, the log holds every epoch's line
     with its time left."""

@@ -43,6 +43,15 @@ def _plotted(fig) -> int:
     return sum(_points(ax) for ax in fig.axes if ax.get_visible())
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Each test's figures are closed after it (pyplot keeps every figure it made until closed)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture
 def neurons() -> pd.DataFrame:
     rows = []

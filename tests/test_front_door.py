@@ -1,4 +1,4 @@
-"""Bad input that passed validation and failed later (issue 21): each is refused by `softlabels validate`
+"""Bad input that passed validation and failed later: each is refused by `softlabels validate`
 and by the workflow before any job, with a message naming the config key; the job logs are never empty;
 `softlabels summary` and `softlabels reference` outside a run or a checkout."""
 

@@ -1,4 +1,4 @@
-"""The theory regime's projection binds (issue 19): trained at a small radius B, both arms of paper A's
+"""The theory regime's projection binds: trained at a small radius B, both arms of paper A's
 comparison (hard labels, and KD at τ = 1 against the kernel-limit teacher) keep every row w_j within
 B/√m of its initialisation, and some row of each arm sits on that bound. The bounds stay ≥ 0.0125 so that float32 storage of weights of
 size ~1 (a rounding of ~6e-8) stays below the relative tolerance of 1e-5."""

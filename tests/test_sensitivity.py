@@ -1,4 +1,4 @@
-"""Issue 23: design variants (experiments' variant_of / varies), the sensitivity table and figure, the README
+"""Design variants (experiments' variant_of / varies), the sensitivity table and figure, the README
 block's robustness column, and what adding or editing a variant re-runs."""
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ KERNEL_TEACHER = np.stack([np.zeros_like(KERNEL["z_train"]), KERNEL["z_train"]],
 @pytest.mark.parametrize("method", [{"kind": "hard"}, {"kind": "kd", "temperature": 1.0, "alpha": 1.0},
                                     {"kind": "kd-filtered", "temperature": 2.0}], ids=lambda m: m["kind"])
 def test_packed_widths_equal_each_width_trained_alone(method):
-    """train_mlp_segments (issue 19): every segment's logits, records and best epoch are train_mlp's for
+    """train_mlp_segments: every segment's logits, records and best epoch are train_mlp's for
     that width and radius alone, within 1e-6 (bit-identical on the CPU builds tested)."""
     from softlabels.training.trainer import train_mlp_segments
 
@@ -308,7 +308,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / X.n
 
 @pytest.mark.parametrize("resampling", ["none", "bootstrap"])
 def test_practical_training_holds_the_inputs_once(resampling):
-    """A practical job's memory is about its inputs, not R copies of them (issue 29: each replicate's copy of
+    """A practical job's memory is about its inputs, not R copies of them (each replicate's copy of
     the training set and each epoch's shuffled copy of all of them are gone): training R = 8 replicates on
     6000 x 784 inputs adds less than the inputs' size to the process's peak (measured: about 0.6 times it;
     the old trainer added about 25 times it)."""
