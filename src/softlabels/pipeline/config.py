@@ -677,11 +677,7 @@ def expand_dataset_draws(cfg: dict[str, Any]) -> dict[str, Any]:
         base = {key: v for key, v in d.items() if key != "draws"}
         items = [(dataset_draw_name(name, i), {**base, "seed": int(d["seed"]) + i, "draw_of": name, "draw": i})
                  for i in range(int(k))]
-        for variant, _ in items:
-            if len(variant) > MAX_NAME:
-                raise ConfigError(f"config key datasets.{name}.draws: the draw's name {variant!r} is "
-                                  f"{len(variant)} characters long; names may have at most {MAX_NAME} (shorten "
-                                  f"the data set's name)")
+        _check_expanded_names(items, f"datasets.{name}.draws", "draw's", "data set's")
         return items
 
     out = _expand(cfg, "datasets", entries, "a data set's draws are named NAME-draw<k>")
@@ -697,6 +693,14 @@ def expand_dataset_draws(cfg: dict[str, Any]) -> dict[str, Any]:
                                   f"data sets with the same seed {d['seed']} (seed + k for draw k), so they share a "
                                   f"target function; give the data sets seeds at least `draws` apart")
     return out
+
+
+def _check_expanded_names(items: list[tuple[str, dict]], key: str, whose: str, base: str) -> None:
+    """Refuse an expanded entry (a data set's draw, a teacher's seed) whose generated name is too long."""
+    for variant, _ in items:
+        if len(variant) > MAX_NAME:
+            raise ConfigError(f"config key {key}: the {whose} name {variant!r} is {len(variant)} characters long; "
+                              f"names may have at most {MAX_NAME} (shorten the {base} name)")
 
 
 def dataset_draws(cfg: dict[str, Any]) -> dict[str, str]:
@@ -724,11 +728,7 @@ def expand_teacher_seeds(cfg: dict[str, Any]) -> dict[str, Any]:
                               f"nothing, so its seeds would be one teacher several times; remove seeds")
         base = {k: v for k, v in t.items() if k != "seeds"}
         items = [(teacher_seed_name(name, k), {**base, "seed_offset": int(k), "variant_of": name}) for k in seeds]
-        for variant, _ in items:
-            if len(variant) > MAX_NAME:
-                raise ConfigError(f"config key teachers.{name}.seeds: the seed teacher's name {variant!r} is "
-                                  f"{len(variant)} characters long; names may have at most {MAX_NAME} (shorten "
-                                  f"the teacher's name)")
+        _check_expanded_names(items, f"teachers.{name}.seeds", "seed teacher's", "teacher's")
         return items
 
     return _expand(cfg, "teachers", entries, "a teacher's seeds are named NAME-s<seed>")
