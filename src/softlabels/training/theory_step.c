@@ -147,6 +147,16 @@ TARGET static void backward_any(const float *X, const float *gx, int B, int d, c
                                 float *acc) {
     SL_DISPATCH(backward_one(X, gx, B, d, wt, mp, acc))
 }
+
+/* A width rounded up to whole pairs of vectors (the packed layout's row count), and the largest over K widths. */
+static int padded(int64_t m) { return (int)((m + 2 * LANES - 1) / (2 * LANES) * (2 * LANES)); }
+
+static int padded_max(int K, const int64_t *widths) {
+    int64_t mmax = 0;
+    for (int k = 0; k < K; k++) mmax = widths[k] > mmax ? widths[k] : mmax;
+    return padded(mmax);
+}
+
 #endif
 
 /* The forward pass of every (replicate, segment): X (R, B, d); W the packed weights, segment k's block
@@ -156,15 +166,13 @@ int sl_forward(int R, int K, const int64_t *widths, int B, int d, const float *X
                const float *A, float *f) {
 #ifdef SL_X86
     if (!sl_supported()) return -1;
-    int64_t mmax = 0;
-    for (int k = 0; k < K; k++) mmax = widths[k] > mmax ? widths[k] : mmax;
-    int mpmax = (int)((mmax + 2 * LANES - 1) / (2 * LANES) * (2 * LANES));
+    int mpmax = padded_max(K, widths);
     float *wt = malloc(sizeof(float) * ((size_t)d + 1) * mpmax), *ap;
     if (!wt) return -1;
     ap = wt + (size_t)d * mpmax;
     size_t off = 0;  /* rows before segment k, summed over replicates */
     for (int k = 0; k < K; k++) {
-        int m = (int)widths[k], mp = (m + 2 * LANES - 1) / (2 * LANES) * (2 * LANES);
+        int m = (int)widths[k], mp = padded(m);
         for (int r = 0; r < R; r++) {
             const float *Wk = W + (off + (size_t)r * m) * d, *Ak = A + off + (size_t)r * m;
             pack(Wk, Ak, m, mp, d, wt, ap);
@@ -184,15 +192,13 @@ int sl_backward(int R, int K, const int64_t *widths, int B, int d, const float *
                 const float *A, const float *g, float *gW) {
 #ifdef SL_X86
     if (!sl_supported()) return -1;
-    int64_t mmax = 0;
-    for (int k = 0; k < K; k++) mmax = widths[k] > mmax ? widths[k] : mmax;
-    int mpmax = (int)((mmax + 2 * LANES - 1) / (2 * LANES) * (2 * LANES));
+    int mpmax = padded_max(K, widths);
     float *wt = malloc(sizeof(float) * (2 * (size_t)d * mpmax + (size_t)B * d));
     if (!wt) return -1;
     float *acc = wt + (size_t)d * mpmax, *gx = acc + (size_t)d * mpmax;
     size_t off = 0;
     for (int k = 0; k < K; k++) {
-        int m = (int)widths[k], mp = (m + 2 * LANES - 1) / (2 * LANES) * (2 * LANES);
+        int m = (int)widths[k], mp = padded(m);
         for (int r = 0; r < R; r++) {
             const float *Xr = X + (size_t)r * B * d, *gr = g + ((size_t)r * K + k) * B;
             for (int i = 0; i < B; i++)
